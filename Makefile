@@ -1,0 +1,30 @@
+# One entry point for developers and CI. Every target depends on `install`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo reference test test-all proto clean
+
+$(BIN)/tanji: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/tanji
+
+install: $(BIN)/tanji
+
+# The main job: the reference calculation of the shipped example supply chain.
+demo: install
+	$(BIN)/tanji reference examples/nmc811-pack --product packco/PACK-NMC811-80
+
+reference: demo
+
+# The README's test command: everything but `slow`.
+test: install
+	$(BIN)/pytest -m 'not slow' -q
+
+proto: install
+	$(BIN)/python -m tanji.protogen
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info
