@@ -1,0 +1,1 @@
+"""tanji audit."""

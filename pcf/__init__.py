@@ -1,0 +1,1 @@
+"""pcf: the shared core of tanji — formats, method profiles, the local footprint and its maths."""

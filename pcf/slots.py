@@ -1,0 +1,32 @@
+"""The footprint vector's slot layout (DESIGN.md §2) — defined here and nowhere else.
+
+Every product's footprint is a float vector of WIDTH slots; a batch of products
+is a concatenation of such blocks. Changing this layout changes the protocol,
+hence LAYOUT_VERSION.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+LAYOUT_VERSION = "1"
+
+STAGES: tuple[str, ...] = ("raw_material", "manufacturing", "distribution", "end_of_life")
+#: stage name -> slot (slots 0..3)
+STAGE_SLOT: dict[str, int] = {name: i for i, name in enumerate(STAGES)}
+PRIMARY = 4        #: emissions from primary (measured) data
+DQR_WEIGHTED = 5   #: Σ emissions × DQR
+WARNINGS = 6       #: fallback-warning count, added unweighted by each product once
+CHECK = 7          #: reserved, must decrypt to 0
+WIDTH = 8          #: slots per product block (8.. reserved for later layouts)
+
+#: slots that scale with the multiplier w (everything but the warning count and the check slot)
+WEIGHTED = np.array([1, 1, 1, 1, 1, 1, 0, 0], dtype=float)
+
+
+def zeros() -> np.ndarray:
+    return np.zeros(WIDTH, dtype=float)
+
+
+def total(vec: np.ndarray) -> float:
+    """Total emissions of a block: the sum of the four stage slots."""
+    return float(vec[0] + vec[1] + vec[2] + vec[3])

@@ -1,0 +1,1 @@
+"""tanji: the command line and the generated wire contract."""
