@@ -114,7 +114,8 @@ def errors_from_validation(exc: ValidationError, file: str) -> DataErrors:
             msg = f"unknown field {loc[-1]!r} (only fields of FORMATS.md, or names starting with 'x-')"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
-        if err["type"] not in ("extra_forbidden", "missing") and "input" in err and not isinstance(err["input"], (dict, list)):
+        if (err["type"] not in ("extra_forbidden", "missing") and "input" in err
+                and not isinstance(err["input"], (dict, list)) and repr(err["input"]) not in msg):
             msg = f"{msg} (got {err['input']!r})"
         found.append(DataError(file, format_path(loc), msg))
     return DataErrors(found)

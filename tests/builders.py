@@ -1,0 +1,60 @@
+"""Small builders of factor sets and node-data documents for tests."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+
+BASE_FACTORS = {
+    "schema": "tanji.factor-set/1",
+    "id": "test-1",
+    "provider": "test-provider",
+    "factors": [
+        {"id": "electricity.grid.national", "value": 0.5, "unit": "kgCO2e/kWh", "dqr": 2.0},
+        {"id": "electricity.grid.national.DE", "value": 0.4, "unit": "kgCO2e/kWh", "dqr": 2.0},
+        {"id": "electricity.grid.east", "value": 0.6, "unit": "kgCO2e/kWh", "dqr": 2.0},
+        {"id": "electricity.direct.hydro", "value": 0.02, "unit": "kgCO2e/kWh", "dqr": 2.5},
+        {"id": "electricity.certified.wind", "value": 0.01, "unit": "kgCO2e/MWh", "dqr": 2.5},
+        {"id": "fuel.natural_gas", "value": 2.0, "unit": "kgCO2e/m3", "dqr": 2.0},
+        {"id": "fuel.diesel", "value": 2.7, "unit": "kgCO2e/L"},
+        {"id": "material.steel", "value": 2.0, "unit": "kgCO2e/kg", "dqr": 4.0},
+        {"id": "material.nickel", "value": 10.0, "unit": "kgCO2e/t", "dqr": 3.5},
+        {"id": "material.bms", "value": 30.0, "unit": "kgCO2e/piece"},
+        {"id": "material.heat", "value": 0.07, "unit": "kgCO2e/GJ"},
+        {"id": "transport.truck", "value": 0.1, "unit": "kgCO2e/tkm", "dqr": 3.0},
+        {"id": "transport.ship", "value": 0.01, "unit": "kgCO2e/tkm", "dqr": 3.0},
+        {"id": "material.cell_default", "value": 50.0, "unit": "kgCO2e/piece", "dqr": 4.0},
+    ],
+}
+
+
+def factors_doc() -> dict:
+    return copy.deepcopy(BASE_FACTORS)
+
+
+def node_doc(org: str, products: list[dict], country: str = "CN") -> dict:
+    return {"schema": "tanji.node-data/1", "organisation": {"id": org, "name": org.title(), "country": country},
+            "products": products}
+
+
+def product_doc(pid: str, *, unit: str = "kg", stage: str = "raw_material", activities=(), inputs=(),
+                declaration: dict | None = None) -> dict:
+    doc = {"id": pid, "name": pid, "unit": unit, "stage": stage,
+           "activities": list(activities), "inputs": list(inputs)}
+    if declaration is not None:
+        doc["declaration"] = declaration
+    return doc
+
+
+MIIT = {"method": "miit-2025", "rated_energy_kwh": 50.0, "cycle_count": 2000, "energy_per_cycle_fraction": 0.9}
+EU = {"method": "eu-2023-1542", "usable_energy_kwh": 48.0, "full_equivalent_cycles_per_year": 50,
+      "service_years": 10}
+
+
+def write_dir(directory: Path, factors: dict, *nodes: dict) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "factors.json").write_text(json.dumps(factors), encoding="utf-8")
+    for n in nodes:
+        (directory / f"{n['organisation']['id']}.json").write_text(json.dumps(n), encoding="utf-8")
+    return directory
