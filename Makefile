@@ -1,5 +1,5 @@
 # One entry point for developers and CI. Every target depends on `install`.
-PY ?= python3.11
+PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 

@@ -1,0 +1,91 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from tanji.v1 import common_pb2 as _common_pb2
+from tanji.v1 import envelope_pb2 as _envelope_pb2
+from tanji.v1 import objects_pb2 as _objects_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RegisterRequest(_message.Message):
+    __slots__ = ("registration",)
+    REGISTRATION_FIELD_NUMBER: _ClassVar[int]
+    registration: _envelope_pb2.Envelope
+    def __init__(self, registration: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class RegisterResponse(_message.Message):
+    __slots__ = ("outcome", "coordinator_id", "protocol_version", "software_version", "limits")
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    COORDINATOR_ID_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    outcome: _common_pb2.PushOutcome
+    coordinator_id: str
+    protocol_version: int
+    software_version: str
+    limits: _common_pb2.Limits
+    def __init__(self, outcome: _Optional[_Union[_common_pb2.PushOutcome, _Mapping]] = ..., coordinator_id: _Optional[str] = ..., protocol_version: _Optional[int] = ..., software_version: _Optional[str] = ..., limits: _Optional[_Union[_common_pb2.Limits, _Mapping]] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("party_id", "software_version")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    software_version: str
+    def __init__(self, party_id: _Optional[str] = ..., software_version: _Optional[str] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("lease_expires_at", "next_heartbeat_seconds", "messages_waiting")
+    LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_HEARTBEAT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_WAITING_FIELD_NUMBER: _ClassVar[int]
+    lease_expires_at: _timestamp_pb2.Timestamp
+    next_heartbeat_seconds: int
+    messages_waiting: bool
+    def __init__(self, lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_heartbeat_seconds: _Optional[int] = ..., messages_waiting: _Optional[bool] = ...) -> None: ...
+
+class PullMessagesRequest(_message.Message):
+    __slots__ = ("party_id", "ack_cursor", "max_messages")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    ACK_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    ack_cursor: int
+    max_messages: int
+    def __init__(self, party_id: _Optional[str] = ..., ack_cursor: _Optional[int] = ..., max_messages: _Optional[int] = ...) -> None: ...
+
+class DeliveredEnvelope(_message.Message):
+    __slots__ = ("sequence", "envelope")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, sequence: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class PullMessagesResponse(_message.Message):
+    __slots__ = ("messages", "more")
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[DeliveredEnvelope]
+    more: bool
+    def __init__(self, messages: _Optional[_Iterable[_Union[DeliveredEnvelope, _Mapping]]] = ..., more: _Optional[bool] = ...) -> None: ...
+
+class PushMessagesRequest(_message.Message):
+    __slots__ = ("party_id", "envelopes")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    envelopes: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    def __init__(self, party_id: _Optional[str] = ..., envelopes: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ...) -> None: ...
+
+class PushMessagesResponse(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[_common_pb2.PushOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[_common_pb2.PushOutcome, _Mapping]]] = ...) -> None: ...
