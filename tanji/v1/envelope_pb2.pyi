@@ -155,7 +155,7 @@ class BatchItem(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., lifetime_energy_kwh: _Optional[float] = ...) -> None: ...
 
 class CalculationRequest(_message.Message):
-    __slots__ = ("target_organisation", "products", "depth_bound", "batch_size", "deadline", "key_holder", "quantity_commitment", "auditors", "min_attestations")
+    __slots__ = ("target_organisation", "products", "depth_bound", "batch_size", "deadline", "key_holder", "quantity_commitment", "auditors", "min_attestations", "factor_set_id")
     TARGET_ORGANISATION_FIELD_NUMBER: _ClassVar[int]
     PRODUCTS_FIELD_NUMBER: _ClassVar[int]
     DEPTH_BOUND_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +165,7 @@ class CalculationRequest(_message.Message):
     QUANTITY_COMMITMENT_FIELD_NUMBER: _ClassVar[int]
     AUDITORS_FIELD_NUMBER: _ClassVar[int]
     MIN_ATTESTATIONS_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_SET_ID_FIELD_NUMBER: _ClassVar[int]
     target_organisation: str
     products: _containers.RepeatedCompositeFieldContainer[BatchItem]
     depth_bound: int
@@ -174,7 +175,8 @@ class CalculationRequest(_message.Message):
     quantity_commitment: bytes
     auditors: _containers.RepeatedScalarFieldContainer[str]
     min_attestations: int
-    def __init__(self, target_organisation: _Optional[str] = ..., products: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., depth_bound: _Optional[int] = ..., batch_size: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_holder: _Optional[str] = ..., quantity_commitment: _Optional[bytes] = ..., auditors: _Optional[_Iterable[str]] = ..., min_attestations: _Optional[int] = ...) -> None: ...
+    factor_set_id: str
+    def __init__(self, target_organisation: _Optional[str] = ..., products: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., depth_bound: _Optional[int] = ..., batch_size: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_holder: _Optional[str] = ..., quantity_commitment: _Optional[bytes] = ..., auditors: _Optional[_Iterable[str]] = ..., min_attestations: _Optional[int] = ..., factor_set_id: _Optional[str] = ...) -> None: ...
 
 class KeyAnnouncement(_message.Message):
     __slots__ = ("key_fingerprint", "ckks_params_hash", "preset", "context_object_hash", "transit_level")
@@ -315,12 +317,24 @@ class Aggregate(_message.Message):
     def __init__(self, output_ciphertext_hash: _Optional[bytes] = ..., contribution_hashes: _Optional[_Iterable[bytes]] = ..., declaration_hashes: _Optional[_Iterable[bytes]] = ..., dead_supplier_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class Attestation(_message.Message):
-    __slots__ = ("output_ciphertext_hash", "contribution_hashes")
+    __slots__ = ("output_ciphertext_hash", "contribution_hashes", "requester_warnings", "requester_fallbacks")
     OUTPUT_CIPHERTEXT_HASH_FIELD_NUMBER: _ClassVar[int]
     CONTRIBUTION_HASHES_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_FALLBACKS_FIELD_NUMBER: _ClassVar[int]
     output_ciphertext_hash: bytes
     contribution_hashes: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, output_ciphertext_hash: _Optional[bytes] = ..., contribution_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    requester_warnings: _containers.RepeatedScalarFieldContainer[str]
+    requester_fallbacks: _containers.RepeatedCompositeFieldContainer[RequesterFallback]
+    def __init__(self, output_ciphertext_hash: _Optional[bytes] = ..., contribution_hashes: _Optional[_Iterable[bytes]] = ..., requester_warnings: _Optional[_Iterable[str]] = ..., requester_fallbacks: _Optional[_Iterable[_Union[RequesterFallback, _Mapping]]] = ...) -> None: ...
+
+class RequesterFallback(_message.Message):
+    __slots__ = ("supplier", "product_id")
+    SUPPLIER_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    supplier: str
+    product_id: str
+    def __init__(self, supplier: _Optional[str] = ..., product_id: _Optional[str] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("result_json", "attestation_hashes")
