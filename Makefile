@@ -15,7 +15,7 @@ install: $(BIN)/tanji
 
 # The main job: the reference calculation of the shipped example supply chain.
 demo: install
-	$(BIN)/tanji reference examples/nmc811-pack --product packco/PACK-NMC811-80
+	$(BIN)/tanji reference examples/nmc811-pack --product pack-assembler/PACK-NMC811-80
 
 reference: demo
 
