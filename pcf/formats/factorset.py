@@ -21,7 +21,6 @@ class Factor(Record):
     year: int | None = None
     source: str | None = None
     family: Literal["co2", "lifecycle"] | None = None
-    note: str | None = None
 
     @field_validator("unit")
     @classmethod
@@ -39,8 +38,6 @@ class FactorSet(Record):
     schema_: Literal["tanji.factor-set/1"] = Field(alias="schema")
     id: ItemId
     provider: OrgId
-    version: str | None = None
-    note: str | None = None
     factors: list[Factor]
 
     @model_validator(mode="after")

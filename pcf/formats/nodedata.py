@@ -108,7 +108,6 @@ class FederatedInput(Record):
     unit: Unit
     fallback_factor: ItemId | None = None
     fallback_stage: Stage = "raw_material"
-    note: str | None = None
 
 
 class Declaration(Record):
@@ -160,7 +159,6 @@ class Organisation(Record):
     id: OrgId
     name: str | None = None
     country: str = "CN"
-    note: str | None = None
 
     @field_validator("country")
     @classmethod

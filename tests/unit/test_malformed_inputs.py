@@ -165,3 +165,12 @@ def test_malformed_factor_set_is_refused(name, mutate, path, message):
     hit = [e for e in errors if e.path == path]
     assert hit and message in hit[0].message, [str(e) for e in errors]
     assert str(hit[0]).startswith(f"factors/ref.json: {path}: ")
+
+
+def test_note_is_allowed_only_on_activities_and_products():
+    doc = valid_node()
+    doc["products"][0]["note"] = "ok"
+    act(doc, 0)["note"] = "ok"
+    parse_node_data(json.dumps(doc).encode(), "cell-co.json", FACTORS)
+    doc["products"][0]["inputs"][0]["note"] = "not here"
+    assert [e.path for e in refuse_node(doc)] == ["products[0].inputs[0].note"]
