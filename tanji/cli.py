@@ -62,5 +62,132 @@ def reference(
         stderr.print(f"wrote {out}", highlight=False)
 
 
+coordinator_app = typer.Typer(no_args_is_help=True, help="the coordinator service")
+node_app = typer.Typer(no_args_is_help=True, help="an organisation's on-prem node")
+keyholder_app = typer.Typer(no_args_is_help=True, help="the key holder service")
+calc_app = typer.Typer(no_args_is_help=True, help="start and follow calculations (requester)")
+app.add_typer(coordinator_app, name="coordinator")
+app.add_typer(node_app, name="node")
+app.add_typer(keyholder_app, name="keyholder")
+app.add_typer(calc_app, name="calc")
+
+StateOpt = Annotated[Path, typer.Option("--state", envvar="TANJI_STATE", help="this party's state folder")]
+FederationOpt = Annotated[Path, typer.Option("--federation", envvar="TANJI_FEDERATION", help="the federation list (parties and keys)")]
+CoordinatorOpt = Annotated[str, typer.Option("--coordinator", envvar="TANJI_COORDINATOR", help="coordinator address host:port")]
+
+
+@coordinator_app.command("serve")
+def coordinator_serve(
+    state: StateOpt,
+    federation: FederationOpt,
+    listen: Annotated[str, typer.Option("--listen", envvar="TANJI_LISTEN", help="host:port (port 0 picks a free one)")] = "127.0.0.1:7300",
+    port_file: Annotated[Optional[Path], typer.Option("--port-file", help="write the bound port here once listening")] = None,
+    database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL", help="SQLAlchemy URL (default: SQLite in the state folder)")] = None,
+) -> None:
+    """Run the coordinator: routes requests, sums ciphertexts, never holds a key."""
+    import signal
+    import threading
+
+    from coordinator import db
+    from coordinator.engine import Coordinator
+    from coordinator.server import deadline_sweeper, serve
+    from pcf.federation import Federation
+    from pcf.objectstore import ObjectStore
+    from pcf.signing import SigningKey
+
+    try:
+        fed = Federation.load(federation)
+    except TanjiError as exc:
+        fail(exc)
+    state.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(database or db.sqlite_url(state / "coordinator.db"))
+    coord = Coordinator(db.session_factory(engine), ObjectStore(state / "objects"),
+                        SigningKey.load_or_create(state / "envelope-key.pem"), fed)
+    server = serve(coord, listen, state / "staging")
+    stop = threading.Event()
+    deadline_sweeper(coord, stop)
+    if port_file is not None:
+        tmp = port_file.with_name(port_file.name + ".tmp")
+        tmp.write_text(str(server.bound_port))
+        tmp.replace(port_file)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(grace=2).wait()
+
+
+@node_app.command("serve")
+def node_serve(
+    org: Annotated[str, typer.Option("--org", envvar="TANJI_ORG", help="this node's organisation id")],
+    state: StateOpt,
+    federation: FederationOpt,
+    coordinator: CoordinatorOpt,
+    data: Annotated[Optional[Path], typer.Option("--data", help="node-data file to import before serving")] = None,
+    factors: Annotated[Optional[Path], typer.Option("--factors", help="the factor set the data refers to")] = None,
+) -> None:
+    """Import (optionally), register and answer requests from local data. Dials out; never listens."""
+    from node.daemon import serve
+
+    if (data is None) != (factors is None):
+        fail(TanjiError("--data and --factors go together"))
+    try:
+        serve(org, state, federation, coordinator, data, factors)
+    except TanjiError as exc:
+        fail(exc)
+
+
+@node_app.command("import")
+def node_import(
+    state: StateOpt,
+    data: Annotated[Path, typer.Option("--data", help="node-data file (tanji.node-data/1)")],
+    factors: Annotated[Path, typer.Option("--factors", help="factor set (tanji.factor-set/1)")],
+) -> None:
+    """Validate and import a node-data file; a refused file changes nothing."""
+    from node.importer import import_files
+    from node.store import NodeStore
+
+    try:
+        nd, fs, version = import_files(NodeStore(state / "node.db"), data, factors)
+    except TanjiError as exc:
+        fail(exc)
+    stderr.print(f"imported {nd.org}: {len(nd.model.products)} products, data version {version} "
+                 f"(factor set {fs.model.id})", highlight=False)
+
+
+@keyholder_app.command("serve")
+def keyholder_serve(
+    party: Annotated[str, typer.Option("--id", envvar="TANJI_KEYHOLDER_ID", help="the key holder's party id")],
+    state: StateOpt,
+    federation: FederationOpt,
+    coordinator: CoordinatorOpt,
+) -> None:
+    """Run the key holder: a fresh key per calculation, one decryption of the attested total."""
+    from keyholder.daemon import serve
+
+    try:
+        serve(party, state, federation, coordinator)
+    except TanjiError as exc:
+        fail(exc)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Argument(help="folder with one factor set and one node-data file per organisation")],
+    product: Annotated[str, typer.Option("--product", help="target as ORG/PRODUCT")],
+    out: Annotated[Path, typer.Option("--out", help="output folder: result.json and state/<party>/")],
+    deadline: Annotated[float, typer.Option("--deadline", help="calculation deadline in seconds")] = 600.0,
+) -> None:
+    """Run a whole federation locally (one process per party, loopback, no TLS) and write OUT/result.json."""
+    from tanji.demo import run_demo
+
+    try:
+        run_demo(data_dir, product, out, Console(), deadline)
+    except TanjiError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        stderr.print("interrupted: every party process was stopped")
+        raise typer.Exit(130)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,155 @@
+"""The coordinator's state, through SQLAlchemy (SQLite with WAL by default).
+
+Holds the registry, every accepted envelope (exact bytes), delivery queues and
+each calculation's routing state. It never holds a plaintext value of any node:
+only ids, hashes, signatures and ciphertext object names.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, create_engine,
+                        event)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Party(Base):
+    __tablename__ = "parties"
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    registered: Mapped[bool] = mapped_column(default=False)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ServedProduct(Base):
+    __tablename__ = "served_products"
+    org: Mapped[str] = mapped_column(ForeignKey("parties.id"), primary_key=True)
+    product: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class SupplyEdge(Base):
+    """buyer/buyer_product names supplier/supplier_product as an input (ids only)."""
+    __tablename__ = "supply_edges"
+    buyer: Mapped[str] = mapped_column(ForeignKey("parties.id"), primary_key=True)
+    buyer_product: Mapped[str] = mapped_column(String(128), primary_key=True)
+    supplier: Mapped[str] = mapped_column(String(63), primary_key=True)
+    supplier_product: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class StoredEnvelope(Base):
+    __tablename__ = "envelopes"
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    calculation_id: Mapped[str] = mapped_column(String(64), index=True)
+    message_type: Mapped[str] = mapped_column(String(48))
+    sender: Mapped[str] = mapped_column(String(63))
+    receiver: Mapped[str] = mapped_column(String(63))
+    message_id: Mapped[bytes] = mapped_column(LargeBinary(16))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    __table_args__ = (UniqueConstraint("sender", "message_id", name="one_message_id_per_sender"),)
+
+
+class Delivery(Base):
+    """A party's inbox: envelopes in the order it must see them."""
+    __tablename__ = "deliveries"
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    party: Mapped[str] = mapped_column(String(63), index=True)
+    envelope_hash: Mapped[bytes] = mapped_column(ForeignKey("envelopes.hash"))
+
+
+class KeyHolderWork(Base):
+    __tablename__ = "key_holder_work"
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    party: Mapped[str] = mapped_column(String(63), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "key" | "decrypt"
+    calculation_id: Mapped[str] = mapped_column(String(64))
+
+
+class Calculation(Base):
+    __tablename__ = "calculations"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requester: Mapped[str] = mapped_column(String(63))
+    key_holder: Mapped[str] = mapped_column(String(63))
+    state: Mapped[str] = mapped_column(String(32))
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    key_announcement_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    key_fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    params_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    context_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    transit_level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    aggregate_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    result_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    auditors: Mapped[list] = mapped_column(JSON, default=list)
+    min_attestations: Mapped[int] = mapped_column(Integer, default=1)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    failure_code: Mapped[int] = mapped_column(Integer, default=0)
+    failure_message: Mapped[str] = mapped_column(String, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
+
+
+class CalcPair(Base):
+    """One (supplier, product) reached by a calculation: requested once, answered once."""
+    __tablename__ = "calc_pairs"
+    calculation_id: Mapped[str] = mapped_column(ForeignKey("calculations.id"), primary_key=True)
+    org: Mapped[str] = mapped_column(String(63), primary_key=True)
+    product: Mapped[str] = mapped_column(String(128), primary_key=True)
+    is_root: Mapped[bool] = mapped_column(default=False)
+    #: waiting -> dispatched -> answered
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    merged_request_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    declaration_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    contribution_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+
+
+class CalcRequest(Base):
+    """A buyer's REQUEST towards a supplier product, waiting to be merged."""
+    __tablename__ = "calc_requests"
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    calculation_id: Mapped[str] = mapped_column(String(64), index=True)
+    buyer: Mapped[str] = mapped_column(String(63))
+    supplier: Mapped[str] = mapped_column(String(63))
+    product: Mapped[str] = mapped_column(String(128))
+    unit: Mapped[str] = mapped_column(String(16))
+    weight_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    depth_remaining: Mapped[int] = mapped_column(Integer)
+
+
+class Attestation(Base):
+    __tablename__ = "attestations"
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    calculation_id: Mapped[str] = mapped_column(String(64), index=True)
+    auditor: Mapped[str] = mapped_column(String(63))
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(conn, _record):  # pragma: no cover - exercised by every sqlite run
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)

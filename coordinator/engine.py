@@ -1,0 +1,551 @@
+"""The coordinator's protocol logic: registry, routing, merging, completeness, aggregation.
+
+It verifies every envelope against the sender's registered key, stores the
+exact bytes, and routes: requests are merged into one per (supplier, product)
+once every buyer naming it has declared (DESIGN §2 step 4); contributions are
+accepted exactly once; when every reached product has answered, it sums the
+contributions homomorphically in a fixed order and asks the auditors to
+attest. It holds public contexts only and never a secret key.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from coordinator import db
+from pcf.federation import Federation
+from pcf import envelope as env
+from pcf import he_tasks as he_sum
+from pcf.objectstore import ObjectMissing, ObjectStore
+from pcf.signing import SigningKey
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import requester_pb2 as rpb
+
+log = logging.getLogger("tanji.coordinator")
+MT = epb.MessageType
+S = rpb.CalculationState
+COORDINATOR_ID = "coordinator"
+
+
+class Refused(Exception):
+    def __init__(self, code: int, message: str):
+        self.code, self.message = code, message
+        super().__init__(message)
+
+
+def outcome(h: bytes, status: int, code: int = 0, message: str = "") -> cpb.PushOutcome:
+    return cpb.PushOutcome(message_hash=h, status=status, code=code, message=message)
+
+
+@dataclass
+class Limits:
+    lease_seconds: int = 30
+    heartbeat_seconds: int = 5
+    max_clock_skew_seconds: int = 300
+
+
+class Coordinator:
+    def __init__(self, sessions, objects: ObjectStore, key: SigningKey, federation: Federation,
+                 limits: Limits | None = None):
+        self.sessions = sessions
+        self.objects = objects
+        self.key = key
+        self.federation = federation
+        self.limits = limits or Limits()
+        self.lock = threading.RLock()
+        with self.sessions.begin() as s:
+            for party in federation.parties.values():
+                row = s.get(db.Party, party.id)
+                if row is None:
+                    s.add(db.Party(id=party.id, role=party.role, public_key=party.public_key))
+                elif row.public_key != party.public_key:
+                    row.public_key, row.role, row.registered = party.public_key, party.role, False
+
+    # ---------------------------------------------------------------- helpers
+    def key_of(self, party: str) -> bytes | None:
+        if party == COORDINATOR_ID:
+            return self.key.public_raw
+        p = self.federation.parties.get(party)
+        return p.public_key if p else None
+
+    def _store(self, s, opened: env.Opened) -> None:
+        b = opened.body
+        s.add(db.StoredEnvelope(hash=opened.hash, calculation_id=b.calculation_id, message_type=opened.type_name,
+                                sender=b.sender, receiver=b.receiver, message_id=b.message_id,
+                                body=opened.envelope.body, signature=opened.envelope.signature))
+        s.flush()  # deliveries reference the envelope
+
+    def _deliver(self, s, party: str, h: bytes) -> None:
+        s.add(db.Delivery(party=party, envelope_hash=h))
+
+    def _seal(self, s, body: epb.EnvelopeBody) -> env.Opened:
+        opened = env.parse(env.seal(body, self.key))
+        self._store(s, opened)
+        return opened
+
+    def _body(self, calc: db.Calculation, mt: int, receiver: str) -> epb.EnvelopeBody:
+        body = env.new_body(mt, calculation_id=calc.id, sender=COORDINATOR_ID, receiver=receiver)
+        req = self._calc_request(calc)
+        body.factor_set_hash = req.body.factor_set_hash
+        body.method_profile.CopyFrom(req.body.method_profile)
+        if calc.key_fingerprint:
+            body.key_fingerprint = calc.key_fingerprint
+            body.ckks_params_hash = calc.params_hash
+        return body
+
+    def _envelope(self, s, h: bytes) -> epb.Envelope:
+        row = s.get(db.StoredEnvelope, h)
+        return epb.Envelope(body=row.body, signature=row.signature)
+
+    def _calc_request(self, calc: db.Calculation) -> env.Opened:
+        with self.sessions() as s:
+            return env.parse(self._envelope(s, calc.request_hash))
+
+    def _fail(self, s, calc: db.Calculation, code: int, message: str) -> None:
+        if calc.state in (S.Name(S.CALCULATION_STATE_DONE), S.Name(S.CALCULATION_STATE_FAILED)):
+            return
+        calc.state = S.Name(S.CALCULATION_STATE_FAILED)
+        calc.failure_code, calc.failure_message = code, message
+        log.warning("calculation %s failed: %s", calc.id, message)
+
+    def _verify(self, envelope: epb.Envelope) -> env.Opened:
+        opened = env.open_envelope(envelope, self.key_of)
+        created = opened.body.created_at.ToDatetime(tzinfo=timezone.utc)
+        skew = abs((datetime.now(timezone.utc) - created).total_seconds())
+        if skew > self.limits.max_clock_skew_seconds:
+            raise env.EnvelopeRefused(cpb.REFUSAL_CODE_REPLAY, f"created_at is {skew:.0f} s away from now")
+        return opened
+
+    # ---------------------------------------------------------------- registry
+    def register(self, envelope: epb.Envelope) -> cpb.PushOutcome:
+        try:
+            opened = env.parse(envelope)
+            reg = opened.payload
+            listed = self.federation.parties.get(opened.body.sender)
+            if listed is None or reg.organisation_id != opened.body.sender:
+                raise env.EnvelopeRefused(cpb.REFUSAL_CODE_UNKNOWN_PARTY,
+                                          f"{opened.body.sender!r} is not on the federation list")
+            if reg.envelope_public_key != listed.public_key:
+                raise env.EnvelopeRefused(cpb.REFUSAL_CODE_UNKNOWN_PARTY,
+                                          f"{opened.body.sender!r} registers a key that is not its listed key")
+            env.check_signature(opened, listed.public_key)
+        except env.EnvelopeRefused as exc:
+            return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, exc.code, exc.message)
+        with self.lock, self.sessions.begin() as s:
+            party = s.get(db.Party, reg.organisation_id)
+            party.registered = True
+            party.lease_expires_at = db.now() + timedelta(seconds=self.limits.lease_seconds)
+            for row in s.scalars(select(db.ServedProduct).where(db.ServedProduct.org == party.id)):
+                s.delete(row)
+            for row in s.scalars(select(db.SupplyEdge).where(db.SupplyEdge.buyer == party.id)):
+                s.delete(row)
+            s.flush()
+            for pid in sorted(set(reg.product_ids)):
+                s.add(db.ServedProduct(org=party.id, product=pid))
+            for e in {(e.buyer_product, e.supplier, e.supplier_product) for e in reg.supply_edges}:
+                s.add(db.SupplyEdge(buyer=party.id, buyer_product=e[0], supplier=e[1], supplier_product=e[2]))
+        log.info("registered %s (%d products, %d edges)", reg.organisation_id, len(reg.product_ids), len(reg.supply_edges))
+        return outcome(opened.hash, cpb.PUSH_STATUS_ACCEPTED)
+
+    def heartbeat(self, party_id: str) -> tuple[datetime, bool]:
+        with self.sessions.begin() as s:
+            party = s.get(db.Party, party_id)
+            if party is None or not party.registered:
+                raise Refused(cpb.REFUSAL_CODE_UNKNOWN_PARTY, f"{party_id!r} is not registered")
+            party.lease_expires_at = db.now() + timedelta(seconds=self.limits.lease_seconds)
+            waiting = s.scalar(select(db.Delivery.sequence).where(db.Delivery.party == party_id).limit(1)) is not None
+            return party.lease_expires_at, waiting
+
+    def pull_messages(self, party_id: str, after: int, limit: int = 64) -> list[tuple[int, epb.Envelope]]:
+        with self.sessions() as s:
+            rows = s.execute(select(db.Delivery.sequence, db.StoredEnvelope.body, db.StoredEnvelope.signature)
+                             .join(db.StoredEnvelope, db.Delivery.envelope_hash == db.StoredEnvelope.hash)
+                             .where(db.Delivery.party == party_id, db.Delivery.sequence > after)
+                             .order_by(db.Delivery.sequence).limit(limit)).all()
+            return [(seq, epb.Envelope(body=b, signature=sig)) for seq, b, sig in rows]
+
+    # ---------------------------------------------------------------- calculations
+    def start(self, envelope: epb.Envelope) -> tuple[cpb.PushOutcome, str]:
+        try:
+            opened = self._verify(envelope)
+            if opened.body.message_type != MT.MESSAGE_TYPE_CALCULATION_REQUEST:
+                raise env.EnvelopeRefused(cpb.REFUSAL_CODE_MALFORMED, "StartCalculation takes a CALCULATION_REQUEST")
+            with self.lock, self.sessions.begin() as s:
+                self._start(s, opened)
+        except (env.EnvelopeRefused, Refused) as exc:
+            return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, exc.code, exc.message), ""
+        return outcome(opened.hash, cpb.PUSH_STATUS_ACCEPTED), opened.body.calculation_id
+
+    def _start(self, s, opened: env.Opened) -> None:
+        body, req = opened.body, opened.payload
+        cid = body.calculation_id
+        if len(cid) < 16 or s.get(db.Calculation, cid) is not None:
+            raise Refused(cpb.REFUSAL_CODE_REPLAY, f"calculation id {cid!r} is too short or already used")
+        if req.target_organisation != body.sender:
+            raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "a requester calculates its own products only")
+        kh = self.federation.parties.get(req.key_holder)
+        if kh is None or kh.role != "key_holder" or req.key_holder in (body.sender, COORDINATOR_ID):
+            raise Refused(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER, f"{req.key_holder!r} is not a listed key holder")
+        if len(req.products) != 1:
+            raise Refused(cpb.REFUSAL_CODE_MALFORMED, "this coordinator calculates one product per calculation")
+        root = (req.target_organisation, req.products[0].product_id)
+        pairs = self._reachable(s, root)  # raises Refused naming what no node serves
+        auditors = list(req.auditors) or [body.sender]
+        calc = db.Calculation(id=cid, requester=body.sender, key_holder=req.key_holder,
+                              state=S.Name(S.CALCULATION_STATE_AWAITING_KEY), request_hash=opened.hash,
+                              auditors=auditors, min_attestations=max(1, req.min_attestations),
+                              deadline=req.deadline.ToDatetime(tzinfo=timezone.utc) if req.HasField("deadline") else None)
+        self._store(s, opened)
+        s.add(calc)
+        s.flush()
+        for org, product in pairs:
+            s.add(db.CalcPair(calculation_id=cid, org=org, product=product, is_root=(org, product) == root))
+        s.add(db.KeyHolderWork(party=req.key_holder, kind="key", calculation_id=cid))
+        log.info("calculation %s: %s/%s, %d products reached", cid, *root, len(pairs))
+
+    def _reachable(self, s, root: tuple[str, str]) -> list[tuple[str, str]]:
+        served = {(r.org, r.product) for r in s.scalars(select(db.ServedProduct)
+                                                          .join(db.Party, db.Party.id == db.ServedProduct.org)
+                                                          .where(db.Party.registered))}
+        edges = defaultdict(list)
+        for e in s.scalars(select(db.SupplyEdge)):
+            edges[(e.buyer, e.buyer_product)].append((e.supplier, e.supplier_product))
+        seen, stack = [], [(root, None)]
+        while stack:
+            pair, buyer = stack.pop()
+            if pair in seen:
+                continue
+            if pair not in served:
+                org_known = any(o == pair[0] for o, _ in served)
+                what = (f"organisation {pair[0]!r} serves no product {pair[1]!r}" if org_known
+                        else f"no node serves organisation {pair[0]!r}")
+                named = f" (named by {buyer[0]}/{buyer[1]})" if buyer else ""
+                raise Refused(cpb.REFUSAL_CODE_UNKNOWN_PRODUCT, what + named)
+            seen.append(pair)
+            stack.extend((child, pair) for child in edges[pair])
+        return seen
+
+    def _calc(self, s, cid: str) -> db.Calculation:
+        calc = s.get(db.Calculation, cid)
+        if calc is None:
+            raise Refused(cpb.REFUSAL_CODE_UNKNOWN_CALCULATION, f"unknown calculation {cid!r}")
+        return calc
+
+    def publish_key(self, envelope: epb.Envelope) -> cpb.PushOutcome:
+        try:
+            opened = self._verify(envelope)
+            if opened.body.message_type != MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT:
+                raise Refused(cpb.REFUSAL_CODE_MALFORMED, "PublishKey takes a KEY_ANNOUNCEMENT")
+            with self.lock, self.sessions.begin() as s:
+                calc = self._calc(s, opened.body.calculation_id)
+                ka = opened.payload
+                if opened.body.sender != calc.key_holder:
+                    raise Refused(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER, "only the calculation's key holder announces its key")
+                if calc.key_announcement_hash is not None:
+                    raise Refused(cpb.REFUSAL_CODE_DUPLICATE, "the calculation already has a key")
+                if opened.body.answers_hash != calc.request_hash:
+                    raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "key announcement answers another request")
+                context = self.objects.get(ka.context_object_hash)
+                he_sum.check_public_context(context, ka.key_fingerprint, ka.ckks_params_hash)
+                self._store(s, opened)
+                calc.key_announcement_hash = opened.hash
+                calc.key_fingerprint, calc.params_hash = ka.key_fingerprint, ka.ckks_params_hash
+                calc.context_hash, calc.transit_level = ka.context_object_hash, ka.transit_level
+                calc.state = S.Name(S.CALCULATION_STATE_RUNNING)
+                orgs = sorted({p.org for p in self._pairs(s, calc.id)})
+                for org in orgs:
+                    self._deliver(s, org, opened.hash)
+                self._deliver(s, calc.requester, calc.request_hash)
+        except ObjectMissing as exc:
+            return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, cpb.REFUSAL_CODE_MISSING_OBJECT, str(exc))
+        except (env.EnvelopeRefused, Refused) as exc:
+            return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, exc.code, exc.message)
+        except he_sum.HEError as exc:
+            return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, he_sum.refusal_code(exc), str(exc))
+        return outcome(opened.hash, cpb.PUSH_STATUS_ACCEPTED)
+
+    def _pairs(self, s, cid: str) -> list[db.CalcPair]:
+        return list(s.scalars(select(db.CalcPair).where(db.CalcPair.calculation_id == cid)))
+
+    # ---------------------------------------------------------------- pushes
+    def push(self, party_id: str, envelopes: list[epb.Envelope]) -> list[cpb.PushOutcome]:
+        return [self._push_one(party_id, e) for e in envelopes]
+
+    def _push_one(self, party_id: str, envelope: epb.Envelope) -> cpb.PushOutcome:
+        h = env.message_hash(envelope)
+        with self.lock:
+            with self.sessions() as s:
+                if s.get(db.StoredEnvelope, h) is not None:
+                    return outcome(h, cpb.PUSH_STATUS_ALREADY_ACCEPTED)
+            try:
+                opened = self._verify(envelope)
+                if opened.body.sender != party_id:
+                    raise Refused(cpb.REFUSAL_CODE_UNKNOWN_PARTY, "envelope sender is not the pushing party")
+                if opened.body.receiver != COORDINATOR_ID and opened.body.message_type != MT.MESSAGE_TYPE_REQUEST:
+                    raise Refused(cpb.REFUSAL_CODE_WRONG_RECEIVER, f"{opened.type_name} must be addressed to the coordinator")
+                with self.sessions.begin() as s:
+                    calc = self._calc(s, opened.body.calculation_id)
+                    handler = self._handlers().get(opened.body.message_type)
+                    if handler is None:
+                        raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, f"{opened.type_name} is not pushed by a party")
+                    if calc.state in (S.Name(S.CALCULATION_STATE_FAILED), S.Name(S.CALCULATION_STATE_DONE)):
+                        raise Refused(cpb.REFUSAL_CODE_UNKNOWN_CALCULATION, f"calculation {calc.id} is {calc.state}")
+                    if s.scalar(select(db.StoredEnvelope.hash).where(
+                            db.StoredEnvelope.sender == opened.body.sender,
+                            db.StoredEnvelope.message_id == opened.body.message_id)) is not None:
+                        raise Refused(cpb.REFUSAL_CODE_REPLAY, "message id already used by this sender")
+                    handler(s, calc, opened)
+            except (env.EnvelopeRefused, Refused) as exc:
+                log.warning("refused %s from %s: %s", h.hex()[:12], party_id, exc.message)
+                return outcome(h, cpb.PUSH_STATUS_REFUSED, exc.code, exc.message)
+            except ObjectMissing as exc:
+                return outcome(h, cpb.PUSH_STATUS_REFUSED, cpb.REFUSAL_CODE_MISSING_OBJECT, str(exc))
+            except he_sum.HEError as exc:
+                log.warning("refused %s from %s: %s", h.hex()[:12], party_id, exc)
+                return outcome(h, cpb.PUSH_STATUS_REFUSED, he_sum.refusal_code(exc), str(exc))
+            return outcome(h, cpb.PUSH_STATUS_ACCEPTED)
+
+    def _handlers(self):
+        return {MT.MESSAGE_TYPE_REQUEST: self._on_request, MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS: self._on_declaration,
+                MT.MESSAGE_TYPE_CONTRIBUTION: self._on_contribution, MT.MESSAGE_TYPE_ATTESTATION: self._on_attestation,
+                MT.MESSAGE_TYPE_REFUSAL: self._on_refusal}
+
+    def _check_bindings(self, calc: db.Calculation, opened: env.Opened) -> None:
+        b = opened.body
+        if calc.state != S.Name(S.CALCULATION_STATE_RUNNING) and b.message_type != MT.MESSAGE_TYPE_ATTESTATION:
+            raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, f"calculation {calc.id} is {calc.state}")
+        if b.key_fingerprint != calc.key_fingerprint:
+            raise Refused(cpb.REFUSAL_CODE_WRONG_KEY, f"{opened.type_name} names another public key than calculation {calc.id}'s")
+        if b.ckks_params_hash != calc.params_hash:
+            raise Refused(cpb.REFUSAL_CODE_WRONG_PARAMETERS, f"{opened.type_name} names other CKKS parameters")
+        req = self._calc_request(calc).body
+        if b.factor_set_hash != req.factor_set_hash:
+            raise Refused(cpb.REFUSAL_CODE_FACTOR_SET_MISMATCH, f"{opened.type_name} names another factor set")
+
+    def _answered_pair(self, s, calc: db.Calculation, opened: env.Opened) -> db.CalcPair:
+        """The pair whose request this message answers, sent by that pair's organisation."""
+        ans = opened.body.answers_hash
+        for pair in self._pairs(s, calc.id):
+            if pair.org != opened.body.sender:
+                continue
+            if (pair.is_root and ans == calc.request_hash) or (pair.merged_request_hash and ans == pair.merged_request_hash):
+                return pair
+        raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, f"{opened.type_name} from {opened.body.sender!r} answers no request sent to it")
+
+    def _ciphertext(self, calc: db.Calculation, digest: bytes, *, transit: bool):
+        context = self.objects.get(calc.context_hash)
+        return he_sum.load_ciphertext(context, self.objects.get(digest), calc.transit_level if transit else None)
+
+    def _on_request(self, s, calc, opened) -> None:
+        self._check_bindings(calc, opened)
+        r = opened.payload
+        buyer_pair = self._answered_pair(s, calc, opened)
+        if opened.body.receiver != r.supplier:
+            raise Refused(cpb.REFUSAL_CODE_WRONG_RECEIVER, "a request is addressed to the supplier it names")
+        edge = s.get(db.SupplyEdge, (buyer_pair.org, buyer_pair.product, r.supplier, r.product_id))
+        if edge is None:
+            raise Refused(cpb.REFUSAL_CODE_UNEXPECTED,
+                          f"{buyer_pair.org}/{buyer_pair.product} has no registered input {r.supplier}/{r.product_id}")
+        if list(opened.body.object_hashes) != [r.weight_object_hash]:
+            raise Refused(cpb.REFUSAL_CODE_MALFORMED, "object_hashes must name the weight ciphertext")
+        self._ciphertext(calc, r.weight_object_hash, transit=False)  # parses under the calculation's context
+        self._store(s, opened)
+        s.add(db.CalcRequest(hash=opened.hash, calculation_id=calc.id, buyer=buyer_pair.org, supplier=r.supplier,
+                             product=r.product_id, unit=r.quantity_unit, weight_hash=r.weight_object_hash,
+                             depth_remaining=r.depth_remaining))
+
+    def _on_declaration(self, s, calc, opened) -> None:
+        self._check_bindings(calc, opened)
+        pair = self._answered_pair(s, calc, opened)
+        if pair.declaration_hash is not None:
+            raise Refused(cpb.REFUSAL_CODE_DUPLICATE, f"{pair.org}/{pair.product} already declared its requests")
+        declared = set()
+        for d in opened.payload.requests:
+            req = s.get(db.CalcRequest, d.request_hash)
+            if req is None or req.buyer != pair.org or req.weight_hash != d.weight_object_hash:
+                raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, f"declared request to {d.supplier}/{d.product_id} was not received")
+            declared.add((d.supplier, d.product_id))
+        registered = {(e.supplier, e.supplier_product) for e in s.scalars(select(db.SupplyEdge).where(
+            db.SupplyEdge.buyer == pair.org, db.SupplyEdge.buyer_product == pair.product))}
+        if declared != registered:
+            raise Refused(cpb.REFUSAL_CODE_UNEXPECTED,
+                          f"{pair.org}/{pair.product} declared {sorted(declared)} but registered {sorted(registered)}")
+        self._store(s, opened)
+        pair.declaration_hash = opened.hash
+        s.flush()
+        self._dispatch_ready(s, calc)
+
+    def _dispatch_ready(self, s, calc) -> None:
+        """Send one merged request to every pair whose buyers have all declared."""
+        pairs = {(p.org, p.product): p for p in self._pairs(s, calc.id)}
+        buyers = defaultdict(list)
+        for e in s.scalars(select(db.SupplyEdge)):
+            if (e.buyer, e.buyer_product) in pairs:
+                buyers[(e.supplier, e.supplier_product)].append(pairs[(e.buyer, e.buyer_product)])
+        for key, pair in sorted(pairs.items()):
+            if pair.is_root or pair.state != "waiting":
+                continue
+            if not all(b.declaration_hash is not None for b in buyers[key]):
+                continue
+            reqs = list(s.scalars(select(db.CalcRequest).where(
+                db.CalcRequest.calculation_id == calc.id, db.CalcRequest.supplier == key[0],
+                db.CalcRequest.product == key[1]).order_by(db.CalcRequest.buyer, db.CalcRequest.hash)))
+            body = self._body(calc, MT.MESSAGE_TYPE_MERGED_REQUEST, key[0])
+            mr = body.merged_request
+            mr.supplier, mr.product_id = key
+            mr.depth_remaining = min(r.depth_remaining for r in reqs)
+            context = self.objects.get(calc.context_hash)
+            for unit in sorted({r.unit for r in reqs}):
+                group = [r for r in reqs if r.unit == unit]
+                if len(group) == 1:
+                    digest = group[0].weight_hash
+                else:
+                    digest = self.objects.put(he_sum.add_all(context, [self.objects.get(r.weight_hash) for r in group]))
+                part = mr.parts.add(quantity_unit=unit, weight_object_hash=digest)
+                for r in group:
+                    part.requests.add(buyer=r.buyer, request_hash=r.hash, weight_object_hash=r.weight_hash)
+                body.object_hashes.append(digest)
+            opened = self._seal(s, body)
+            pair.merged_request_hash, pair.state = opened.hash, "dispatched"
+            self._deliver(s, key[0], opened.hash)
+
+    def _on_contribution(self, s, calc, opened) -> None:
+        self._check_bindings(calc, opened)
+        pair = self._answered_pair(s, calc, opened)
+        c = opened.payload
+        if c.product_id != pair.product:
+            raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "contribution names another product than its request")
+        if pair.contribution_hash is not None:
+            raise Refused(cpb.REFUSAL_CODE_DUPLICATE, f"{pair.org}/{pair.product} already contributed to {calc.id}")
+        if list(opened.body.object_hashes) != [c.ciphertext_hash]:
+            raise Refused(cpb.REFUSAL_CODE_MALFORMED, "object_hashes must name the contribution ciphertext")
+        self._ciphertext(calc, c.ciphertext_hash, transit=True)
+        self._store(s, opened)
+        pair.contribution_hash, pair.state = opened.hash, "answered"
+        s.flush()
+        self._maybe_aggregate(s, calc)
+
+    def _maybe_aggregate(self, s, calc) -> None:
+        pairs = sorted(self._pairs(s, calc.id), key=lambda p: (p.org, p.product))
+        if not all(p.contribution_hash and p.declaration_hash for p in pairs):
+            return
+        contributions = [env.parse(self._envelope(s, p.contribution_hash)) for p in pairs]
+        context = self.objects.get(calc.context_hash)
+        total = he_sum.add_all(context, [self.objects.get(c.payload.ciphertext_hash) for c in contributions])
+        out = self.objects.put(total)
+        body = self._body(calc, MT.MESSAGE_TYPE_AGGREGATE, calc.key_holder)
+        body.answers_hash = calc.request_hash
+        body.object_hashes.append(out)
+        agg = body.aggregate
+        agg.output_ciphertext_hash = out
+        agg.contribution_hashes.extend(c.hash for c in contributions)
+        agg.declaration_hashes.extend(p.declaration_hash for p in pairs)
+        opened = self._seal(s, body)
+        calc.aggregate_hash = opened.hash
+        calc.state = S.Name(S.CALCULATION_STATE_AWAITING_ATTESTATION)
+        for auditor in calc.auditors:
+            for p in pairs:  # the auditor re-executes from the signed contributions
+                self._deliver(s, auditor, p.contribution_hash)
+            self._deliver(s, auditor, opened.hash)
+        log.info("calculation %s complete: %d contributions summed", calc.id, len(pairs))
+
+    def _on_attestation(self, s, calc, opened) -> None:
+        a = opened.payload
+        if calc.state != S.Name(S.CALCULATION_STATE_AWAITING_ATTESTATION):
+            raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, f"calculation {calc.id} is {calc.state}")
+        if opened.body.sender not in calc.auditors:
+            raise Refused(cpb.REFUSAL_CODE_UNKNOWN_PARTY, f"{opened.body.sender!r} is not an auditor of {calc.id}")
+        agg = env.parse(self._envelope(s, calc.aggregate_hash)).payload
+        if opened.body.answers_hash != calc.aggregate_hash or a.output_ciphertext_hash != agg.output_ciphertext_hash:
+            raise Refused(cpb.REFUSAL_CODE_HASH_MISMATCH, "attestation is of another aggregate")
+        self._store(s, opened)
+        s.add(db.Attestation(hash=opened.hash, calculation_id=calc.id, auditor=opened.body.sender))
+        s.flush()
+        n = len(list(s.scalars(select(db.Attestation).where(db.Attestation.calculation_id == calc.id))))
+        if n >= calc.min_attestations:
+            calc.state = S.Name(S.CALCULATION_STATE_AWAITING_DECRYPTION)
+            s.add(db.KeyHolderWork(party=calc.key_holder, kind="decrypt", calculation_id=calc.id))
+
+    def _on_refusal(self, s, calc, opened) -> None:
+        r = opened.payload
+        self._store(s, opened)
+        self._fail(s, calc, r.code, f"{opened.body.sender}: {cpb.RefusalCode.Name(r.code)}: {r.message}")
+
+    # ---------------------------------------------------------------- key holder
+    def pull_work(self, party_id: str, after: int, limit: int = 16):
+        with self.sessions() as s:
+            rows = list(s.scalars(select(db.KeyHolderWork).where(db.KeyHolderWork.party == party_id,
+                                                                 db.KeyHolderWork.sequence > after)
+                                  .order_by(db.KeyHolderWork.sequence).limit(limit)))
+            out = []
+            for w in rows:
+                calc = s.get(db.Calculation, w.calculation_id)
+                item = {"sequence": w.sequence, "kind": w.kind, "request": self._envelope(s, calc.request_hash)}
+                if w.kind == "decrypt":
+                    item["key_announcement"] = self._envelope(s, calc.key_announcement_hash)
+                    item["aggregate"] = self._envelope(s, calc.aggregate_hash)
+                    item["attestations"] = [self._envelope(s, a.hash) for a in s.scalars(
+                        select(db.Attestation).where(db.Attestation.calculation_id == calc.id))]
+                out.append(item)
+            return out
+
+    def submit_result(self, envelope: epb.Envelope) -> cpb.PushOutcome:
+        try:
+            opened = self._verify(envelope)
+            with self.lock, self.sessions.begin() as s:
+                calc = self._calc(s, opened.body.calculation_id)
+                if opened.body.sender != calc.key_holder:
+                    raise Refused(cpb.REFUSAL_CODE_UNKNOWN_PARTY, "only the calculation's key holder submits its result")
+                if calc.result_hash is not None:
+                    raise Refused(cpb.REFUSAL_CODE_DUPLICATE, "the calculation already has a result")
+                if opened.body.message_type == MT.MESSAGE_TYPE_RESULT:
+                    calc.state = S.Name(S.CALCULATION_STATE_DONE)
+                elif opened.body.message_type == MT.MESSAGE_TYPE_REFUSAL:
+                    calc.state = S.Name(S.CALCULATION_STATE_WITHHELD)
+                    calc.failure_code, calc.failure_message = opened.payload.code, opened.payload.message
+                else:
+                    raise Refused(cpb.REFUSAL_CODE_MALFORMED, "SubmitResult takes a RESULT or a REFUSAL")
+                self._store(s, opened)
+                calc.result_hash = opened.hash
+                self._deliver(s, calc.requester, opened.hash)
+        except (env.EnvelopeRefused, Refused) as exc:
+            return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, exc.code, exc.message)
+        return outcome(opened.hash, cpb.PUSH_STATUS_ACCEPTED)
+
+    # ---------------------------------------------------------------- requester
+    def check_deadlines(self) -> None:
+        with self.lock, self.sessions.begin() as s:
+            for calc in s.scalars(select(db.Calculation).where(db.Calculation.deadline.is_not(None))):
+                active = calc.state not in ("CALCULATION_STATE_DONE", "CALCULATION_STATE_FAILED", "CALCULATION_STATE_WITHHELD")
+                deadline = calc.deadline if calc.deadline.tzinfo else calc.deadline.replace(tzinfo=timezone.utc)
+                if active and deadline < db.now():
+                    missing = [f"{p.org}/{p.product}" for p in self._pairs(s, calc.id) if p.state != "answered"]
+                    self._fail(s, calc, cpb.REFUSAL_CODE_DEADLINE_EXCEEDED,
+                               f"deadline passed in state {calc.state}; not answered: {', '.join(missing) or 'none'}")
+
+    def status(self, cid: str) -> rpb.GetStatusResponse:
+        self.check_deadlines()
+        with self.sessions() as s:
+            calc = self._calc(s, cid)
+            pairs = self._pairs(s, cid)
+            resp = rpb.GetStatusResponse(
+                calculation_id=cid, state=S.Value(calc.state),
+                requests_declared=len(pairs), requests_answered=sum(p.state == "answered" for p in pairs),
+                attestations=len(list(s.scalars(select(db.Attestation).where(db.Attestation.calculation_id == cid)))),
+                failure_code=calc.failure_code, failure_message=calc.failure_message)
+            resp.updated_at.FromDatetime(calc.updated_at)
+            return resp
+
+    def result(self, cid: str) -> rpb.GetResultResponse:
+        with self.sessions() as s:
+            calc = self._calc(s, cid)
+            resp = rpb.GetResultResponse(state=S.Value(calc.state))
+            if calc.result_hash:
+                resp.result.CopyFrom(self._envelope(s, calc.result_hash))
+            return resp

@@ -1,0 +1,213 @@
+"""The coordinator's gRPC services: thin adapters from RPCs to `Coordinator` (engine.py).
+
+Every call is unary and bounded (pcf.limits); objects are staged chunk by chunk
+and enter the content-addressed store only once whole and matching their hash.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+
+from coordinator.engine import Coordinator, Refused
+from pcf import limits
+from pcf.objectstore import ObjectMissing, sha256
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import key_holder_pb2 as kpb
+from tanji.v1 import key_holder_pb2_grpc as kgrpc
+from tanji.v1 import node_pb2 as npb
+from tanji.v1 import node_pb2_grpc as ngrpc
+from tanji.v1 import objects_pb2 as opb
+from tanji.v1 import requester_pb2 as rpb
+from tanji.v1 import requester_pb2_grpc as rgrpc
+
+log = logging.getLogger("tanji.coordinator")
+MAX_OBJECT = {opb.OBJECT_KIND_CIPHERTEXT: limits.MAX_CIPHERTEXT_BYTES, opb.OBJECT_KIND_PUBLIC_CONTEXT: limits.MAX_CONTEXT_BYTES}
+
+
+def wire_limits() -> cpb.Limits:
+    return cpb.Limits(max_message_bytes=limits.MAX_MESSAGE_BYTES, max_chunk_bytes=limits.CHUNK_BYTES,
+                      max_envelope_bytes=limits.MAX_ENVELOPE_BYTES, max_envelopes_per_call=limits.MAX_ENVELOPES_PER_CALL,
+                      max_ciphertext_bytes=limits.MAX_CIPHERTEXT_BYTES, max_context_bytes=limits.MAX_CONTEXT_BYTES,
+                      heartbeat_interval_seconds=limits.HEARTBEAT_SECONDS, lease_seconds=limits.LEASE_SECONDS,
+                      max_clock_skew_seconds=limits.MAX_CLOCK_SKEW_SECONDS)
+
+
+class NodeServicer(ngrpc.NodeServiceServicer):
+    def __init__(self, coord: Coordinator, staging: Path):
+        self.c = coord
+        self.staging = staging
+        staging.mkdir(parents=True, exist_ok=True)
+        self.upload_lock = threading.Lock()
+
+    def _known(self, party: str, context) -> None:
+        if self.c.key_of(party) is None:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"unknown party {party!r}")
+
+    def Register(self, request, context):
+        out = self.c.register(request.registration)
+        return npb.RegisterResponse(outcome=out, coordinator_id="coordinator", protocol_version=1,
+                                    software_version="tanji 0.1.0", limits=wire_limits())
+
+    def Heartbeat(self, request, context):
+        try:
+            lease, waiting = self.c.heartbeat(request.party_id)
+        except Refused as exc:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, exc.message)
+        resp = npb.HeartbeatResponse(next_heartbeat_seconds=limits.HEARTBEAT_SECONDS, messages_waiting=waiting)
+        resp.lease_expires_at.FromDatetime(lease)
+        return resp
+
+    def PullMessages(self, request, context):
+        self._known(request.party_id, context)
+        n = min(request.max_messages or limits.MAX_ENVELOPES_PER_CALL, limits.MAX_ENVELOPES_PER_CALL)
+        rows = self.c.pull_messages(request.party_id, request.ack_cursor, n + 1)
+        resp = npb.PullMessagesResponse(more=len(rows) > n)
+        for seq, e in rows[:n]:
+            resp.messages.add(sequence=seq, envelope=e)
+        return resp
+
+    def PushMessages(self, request, context):
+        self._known(request.party_id, context)
+        if len(request.envelopes) > limits.MAX_ENVELOPES_PER_CALL:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many envelopes in one call")
+        for e in request.envelopes:
+            if len(e.body) + len(e.signature) > limits.MAX_ENVELOPE_BYTES:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "envelope above the size limit")
+        return npb.PushMessagesResponse(outcomes=self.c.push(request.party_id, list(request.envelopes)))
+
+    def _part(self, digest: bytes) -> Path:
+        return self.staging / (digest.hex() + ".part")
+
+    def StatObject(self, request, context):
+        self._known(request.party_id, context)
+        if self.c.objects.has(request.object_hash):
+            size = self.c.objects.size(request.object_hash)
+            return opb.StatObjectResponse(complete=True, total_size=size, received_bytes=size)
+        part = self._part(request.object_hash)
+        return opb.StatObjectResponse(received_bytes=part.stat().st_size if part.exists() else 0)
+
+    def PushObject(self, request, context):
+        self._known(request.party_id, context)
+        limit = MAX_OBJECT.get(request.kind)
+        if limit is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "unknown object kind")
+        if request.total_size > limit or len(request.data) > limits.CHUNK_BYTES:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"object or chunk above the limit ({limit} bytes)")
+        if len(request.object_hash) != 32:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "object hash must be 32 bytes")
+        with self.upload_lock:
+            if self.c.objects.has(request.object_hash):
+                return opb.PushObjectResponse(received_bytes=request.total_size, complete=True)
+            part = self._part(request.object_hash)
+            have = part.stat().st_size if part.exists() else 0
+            if request.offset != have:
+                return opb.PushObjectResponse(received_bytes=have)
+            if have + len(request.data) > request.total_size:
+                part.unlink(missing_ok=True)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "chunk runs past total_size")
+            with open(part, "ab") as fh:
+                fh.write(request.data)
+            have += len(request.data)
+            if have < request.total_size:
+                return opb.PushObjectResponse(received_bytes=have)
+            data = part.read_bytes()
+            part.unlink()
+            if sha256(data) != request.object_hash:
+                context.abort(grpc.StatusCode.DATA_LOSS, "object bytes do not match the object hash")
+            self.c.objects.put(data)
+            return opb.PushObjectResponse(received_bytes=have, complete=True)
+
+    def PullObject(self, request, context):
+        self._known(request.party_id, context)
+        try:
+            data = self.c.objects.get(request.object_hash)
+        except ObjectMissing as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
+        n = min(request.max_bytes or limits.CHUNK_BYTES, limits.CHUNK_BYTES)
+        return opb.PullObjectResponse(object_hash=request.object_hash, total_size=len(data), offset=request.offset,
+                                      data=data[request.offset:request.offset + n])
+
+
+class RequesterServicer(rgrpc.RequesterServiceServicer):
+    def __init__(self, coord: Coordinator):
+        self.c = coord
+
+    def StartCalculation(self, request, context):
+        out, cid = self.c.start(request.calculation_request)
+        return rpb.StartCalculationResponse(outcome=out, calculation_id=cid)
+
+    def GetStatus(self, request, context):
+        try:
+            return self.c.status(request.calculation_id)
+        except Refused as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
+
+    def GetResult(self, request, context):
+        try:
+            return self.c.result(request.calculation_id)
+        except Refused as exc:
+            context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
+
+
+class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
+    def __init__(self, coord: Coordinator):
+        self.c = coord
+
+    def PullWork(self, request, context):
+        if self.c.federation.parties.get(request.party_id) is None:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"unknown party {request.party_id!r}")
+        resp = kpb.PullWorkResponse()
+        for item in self.c.pull_work(request.party_id, request.ack_cursor, request.max_items or 16):
+            w = resp.items.add(sequence=item["sequence"])
+            if item["kind"] == "key":
+                w.key_needed.calculation_request.CopyFrom(item["request"])
+            else:
+                d = w.decryption_needed
+                d.calculation_request.CopyFrom(item["request"])
+                d.key_announcement.CopyFrom(item["key_announcement"])
+                d.aggregate.CopyFrom(item["aggregate"])
+                d.attestations.extend(item["attestations"])
+        return resp
+
+    def PublishKey(self, request, context):
+        return kpb.PublishKeyResponse(outcome=self.c.publish_key(request.key_announcement))
+
+    def SubmitResult(self, request, context):
+        return kpb.SubmitResultResponse(outcome=self.c.submit_result(request.result))
+
+
+def serve(coord: Coordinator, listen: str, staging: Path, *, insecure_notice: bool = True) -> grpc.Server:
+    """Start the services on `listen` (host:port; port 0 picks one) and return the running server."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=limits.GRPC_OPTIONS)
+    ngrpc.add_NodeServiceServicer_to_server(NodeServicer(coord, staging), server)
+    rgrpc.add_RequesterServiceServicer_to_server(RequesterServicer(coord), server)
+    kgrpc.add_KeyHolderServiceServicer_to_server(KeyHolderServicer(coord), server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    server.start()
+    server.bound_port = port  # type: ignore[attr-defined]
+    if insecure_notice:
+        log.warning("coordinator listening on %s WITHOUT TLS (loopback demo/test only)", listen.rsplit(":", 1)[0] + f":{port}")
+    return server
+
+
+def deadline_sweeper(coord: Coordinator, stop: threading.Event, every: float = 1.0) -> threading.Thread:
+    def run():
+        while not stop.wait(every):
+            try:
+                coord.check_deadlines()
+            except Exception:  # noqa: BLE001 - keep sweeping; the error is logged
+                log.exception("deadline sweep failed")
+    t = threading.Thread(target=run, name="deadlines", daemon=True)
+    t.start()
+    return t
+
+
+def pid_file(path: Path) -> None:
+    path.write_text(str(os.getpid()))

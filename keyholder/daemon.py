@@ -1,0 +1,256 @@
+"""The key-holder daemon: dials out, keys new calculations, decrypts attested totals once.
+
+It never sees an individual contribution: only the final ciphertext, the
+calculation request, the coordinator's signed aggregate and the auditors'
+attestations. It releases figures rounded to the preset's measured precision,
+after checking slot 7 is 0 and every figure is within bounds.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from keyholder.store import KeyedCalculation, KeyHolderStore
+from pcf import he_tasks as he_work
+from pcf import envelope as env
+from pcf import limits, profiles, slots
+from pcf.federation import Federation
+from pcf.formats.result import FactorSetRef, FallbackRef, build_result
+from pcf.signing import SigningKey
+from pcf.transfer import pull_object, push_object
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import key_holder_pb2 as kpb
+from tanji.v1 import key_holder_pb2_grpc as kgrpc
+from tanji.v1 import node_pb2 as npb
+from tanji.v1 import node_pb2_grpc as ngrpc
+from tanji.v1 import objects_pb2 as opb
+
+log = logging.getLogger("tanji.keyholder")
+MT = epb.MessageType
+COORDINATOR = "coordinator"
+
+
+class Withheld(Exception):
+    def __init__(self, code: int, message: str):
+        self.code, self.message = code, message
+        super().__init__(message)
+
+
+class KeyHolder:
+    def __init__(self, party: str, store: KeyHolderStore, key: SigningKey, federation: Federation, channel):
+        self.party = party
+        self.store = store
+        self.key = key
+        self.federation = federation
+        self.work = kgrpc.KeyHolderServiceStub(channel)
+        self.objects = ngrpc.NodeServiceStub(channel)
+        self.pool = ProcessPoolExecutor(max_workers=1)
+        self.stop = threading.Event()
+        self.cursor = 0
+
+    def register(self) -> None:
+        body = env.new_body(MT.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=self.party, receiver=COORDINATOR)
+        body.registration.organisation_id = self.party
+        body.registration.envelope_public_key = self.key.public_raw
+        body.registration.roles.append(cpb.PARTY_ROLE_KEY_HOLDER)
+        resp = self.objects.Register(npb.RegisterRequest(registration=env.seal(body, self.key)),
+                                     timeout=limits.RPC_TIMEOUT_SECONDS)
+        if resp.outcome.status != cpb.PUSH_STATUS_ACCEPTED:
+            raise RuntimeError(f"registration refused: {resp.outcome.message}")
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.objects.Heartbeat(npb.HeartbeatRequest(party_id=self.party), timeout=limits.RPC_TIMEOUT_SECONDS)
+                resp = self.work.PullWork(kpb.PullWorkRequest(party_id=self.party, ack_cursor=self.cursor),
+                                          timeout=limits.RPC_TIMEOUT_SECONDS)
+                for item in resp.items:
+                    if item.HasField("key_needed"):
+                        self.make_key(item.key_needed.calculation_request)
+                    else:
+                        self.decrypt(item.decryption_needed)
+                    self.cursor = item.sequence
+                if not resp.items:
+                    self.stop.wait(0.3)
+            except grpc.RpcError as exc:
+                log.warning("coordinator unreachable (%s); retrying", exc.code())
+                self.stop.wait(1.0)
+        self.pool.shutdown(cancel_futures=True)
+
+    # ------------------------------------------------------------------ key
+    def make_key(self, request_env: epb.Envelope) -> None:
+        req = env.open_envelope(request_env, self.federation.key_of)
+        cid = req.body.calculation_id
+        if req.payload.key_holder != self.party:
+            log.error("calculation %s names key holder %s, not us", cid, req.payload.key_holder)
+            return
+        with self.store.sessions() as s:
+            row = s.get(KeyedCalculation, cid)
+        if row is None:
+            keys = self.pool.submit(he_work.keygen, req.payload.depth_bound, max(1, req.payload.batch_size)).result()
+            self.store.write_secret(cid, keys.secret_context)
+            context_hash = push_object(self.objects, self.party, cid, keys.public_context, opb.OBJECT_KIND_PUBLIC_CONTEXT)
+            body = env.new_body(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, calculation_id=cid, sender=self.party,
+                                receiver=COORDINATOR)
+            body.answers_hash = req.hash
+            body.key_fingerprint, body.ckks_params_hash = keys.key_fingerprint, keys.params_hash
+            body.factor_set_hash = req.body.factor_set_hash
+            body.method_profile.CopyFrom(req.body.method_profile)
+            body.object_hashes.append(context_hash)
+            ka = body.key_announcement
+            ka.key_fingerprint, ka.ckks_params_hash = keys.key_fingerprint, keys.params_hash
+            ka.preset, ka.context_object_hash, ka.transit_level = keys.preset, context_hash, keys.transit_level
+            sealed = env.seal(body, self.key)
+            with self.store.sessions.begin() as s:
+                s.add(KeyedCalculation(calculation_id=cid, preset=keys.preset, state="keyed",
+                                       announcement=sealed.SerializeToString()))
+            log.info("keyed %s with preset %s", cid[:8], keys.preset)
+        else:
+            sealed = epb.Envelope.FromString(row.announcement)
+            ctx_hash = env.parse(sealed).payload.context_object_hash
+            # the context object is public; re-push it in case the coordinator lost it
+            if self.store.secret_path(cid).exists():
+                pass
+            log.info("re-announcing the key of %s (%s)", cid[:8], ctx_hash.hex()[:12])
+        out = self.work.PublishKey(kpb.PublishKeyRequest(key_announcement=sealed), timeout=limits.RPC_TIMEOUT_SECONDS)
+        if out.outcome.status == cpb.PUSH_STATUS_REFUSED:
+            log.error("key announcement of %s refused: %s", cid[:8], out.outcome.message)
+
+    # ------------------------------------------------------------------ decrypt
+    def decrypt(self, item: kpb.DecryptionNeeded) -> None:
+        req = env.open_envelope(item.calculation_request, self.federation.key_of)
+        cid = req.body.calculation_id
+        with self.store.sessions() as s:
+            row = s.get(KeyedCalculation, cid)
+        if row is None:
+            log.error("asked to decrypt %s, which this key holder never keyed", cid)
+            return
+        if row.state != "keyed":
+            if row.submitted is not None:
+                self._submit(epb.Envelope.FromString(row.submitted))
+            else:
+                self._refuse(req, cpb.REFUSAL_CODE_ALREADY_DECRYPTED,
+                             f"calculation {cid} was already decrypted (state {row.state}); a second decryption is refused")
+            return
+        try:
+            agg, attestations = self._check_attested(req, item)
+        except Withheld as exc:
+            self._refuse(req, exc.code, exc.message)
+            return
+        with self.store.sessions.begin() as s:
+            s.get(KeyedCalculation, cid).state = "decrypting"  # durable before the one decryption
+        ct = pull_object(self.objects, self.party, cid, agg.payload.output_ciphertext_hash, limits.MAX_CIPHERTEXT_BYTES)
+        secret = self.store.secret_path(cid).read_bytes()
+        values, precision, max_value = self.pool.submit(he_work.decrypt, secret, ct).result()
+        self.store.destroy_secret(cid)
+        try:
+            result_json = self._release(req, agg, attestations, np.asarray(values), precision, max_value)
+        except Withheld as exc:
+            self._refuse(req, exc.code, exc.message, final=True)
+            return
+        body = env.new_body(MT.MESSAGE_TYPE_RESULT, calculation_id=cid, sender=self.party, receiver=req.body.sender)
+        body.answers_hash = agg.hash
+        body.key_fingerprint, body.ckks_params_hash = agg.body.key_fingerprint, agg.body.ckks_params_hash
+        body.factor_set_hash = req.body.factor_set_hash
+        body.method_profile.CopyFrom(req.body.method_profile)
+        body.result.result_json = result_json
+        body.result.attestation_hashes.extend(a.hash for a in attestations)
+        sealed = env.seal(body, self.key)
+        with self.store.sessions.begin() as s:
+            r = s.get(KeyedCalculation, cid)
+            r.state, r.submitted = "released", sealed.SerializeToString()
+        self._submit(sealed)
+        log.info("released the result of %s", cid[:8])
+
+    def _check_attested(self, req: env.Opened, item: kpb.DecryptionNeeded):
+        agg = env.open_envelope(item.aggregate, lambda p: self.federation.key_of(p))
+        if agg.body.sender != COORDINATOR or agg.body.answers_hash != req.hash:
+            raise Withheld(cpb.REFUSAL_CODE_NOT_ATTESTED, "the aggregate is not the coordinator's for this calculation")
+        auditors = set(req.payload.auditors) or {req.body.sender}
+        valid = []
+        for a_env in item.attestations:
+            try:
+                a = env.open_envelope(a_env, self.federation.key_of)
+            except env.EnvelopeRefused:
+                continue
+            if (a.body.sender in auditors and a.body.answers_hash == agg.hash
+                    and a.payload.output_ciphertext_hash == agg.payload.output_ciphertext_hash
+                    and list(a.payload.contribution_hashes) == list(agg.payload.contribution_hashes)):
+                valid.append(a)
+        need = max(1, req.payload.min_attestations)
+        if len({a.body.sender for a in valid}) < need:
+            raise Withheld(cpb.REFUSAL_CODE_NOT_ATTESTED, f"{len(valid)} valid attestation(s), {need} required")
+        return agg, valid
+
+    def _release(self, req, agg, attestations, values: np.ndarray, precision: float, max_value: float) -> bytes:
+        block = values[:slots.WIDTH]
+        scale = max(1.0, float(np.max(np.abs(block[:slots.CHECK]))))
+        tolerance = 1e3 * precision * scale
+        if abs(block[slots.CHECK]) > tolerance:
+            raise Withheld(cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO,
+                           f"slot 7 decrypted to {block[slots.CHECK]:.3g}: a foreign, malformed or wrapped ciphertext "
+                           "entered the sum (detected, result withheld)")
+        if np.any(block[:slots.CHECK] < -tolerance) or np.any(np.abs(block) > max_value):
+            raise Withheld(cpb.REFUSAL_CODE_OUT_OF_BOUNDS, "decrypted figures out of bounds (detected, result withheld)")
+        warnings = float(block[slots.WARNINGS])
+        if abs(warnings - round(warnings)) > 0.01:
+            raise Withheld(cpb.REFUSAL_CODE_OUT_OF_BOUNDS, f"warning count decrypted to {warnings:.4g}, not a count")
+        block = np.where(block < 0, 0.0, block)
+        requester = [a for a in attestations if a.body.sender == req.body.sender]
+        warnings_list = list(requester[0].payload.requester_warnings) if requester else []
+        fallbacks = ([FallbackRef(supplier=f.supplier, product=f.product_id, buyer=req.body.sender)
+                      for f in requester[0].payload.requester_fallbacks] if requester else [])
+        item = req.payload.products[0]
+        result = build_result(
+            calculation=req.body.calculation_id, product=f"{req.payload.target_organisation}/{item.product_id}",
+            profile=profiles.get(req.body.method_profile.name),
+            factor_set=FactorSetRef(id=req.payload.factor_set_id, sha256=req.body.factor_set_hash.hex()),
+            total=block, lifetime_energy_kwh=item.lifetime_energy_kwh, precision=precision,
+            fallbacks=fallbacks, warnings=warnings_list, audit_bundle=None)
+        return result.to_json().encode()
+
+    def _refuse(self, req: env.Opened, code: int, message: str, final: bool = False) -> None:
+        log.error("withholding %s: %s", req.body.calculation_id[:8], message)
+        body = env.new_body(MT.MESSAGE_TYPE_REFUSAL, calculation_id=req.body.calculation_id, sender=self.party,
+                            receiver=req.body.sender)
+        body.answers_hash = req.hash
+        body.refusal.code, body.refusal.message = code, message
+        sealed = env.seal(body, self.key)
+        if final:
+            with self.store.sessions.begin() as s:
+                r = s.get(KeyedCalculation, req.body.calculation_id)
+                r.state, r.submitted = "withheld", sealed.SerializeToString()
+        self._submit(sealed)
+
+    def _submit(self, sealed: epb.Envelope) -> None:
+        out = self.work.SubmitResult(kpb.SubmitResultRequest(result=sealed), timeout=limits.RPC_TIMEOUT_SECONDS)
+        if out.outcome.status == cpb.PUSH_STATUS_REFUSED:
+            log.warning("coordinator refused our submission: %s", out.outcome.message)
+
+
+def serve(party: str, state: Path, federation_file: Path, coordinator: str) -> None:
+    store = KeyHolderStore(state)
+    key = SigningKey.load_or_create(state / "envelope-key.pem")
+    channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+    kh = KeyHolder(party, store, key, Federation.load(federation_file), channel)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: kh.stop.set())
+    for _ in range(100):
+        try:
+            kh.register()
+            break
+        except grpc.RpcError:
+            time.sleep(0.2)
+    else:
+        raise RuntimeError(f"coordinator at {coordinator} unreachable")
+    kh.run()
+
+

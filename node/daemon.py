@@ -1,0 +1,408 @@
+"""The on-prem node: dials out to the coordinator, answers requests from its local data.
+
+It never listens. It pulls its inbox in order, verifies every envelope, and for
+each request computes own(p) here, in plaintext, then only ciphertexts leave:
+its contribution Enc(w) ⊙ own(p) + Enc(n·e6) and, for each federated input,
+q·Enc(w) + Enc(0) towards the supplier. Homomorphic work runs in a separate
+process (TenSEAL holds the GIL), so heartbeats keep flowing meanwhile.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import grpc
+
+from pcf import he_tasks as he_work
+from node.importer import load_current
+from node.store import CalcKey, CalcRecord, Handled, NodeStore, OutObject, Outbox, Received
+from pcf import envelope as env
+from pcf import limits, profiles, slots, units
+from pcf.federation import Federation
+from pcf.footprint import own
+from pcf.signing import SigningKey
+from pcf.transfer import pull_object, push_object
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import node_pb2 as npb
+from tanji.v1 import node_pb2_grpc as ngrpc
+from tanji.v1 import objects_pb2 as opb
+
+log = logging.getLogger("tanji.node")
+MT = epb.MessageType
+COORDINATOR = "coordinator"
+
+
+class NodeRefusal(Exception):
+    """This node refuses a request; sent to the coordinator as a signed REFUSAL."""
+
+    def __init__(self, code: int, message: str):
+        self.code, self.message = code, message
+        super().__init__(message)
+
+
+class Node:
+    def __init__(self, org: str, store: NodeStore, key: SigningKey, federation: Federation, channel: grpc.Channel):
+        current = load_current(store)
+        if current is None:
+            raise RuntimeError("no data imported: run `tanji node import` first")
+        self.data, self.factors, self.version = current
+        if self.data.org != org:
+            raise RuntimeError(f"imported data is for {self.data.org!r}, this node is {org!r}")
+        self.org = org
+        self.store = store
+        self.key = key
+        self.federation = federation
+        self.stub = ngrpc.NodeServiceStub(channel)
+        self.pool = ProcessPoolExecutor(max_workers=1)
+        self.stop = threading.Event()
+
+    # ------------------------------------------------------------------ wire
+    def register(self) -> None:
+        body = env.new_body(MT.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=self.org, receiver=COORDINATOR)
+        reg = body.registration
+        reg.organisation_id = self.org
+        reg.envelope_public_key = self.key.public_raw
+        reg.roles.extend([cpb.PARTY_ROLE_NODE, cpb.PARTY_ROLE_REQUESTER, cpb.PARTY_ROLE_AUDITOR])
+        for p in self.data.model.products:
+            reg.product_ids.append(p.id)
+            for inp in p.inputs:
+                reg.supply_edges.add(buyer_product=p.id, supplier=inp.supplier, supplier_product=inp.product)
+        resp = self.stub.Register(npb.RegisterRequest(registration=env.seal(body, self.key)),
+                                  timeout=limits.RPC_TIMEOUT_SECONDS)
+        if resp.outcome.status != cpb.PUSH_STATUS_ACCEPTED:
+            raise RuntimeError(f"registration refused: {cpb.RefusalCode.Name(resp.outcome.code)}: {resp.outcome.message}")
+        log.info("%s registered (%d products, data version %d)", self.org, len(reg.product_ids), self.version)
+
+    def heartbeat_loop(self) -> None:
+        while not self.stop.wait(limits.HEARTBEAT_SECONDS):
+            try:
+                self.stub.Heartbeat(npb.HeartbeatRequest(party_id=self.org), timeout=limits.RPC_TIMEOUT_SECONDS)
+            except grpc.RpcError as exc:
+                log.warning("heartbeat failed: %s", exc.code())
+
+    def key_of(self, party: str) -> bytes | None:
+        return self.federation.key_of(party)
+
+    def _pull(self, calc: str, digest: bytes, kind_limit: int) -> bytes:
+        return pull_object(self.stub, self.org, calc, digest, kind_limit)
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> None:
+        threading.Thread(target=self.heartbeat_loop, name="heartbeat", daemon=True).start()
+        self.push_pending()
+        while not self.stop.is_set():
+            try:
+                resp = self.stub.PullMessages(npb.PullMessagesRequest(party_id=self.org, ack_cursor=self.store.cursor()),
+                                              timeout=limits.RPC_TIMEOUT_SECONDS)
+                for m in resp.messages:
+                    self.handle(m.envelope)
+                    self.store.set_cursor(m.sequence)
+                self.push_pending()
+                if not resp.messages:
+                    self.stop.wait(0.2)
+            except grpc.RpcError as exc:
+                log.warning("coordinator unreachable (%s); retrying", exc.code())
+                self.stop.wait(1.0)
+        self.pool.shutdown(cancel_futures=True)
+
+    def push_pending(self) -> None:
+        """Push stored objects and envelopes not yet acknowledged: the same bytes on every retry."""
+        with self.store.sessions() as s:
+            rows = list(s.query(Outbox).filter(Outbox.pushed.is_(False)).order_by(Outbox.sequence))
+            for row in rows:
+                body = epb.EnvelopeBody.FromString(row.body)
+                for digest in body.object_hashes:
+                    obj = s.get(OutObject, digest)
+                    if obj is not None:
+                        push_object(self.stub, self.org, row.calculation_id, obj.content, obj.kind)
+        for row in rows:
+            resp = self.stub.PushMessages(npb.PushMessagesRequest(
+                party_id=self.org, envelopes=[epb.Envelope(body=row.body, signature=row.signature)]),
+                timeout=limits.RPC_TIMEOUT_SECONDS)
+            out = resp.outcomes[0]
+            if out.status == cpb.PUSH_STATUS_REFUSED:
+                log.error("coordinator refused our %s: %s: %s", epb.EnvelopeBody.FromString(row.body).message_type,
+                          cpb.RefusalCode.Name(out.code), out.message)
+            with self.store.sessions.begin() as s:
+                s.get(Outbox, row.sequence).pushed = True
+
+    # ------------------------------------------------------------------ dispatch
+    def handle(self, envelope: epb.Envelope) -> None:
+        try:
+            opened = env.open_envelope(envelope, self.key_of)
+        except env.EnvelopeRefused as exc:
+            log.error("dropped an envelope: %s", exc)
+            return
+        with self.store.sessions() as s:
+            if s.get(Handled, opened.hash) is not None:
+                return  # delivered twice: answered already
+        mt = opened.body.message_type
+        try:
+            if mt == MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT:
+                self.on_key(opened)
+            elif mt == MT.MESSAGE_TYPE_CALCULATION_REQUEST:
+                self.on_calculation_request(opened)
+            elif mt == MT.MESSAGE_TYPE_MERGED_REQUEST:
+                self.on_merged_request(opened)
+            elif mt == MT.MESSAGE_TYPE_CONTRIBUTION:
+                self.keep(opened)
+            elif mt == MT.MESSAGE_TYPE_AGGREGATE:
+                self.on_aggregate(opened)
+            elif mt in (MT.MESSAGE_TYPE_RESULT, MT.MESSAGE_TYPE_REFUSAL):
+                self.keep(opened)
+            else:
+                log.warning("ignoring %s", opened.type_name)
+        except NodeRefusal as exc:
+            log.error("%s refuses %s of %s: %s", self.org, opened.type_name, opened.body.calculation_id, exc.message)
+            self.refuse(opened, exc.code, exc.message)
+
+    def keep(self, opened: env.Opened) -> None:
+        with self.store.sessions.begin() as s:
+            if s.get(Received, opened.hash) is None:
+                s.add(Received(hash=opened.hash, calculation_id=opened.body.calculation_id, kind=opened.type_name,
+                               body=opened.envelope.body, signature=opened.envelope.signature))
+
+    def refuse(self, opened: env.Opened, code: int, message: str) -> None:
+        body = env.new_body(MT.MESSAGE_TYPE_REFUSAL, calculation_id=opened.body.calculation_id, sender=self.org,
+                            receiver=COORDINATOR)
+        body.answers_hash = opened.hash
+        body.refusal.code, body.refusal.message = code, message
+        self._bind(body, opened.body.calculation_id)
+        sealed = env.seal(body, self.key)
+        with self.store.sessions.begin() as s:
+            s.add(Handled(hash=opened.hash, calculation_id=opened.body.calculation_id, kind=opened.type_name,
+                          outcome=f"refused: {message}"))
+            s.add(Outbox(hash=env.message_hash(sealed), calculation_id=opened.body.calculation_id,
+                         answers=opened.hash, body=sealed.body, signature=sealed.signature))
+
+    def _calc_key(self, cid: str) -> CalcKey | None:
+        with self.store.sessions() as s:
+            return s.get(CalcKey, cid)
+
+    def _bind(self, body: epb.EnvelopeBody, cid: str) -> None:
+        """Bind a body to the calculation's key, parameters, factor set and method."""
+        ck = self._calc_key(cid)
+        if ck is not None:
+            ka = env.parse(epb.Envelope.FromString(ck.announcement))
+            body.key_fingerprint = ka.payload.key_fingerprint
+            body.ckks_params_hash = ka.payload.ckks_params_hash
+            body.factor_set_hash = ka.body.factor_set_hash
+            body.method_profile.CopyFrom(ka.body.method_profile)
+
+    # ------------------------------------------------------------------ key
+    def on_key(self, opened: env.Opened) -> None:
+        ka = opened.payload
+        if opened.body.sender not in self.federation.key_holders():
+            raise NodeRefusal(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER, f"{opened.body.sender!r} is not a listed key holder")
+        if opened.body.key_fingerprint != ka.key_fingerprint or opened.body.ckks_params_hash != ka.ckks_params_hash:
+            raise NodeRefusal(cpb.REFUSAL_CODE_WRONG_KEY, "key announcement header and payload disagree")
+        context = self._pull(opened.body.calculation_id, ka.context_object_hash, limits.MAX_CONTEXT_BYTES)
+        try:
+            he_work.check_public_context(context, ka.key_fingerprint, ka.ckks_params_hash, ka.preset)
+        except he_work.HEError as exc:
+            raise NodeRefusal(cpb.REFUSAL_CODE_WRONG_PARAMETERS, str(exc)) from None
+        if opened.body.factor_set_hash != bytes.fromhex(self.factors.sha256):
+            raise NodeRefusal(cpb.REFUSAL_CODE_FACTOR_SET_MISMATCH,
+                              f"calculation uses factor set {opened.body.factor_set_hash.hex()[:16]}…, "
+                              f"this node holds {self.factors.model.id} ({self.factors.sha256[:16]}…)")
+        with self.store.sessions.begin() as s:
+            s.add(CalcKey(calculation_id=opened.body.calculation_id, announcement=opened.envelope.SerializeToString(),
+                          context=context))
+            s.add(Handled(hash=opened.hash, calculation_id=opened.body.calculation_id, kind=opened.type_name,
+                          outcome="key accepted"))
+
+    # ------------------------------------------------------------------ requests
+    def on_calculation_request(self, opened: env.Opened) -> None:
+        """Our own calculation: answer the target product with w = 1."""
+        if opened.body.sender != self.org:
+            return
+        req = opened.payload
+        self.answer(opened, req.products[0].product_id, parts=None, depth_remaining=req.depth_bound)
+
+    def on_merged_request(self, opened: env.Opened) -> None:
+        if opened.body.sender != COORDINATOR:
+            raise NodeRefusal(cpb.REFUSAL_CODE_UNKNOWN_PARTY, "merged requests come from the coordinator only")
+        mr = opened.payload
+        if mr.supplier != self.org:
+            raise NodeRefusal(cpb.REFUSAL_CODE_WRONG_RECEIVER, f"request for {mr.supplier!r}")
+        parts = [(p.quantity_unit, p.weight_object_hash) for p in mr.parts]
+        self.answer(opened, mr.product_id, parts=parts, depth_remaining=mr.depth_remaining)
+
+    def answer(self, opened: env.Opened, product_id: str, parts, depth_remaining: int) -> None:
+        cid = opened.body.calculation_id
+        ck = self._calc_key(cid)
+        if ck is None:
+            raise NodeRefusal(cpb.REFUSAL_CODE_WRONG_KEY, "no accepted key for this calculation")
+        ka = env.parse(epb.Envelope.FromString(ck.announcement))
+        for field, mine in (("key_fingerprint", ka.payload.key_fingerprint), ("ckks_params_hash", ka.payload.ckks_params_hash),
+                            ("factor_set_hash", ka.body.factor_set_hash)):
+            if getattr(opened.body, field) != mine and opened.body.message_type != MT.MESSAGE_TYPE_CALCULATION_REQUEST:
+                raise NodeRefusal(cpb.REFUSAL_CODE_WRONG_KEY if field != "factor_set_hash" else cpb.REFUSAL_CODE_FACTOR_SET_MISMATCH,
+                                  f"request names another {field} than the calculation's")
+        try:
+            product = self.data.model.product(product_id)
+        except KeyError:
+            raise NodeRefusal(cpb.REFUSAL_CODE_UNKNOWN_PRODUCT, f"{self.org} serves no product {product_id!r}") from None
+        try:
+            profile = profiles.get(ka.body.method_profile.name)
+        except ValueError as exc:
+            raise NodeRefusal(cpb.REFUSAL_CODE_METHOD_MISMATCH, str(exc)) from None
+        if product.inputs and depth_remaining == 0:
+            raise NodeRefusal(cpb.REFUSAL_CODE_DEPTH_EXCEEDED,
+                              f"{self.org}/{product_id} has federated inputs but the declared depth bound is exhausted")
+        part = own(product, self.org, self.data.model.organisation.country, self.factors.by_id, profile)
+        weighted = (part.vector * slots.WEIGHTED).tolist()
+        n_warnings = int(part.vector[slots.WARNINGS])
+        if parts is None:
+            scaled_parts = None
+        else:
+            scaled_parts = []
+            for unit, digest in parts:
+                try:
+                    c = units.factor(unit, product.unit)
+                except units.UnitMismatch as exc:
+                    raise NodeRefusal(cpb.REFUSAL_CODE_UNIT_MISMATCH,
+                                      f"quantity of {self.org}/{product_id} (sold per {product.unit!r}): {exc}") from None
+                scaled_parts.append((self._pull(cid, digest, limits.MAX_CIPHERTEXT_BYTES), c))
+        qs = [inp.quantity for inp in product.inputs]
+        try:
+            contribution, requests = self.pool.submit(
+                he_work.answer, ck.context, scaled_parts, weighted, n_warnings, qs).result()
+        except he_work.OutOfLevels as exc:
+            raise NodeRefusal(cpb.REFUSAL_CODE_INSUFFICIENT_LEVELS, f"{self.org}/{product_id}: {exc}") from None
+        except he_work.HEError as exc:
+            raise NodeRefusal(cpb.REFUSAL_CODE_MALFORMED, f"{self.org}/{product_id}: {exc}") from None
+        self._emit(opened, product, part, n_warnings, contribution, requests, depth_remaining)
+
+    def _emit(self, opened, product, part, n_warnings, contribution: bytes, requests: list[bytes], depth_remaining: int):
+        """Store every object and envelope of this answer in one transaction; pushing follows."""
+        cid = opened.body.calculation_id
+        sealed: list[epb.Envelope] = []
+        objects: list[tuple[bytes, bytes]] = []
+        declared = []
+        for inp, ct in zip(product.inputs, requests):
+            digest = hashlib.sha256(ct).digest()
+            objects.append((digest, ct))
+            body = env.new_body(MT.MESSAGE_TYPE_REQUEST, calculation_id=cid, sender=self.org, receiver=inp.supplier)
+            self._bind(body, cid)
+            body.answers_hash = opened.hash
+            body.object_hashes.append(digest)
+            r = body.request
+            r.supplier, r.product_id, r.quantity_unit = inp.supplier, inp.product, inp.unit
+            r.depth_remaining = depth_remaining - 1
+            r.weight_object_hash = digest
+            e = env.seal(body, self.key)
+            sealed.append(e)
+            declared.append((inp, digest, env.message_hash(e)))
+        body = env.new_body(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, calculation_id=cid, sender=self.org, receiver=COORDINATOR)
+        self._bind(body, cid)
+        body.answers_hash = opened.hash
+        body.declaration.SetInParent()  # a leaf declares an empty list
+        for inp, digest, h in declared:
+            body.declaration.requests.add(supplier=inp.supplier, product_id=inp.product, quantity_unit=inp.unit,
+                                          weight_object_hash=digest, request_hash=h)
+            body.object_hashes.append(digest)
+        sealed.append(env.seal(body, self.key))
+        c_digest = hashlib.sha256(contribution).digest()
+        objects.append((c_digest, contribution))
+        salt = os.urandom(32)
+        record = json.dumps({"organisation": self.org, "product": product.id, "data_version": self.version,
+                             "factor_set": self.factors.sha256, "own": part.vector.tolist(),
+                             "warnings": part.warnings, "cited": sorted(part.cited)}, sort_keys=True).encode()
+        body = env.new_body(MT.MESSAGE_TYPE_CONTRIBUTION, calculation_id=cid, sender=self.org, receiver=COORDINATOR)
+        self._bind(body, cid)
+        body.answers_hash = opened.hash
+        body.object_hashes.append(c_digest)
+        body.contribution.product_id = product.id
+        body.contribution.ciphertext_hash = c_digest
+        body.contribution.record_commitment = hashlib.sha256(salt + record).digest()
+        contribution_env = env.seal(body, self.key)
+        sealed.append(contribution_env)
+        with self.store.sessions.begin() as s:
+            for digest, content in objects:
+                if s.get(OutObject, digest) is None:
+                    s.add(OutObject(hash=digest, calculation_id=cid, kind=opb.OBJECT_KIND_CIPHERTEXT, content=content))
+            for e in sealed:
+                s.add(Outbox(hash=env.message_hash(e), calculation_id=cid, answers=opened.hash, body=e.body,
+                             signature=e.signature))
+            s.add(CalcRecord(contribution_hash=env.message_hash(contribution_env), calculation_id=cid, product=product.id,
+                             data_version=self.version, salt=salt, record=record, warnings="\n".join(part.warnings)))
+            s.add(Handled(hash=opened.hash, calculation_id=cid, kind=opened.type_name, data_version=self.version,
+                          outcome=f"answered {product.id}: {len(declared)} requests sent"))
+        log.info("%s answered %s for %s: contribution + %d requests", self.org, product.id, cid[:8], len(declared))
+
+    # ------------------------------------------------------------------ audit
+    def on_aggregate(self, opened: env.Opened) -> None:
+        """Keyless attestation: re-execute the coordinator's sum from the signed contributions."""
+        if opened.body.sender != COORDINATOR:
+            raise NodeRefusal(cpb.REFUSAL_CODE_UNKNOWN_PARTY, "aggregates come from the coordinator only")
+        cid = opened.body.calculation_id
+        agg = opened.payload
+        ck = self._calc_key(cid)
+        ciphertexts = []
+        with self.store.sessions() as s:
+            for h in agg.contribution_hashes:
+                row = s.get(Received, h)
+                if row is None:
+                    raise NodeRefusal(cpb.REFUSAL_CODE_MISSING_OBJECT, f"contribution {h.hex()[:12]} was not delivered")
+                c = env.open_envelope(epb.Envelope(body=row.body, signature=row.signature), self.key_of)
+                if c.body.calculation_id != cid:
+                    raise NodeRefusal(cpb.REFUSAL_CODE_UNEXPECTED, "a contribution of another calculation is in the sum")
+                ciphertexts.append(self._pull(cid, c.payload.ciphertext_hash, limits.MAX_CIPHERTEXT_BYTES))
+        total = self.pool.submit(he_work.add_all, ck.context, ciphertexts).result()
+        if hashlib.sha256(total).digest() != agg.output_ciphertext_hash:
+            raise NodeRefusal(cpb.REFUSAL_CODE_HASH_MISMATCH, "re-executed aggregation does not match the coordinator's output")
+        body = env.new_body(MT.MESSAGE_TYPE_ATTESTATION, calculation_id=cid, sender=self.org, receiver=COORDINATOR)
+        self._bind(body, cid)
+        body.answers_hash = opened.hash
+        a = body.attestation
+        a.output_ciphertext_hash = agg.output_ciphertext_hash
+        a.contribution_hashes.extend(agg.contribution_hashes)
+        with self.store.sessions() as s:
+            for rec in s.query(CalcRecord).filter(CalcRecord.calculation_id == cid):
+                a.requester_warnings.extend(w for w in rec.warnings.split("\n") if w)
+        sealed = env.seal(body, self.key)
+        with self.store.sessions.begin() as s:
+            s.add(Outbox(hash=env.message_hash(sealed), calculation_id=cid, answers=opened.hash, body=sealed.body,
+                         signature=sealed.signature))
+            s.add(Handled(hash=opened.hash, calculation_id=cid, kind=opened.type_name, outcome="attested"))
+        log.info("%s attested the aggregate of %s (%d contributions)", self.org, cid[:8], len(ciphertexts))
+
+
+def serve(org: str, state: Path, federation_file: Path, coordinator: str,
+          data_file: Path | None = None, factors_file: Path | None = None) -> None:
+    """Import (if files are given), register, then run until SIGTERM/SIGINT.
+
+    A refused data file raises DataError/DataErrors before anything is stored or
+    any connection is made: the node does not serve and says why.
+    """
+    import signal
+
+    from node.importer import import_files
+
+    store = NodeStore(state / "node.db")
+    if data_file is not None:
+        nd, _, version = import_files(store, data_file, factors_file)
+        log.info("imported %s as data version %d", data_file, version)
+    key = SigningKey.load_or_create(state / "envelope-key.pem")
+    channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+    node = Node(org, store, key, Federation.load(federation_file), channel)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: node.stop.set())
+    for attempt in range(150):
+        try:
+            node.register()
+            break
+        except grpc.RpcError:
+            time.sleep(0.2)
+    else:
+        raise RuntimeError(f"coordinator at {coordinator} unreachable")
+    (state / "ready").write_text("registered\n")
+    node.run()

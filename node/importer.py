@@ -1,0 +1,44 @@
+"""Import a factor set and a node-data file into the node's store — validated whole, atomically."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from node.store import DataVersion, FactorSetRow, NodeStore
+from pcf.loader import LoadedFactorSet, LoadedNodeData, parse_factor_set, parse_node_data
+
+
+def read_bytes(path: Path) -> bytes:
+    from pcf.errors import DataError
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(str(path), "(document)", f"cannot read: {exc.strerror}") from None
+
+
+def import_files(store: NodeStore, data_file: Path, factors_file: Path) -> tuple[LoadedNodeData, LoadedFactorSet, int]:
+    """Validate both files (raises DataError/DataErrors naming file and path), then store them in one transaction."""
+    fs_bytes = read_bytes(factors_file)
+    factors = parse_factor_set(fs_bytes, str(factors_file))
+    nd_bytes = read_bytes(data_file)
+    nd = parse_node_data(nd_bytes, str(data_file), factors)
+    latest = store.latest_data()
+    if latest is not None and latest.sha256 == nd.sha256 and latest.factor_set_sha256 == factors.sha256:
+        return nd, factors, latest.version
+    with store.sessions.begin() as s:
+        if s.get(FactorSetRow, factors.sha256) is None:
+            s.add(FactorSetRow(sha256=factors.sha256, content=fs_bytes, file=str(factors_file)))
+        row = DataVersion(sha256=nd.sha256, factor_set_sha256=factors.sha256, content=nd_bytes, file=str(data_file))
+        s.add(row)
+        s.flush()
+        version = row.version
+    return nd, factors, version
+
+
+def load_current(store: NodeStore) -> tuple[LoadedNodeData, LoadedFactorSet, int] | None:
+    """The newest imported version, re-validated from the stored bytes."""
+    latest = store.latest_data()
+    if latest is None:
+        return None
+    fs_row = store.factor_set(latest.factor_set_sha256)
+    factors = parse_factor_set(fs_row.content, fs_row.file)
+    return parse_node_data(latest.content, latest.file, factors), factors, latest.version

@@ -1,0 +1,146 @@
+"""The node's local store (SQLite through SQLAlchemy): imported data, sent envelopes, progress.
+
+Raw data never leaves this database. Imports are versioned and atomic: a file
+is validated whole before one transaction stores it, so a refused file changes
+nothing and every calculation can name the exact data version it used.
+Envelopes are stored before they are pushed, so a retry resends the same bytes.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import DateTime, Integer, LargeBinary, String, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class FactorSetRow(Base):
+    __tablename__ = "factor_sets"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    file: Mapped[str] = mapped_column(String)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class DataVersion(Base):
+    """One imported node-data file; the newest version is the one calculations use."""
+    __tablename__ = "data_versions"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    factor_set_sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    file: Mapped[str] = mapped_column(String)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Outbox(Base):
+    """Every envelope this node signed, stored before it is pushed (retries resend these bytes)."""
+    __tablename__ = "outbox"
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    calculation_id: Mapped[str] = mapped_column(String(64), index=True)
+    answers: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    pushed: Mapped[bool] = mapped_column(default=False)
+
+
+class OutObject(Base):
+    """Ciphertexts this node produced, kept until pushed (and for the on-site audit)."""
+    __tablename__ = "out_objects"
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    calculation_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Handled(Base):
+    """A request (or other inbound envelope) this node has answered — never twice."""
+    __tablename__ = "handled"
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    calculation_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    data_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(String, default="")
+    handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class CalcKey(Base):
+    """A calculation's accepted public key (signed by a listed key holder)."""
+    __tablename__ = "calc_keys"
+    calculation_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    announcement: Mapped[bytes] = mapped_column(LargeBinary)      # the KEY_ANNOUNCEMENT envelope bytes
+    context: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Cursor(Base):
+    __tablename__ = "cursor"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NodeStore:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(f"sqlite:///{path}", future=True)
+
+        @event.listens_for(self.engine, "connect")
+        def _pragmas(conn, _record):  # pragma: no cover - runs on every connection
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.close()
+
+        Base.metadata.create_all(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def latest_data(self) -> DataVersion | None:
+        with self.sessions() as s:
+            return s.scalars(select(DataVersion).order_by(DataVersion.version.desc()).limit(1)).first()
+
+    def factor_set(self, sha256: str) -> FactorSetRow | None:
+        with self.sessions() as s:
+            return s.get(FactorSetRow, sha256)
+
+    def cursor(self) -> int:
+        with self.sessions() as s:
+            row = s.get(Cursor, 1)
+            return row.value if row else 0
+
+    def set_cursor(self, value: int) -> None:
+        with self.sessions.begin() as s:
+            row = s.get(Cursor, 1)
+            if row is None:
+                s.add(Cursor(id=1, value=value))
+            else:
+                row.value = max(row.value, value)
+
+
+class Received(Base):
+    """Envelopes delivered to this node that it must keep (contributions it audits, results)."""
+    __tablename__ = "received"
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    calculation_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class CalcRecord(Base):
+    """The local calculation record a contribution commits to (opened on site, never sent)."""
+    __tablename__ = "calc_records"
+    contribution_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    calculation_id: Mapped[str] = mapped_column(String(64), index=True)
+    product: Mapped[str] = mapped_column(String(128))
+    data_version: Mapped[int] = mapped_column(Integer)
+    salt: Mapped[bytes] = mapped_column(LargeBinary(32))
+    record: Mapped[bytes] = mapped_column(LargeBinary)
+    warnings: Mapped[str] = mapped_column(String, default="")

@@ -1,0 +1,113 @@
+"""Homomorphic steps as plain functions of bytes — what parties run in a worker process.
+
+TenSEAL holds the GIL, so nodes and the key holder run these in a process pool
+(arguments and results are bytes and floats, so they pickle); the coordinator
+calls the cheap ones (validation, addition) directly. Everything goes through
+the one HE interface in `pcf.he`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pcf import slots
+from pcf.he import chain, default_backend, get_preset, preset_for
+from pcf.he.errors import (HEError, KeyMismatch, LevelMismatch, MalformedCiphertext, OutOfLevels,  # noqa: F401
+                           ParameterMismatch)
+from tanji.v1 import common_pb2 as cpb
+
+WIDTH = slots.WIDTH  # one product block per calculation (batches: DESIGN §6, later)
+
+#: wire refusal code for each HE failure
+REFUSAL_CODES = {
+    ParameterMismatch: cpb.REFUSAL_CODE_WRONG_PARAMETERS,
+    KeyMismatch: cpb.REFUSAL_CODE_WRONG_KEY,
+    LevelMismatch: cpb.REFUSAL_CODE_WRONG_LEVEL,
+    OutOfLevels: cpb.REFUSAL_CODE_INSUFFICIENT_LEVELS,
+    MalformedCiphertext: cpb.REFUSAL_CODE_MALFORMED,
+}
+
+
+def refusal_code(exc: HEError) -> int:
+    for cls, code in REFUSAL_CODES.items():
+        if isinstance(exc, cls):
+            return code
+    return cpb.REFUSAL_CODE_MALFORMED
+
+
+def _public(context: bytes, fingerprint: bytes | None = None):
+    return default_backend().load_public_context(context, key_fingerprint=fingerprint.hex() if fingerprint else None)
+
+
+def check_public_context(context: bytes, fingerprint: bytes, params_hash: bytes, preset: str | None = None) -> None:
+    """Refuse a context that is not a pinned preset, or whose key/parameters are not the announced ones."""
+    ctx = default_backend().load_public_context(context, preset=preset or None, key_fingerprint=fingerprint.hex())
+    if bytes.fromhex(ctx.param_hash) != params_hash:
+        raise ParameterMismatch("the context's parameters are not the ones the key holder signed")
+
+
+def load_ciphertext(context: bytes, data: bytes, level: int | None) -> None:
+    """Validate a ciphertext under a calculation's context (at `level` if given, else at level ≥ 1)."""
+    ctx = _public(context)
+    if level is None:
+        ctx.deserialize(data, min_level=1, width=WIDTH)
+    else:
+        ctx.deserialize(data, level=level, width=WIDTH)
+
+
+def add_all(context: bytes, items: list[bytes]) -> bytes:
+    """Σ ciphertexts; deterministic bytes, so anyone with the inputs re-derives the same hash."""
+    ctx = _public(context)
+    return ctx.serialize(ctx.add_many([ctx.deserialize(b, width=WIDTH) for b in items]))
+
+
+def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted: list[float], warnings: int,
+           quantities: list[float]) -> tuple[bytes, list[bytes]]:
+    """A node's whole answer to one request.
+
+    `parts` are (Enc(w) in one quantity unit, factor converting that unit to the
+    product's unit); None means the requester's own target, answered with w = 1.
+    Returns the contribution Σ Enc(w_u) ⊙ (c_u·own) + Enc(n·e6) at the output level,
+    and q_i·Σ c_u·Enc(w_u) + Enc(0) per federated input: conversion factors fold
+    into the plaintext multipliers, so they cost no level.
+    """
+    ctx = _public(context)
+    if parts is None:
+        weights = [(chain.start(ctx, WIDTH), 1.0)]
+    else:
+        weights = [(ctx.deserialize(b, min_level=1, width=WIDTH), c) for b, c in parts]
+    addend = [0.0] * WIDTH
+    addend[slots.WARNINGS] = float(warnings)
+    contributions = [chain.contribution(ctx, w, [c * x for x in own_weighted]) for w, c in weights]
+    contribution = ctx.rerandomize(ctx.add_many(contributions), addend)
+    requests = []
+    for q in quantities:
+        reqs = [chain.request(ctx, w, c * q) for w, c in weights]
+        requests.append(ctx.serialize(ctx.add_many(reqs)))
+    return ctx.serialize(contribution), requests
+
+
+@dataclass(frozen=True)
+class Keys:
+    preset: str
+    secret_context: bytes
+    public_context: bytes
+    key_fingerprint: bytes
+    params_hash: bytes
+    transit_level: int
+
+
+def keygen(depth_bound: int, batch_size: int = 1) -> Keys:
+    """A fresh key pair from the pinned preset for this depth bound (key holder only)."""
+    preset = preset_for(depth_bound, WIDTH * batch_size)
+    sk = default_backend().generate_keys(preset)
+    return Keys(preset=preset.name, secret_context=sk.export_secret(), public_context=sk.export(),
+                key_fingerprint=bytes.fromhex(sk.key_fingerprint), params_hash=bytes.fromhex(sk.param_hash),
+                transit_level=preset.output_level)
+
+
+def decrypt(secret_context: bytes, data: bytes) -> tuple[list[float], float, float]:
+    """(values, preset precision, preset max value) of the attested aggregate (key holder only)."""
+    sk = default_backend().load_secret_context(data=secret_context)
+    values = sk.decrypt(sk.deserialize(data, width=WIDTH))
+    preset = get_preset(sk.preset.name)
+    return [float(v) for v in values], preset.precision, preset.max_value

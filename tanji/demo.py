@@ -1,0 +1,165 @@
+"""`tanji demo`: a whole federation on this machine — one process per party, on loopback.
+
+It validates the data folder, gives every party its own state folder and
+envelope key (the onboarding a federation does once), starts the coordinator,
+the key holder and one node per organisation as separate processes, runs the
+calculation as the requester, shows progress, writes result.json, and always
+stops every process it started.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pcf import limits
+from pcf.errors import TanjiError
+from pcf.federation import Federation, ListedParty
+from pcf.graph import build_graph, parse_target
+from pcf.loader import load_data_dir
+from pcf.signing import SigningKey
+from tanji import requester
+from tanji.v1 import requester_pb2 as rpb
+
+KEY_HOLDER = "keyholder"
+COORDINATOR = "coordinator"
+S = rpb.CalculationState
+
+
+class DemoFailed(TanjiError):
+    pass
+
+
+@dataclass
+class Processes:
+    root: Path
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, args: list[str]) -> subprocess.Popen:
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        log = open(folder / "log.txt", "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen([sys.executable, "-m", "tanji", *args], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = (self.root / name / "log.txt").read_text(errors="replace").strip().splitlines()[-5:]
+                raise DemoFailed(f"{name} exited with code {proc.returncode}:\n  " + "\n  ".join(tail))
+
+    def stop(self, grace: float = 5.0) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + grace
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # unwinds through `finally`, which stops every party process
+
+
+def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 60.0) -> str:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        fed.check_alive()
+        time.sleep(0.05)
+    raise DemoFailed(f"timed out waiting for {what}")
+
+
+def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline_seconds: float = 600.0) -> dict:
+    data = load_data_dir(data_dir)           # bad data: refused here, before any process starts
+    target = parse_target(product)
+    graph = build_graph(data, target)        # unknown target / missing declaration: named error now
+    declaration = graph.product(target).declaration
+    depth = {}
+    for key in reversed(graph.order):
+        depth[key] = 1 + max((depth[e.supplier] for e in graph.edges[key]), default=0)
+    depth_bound = depth[target] - 1
+
+    state = out / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    parties = {COORDINATOR: "coordinator", KEY_HOLDER: "key_holder", **{org: "node" for org in data.nodes}}
+    listed = {}
+    for name, role in parties.items():
+        key = SigningKey.load_or_create(state / name / "envelope-key.pem")
+        listed[name] = ListedParty(name, role, key.public_raw)
+    fed_file = state / "federation.json"
+    fed_file.write_text(Federation(listed).to_json())
+    federation = Federation.load(fed_file)
+
+    console.print(f"[bold]tanji demo[/]: {len(data.nodes)} organisations, target {product}, "
+                  f"depth bound {depth_bound}; parties talk over loopback [yellow]without TLS[/] (local demo only)")
+    fed = Processes(state)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        port_file = state / COORDINATOR / "port"
+        port_file.unlink(missing_ok=True)
+        fed.start(COORDINATOR, ["coordinator", "serve", "--state", str(state / COORDINATOR), "--federation", str(fed_file),
+                                "--listen", "127.0.0.1:0", "--port-file", str(port_file)])
+        address = f"127.0.0.1:{_wait_for(port_file, fed, 'the coordinator to listen')}"
+        fed.start(KEY_HOLDER, ["keyholder", "serve", "--id", KEY_HOLDER, "--state", str(state / KEY_HOLDER),
+                               "--federation", str(fed_file), "--coordinator", address])
+        for org, nd in data.nodes.items():
+            (state / org / "ready").unlink(missing_ok=True)
+            fed.start(org, ["node", "serve", "--org", org, "--state", str(state / org), "--federation", str(fed_file),
+                            "--coordinator", address, "--data", nd.file, "--factors", data.factors.file])
+        for org in data.nodes:
+            _wait_for(state / org / "ready", fed, f"node {org} to register")
+        channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
+        spec = requester.CalculationSpec(
+            requester=target[0], product=target[1], method=graph.profile.name, method_version=graph.profile.version,
+            lifetime_energy_kwh=declaration.lifetime_energy_kwh(), depth_bound=depth_bound,
+            factor_set_id=data.factors.model.id, factor_set_sha256=data.factors.sha256, key_holder=KEY_HOLDER,
+            deadline_seconds=deadline_seconds)
+        started = time.monotonic()
+        cid = requester.start(channel, SigningKey.load_or_create(state / target[0] / "envelope-key.pem"), spec)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, transient=False) as progress:
+            task = progress.add_task("waiting for the key holder", total=len(graph.order))
+            while True:
+                fed.check_alive()
+                st = requester.status(channel, target[0], cid)
+                label = S.Name(st.state).removeprefix("CALCULATION_STATE_").replace("_", " ").lower()
+                progress.update(task, completed=st.requests_answered, description=f"{cid[:8]} {label}")
+                if st.state in requester.FINAL_STATES:
+                    break
+                time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        if st.state != S.CALCULATION_STATE_DONE:
+            raise DemoFailed(f"calculation {cid} {S.Name(st.state)}: {st.failure_message}")
+        result_bytes = requester.result(channel, target[0], cid, federation)
+        (out / "result.json").write_bytes(result_bytes)
+        doc = json.loads(result_bytes)
+        console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e, "
+                      f"{doc['per_kwh_kgco2e']} kgCO2e/kWh → {out / 'result.json'}")
+        return doc
+    finally:
+        fed.stop()
+        signal.signal(signal.SIGTERM, previous)
