@@ -1,0 +1,138 @@
+"""The federated demo in real processes (coordinator, key holder, one node per organisation)
+against the plaintext reference, plus what the coordinator's store must never contain."""
+import json
+import shutil
+import sqlite3
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pcf.graph import reference_result
+from pcf.loader import load_data_dir
+from tests.conftest import EXAMPLES
+
+pytestmark = pytest.mark.integration
+REL = 1e-5
+
+
+def run_demo(data: Path, product: str, out: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "tanji", "demo", str(data), "--product", product, "--out", str(out)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads((out / "result.json").read_text())
+
+
+def no_stray_processes(out: Path) -> None:
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(out) not in ps, "a party process outlived the demo"
+
+
+def compare(result: dict, reference) -> dict[str, float]:
+    """Relative error of every figure against the plaintext reference."""
+    ref = json.loads(reference.to_json())
+    errors = {}
+    for key in ("total_kgco2e", "per_kwh_kgco2e", "primary_data_share", "dqr"):
+        errors[key] = abs(result[key] - ref[key]) / abs(ref[key])
+    for group in ("stages_kgco2e", "stages_per_kwh_kgco2e"):
+        for stage, value in ref[group].items():
+            errors[f"{group}.{stage}"] = abs(result[group][stage] - value) / abs(value)
+    assert result["warnings_count"] == ref["warnings_count"]
+    assert result["warnings"] == ref["warnings"]
+    assert result["lifetime_energy_kwh"] == ref["lifetime_energy_kwh"]
+    assert result["method"] == ref["method"] and result["product"] == ref["product"]
+    assert result["factor_set"] == ref["factor_set"]
+    return errors
+
+
+def test_demo_on_the_example_chain_matches_the_reference(tmp_path):
+    data = EXAMPLES / "nmc811-pack"
+    out = tmp_path / "demo"
+    result = run_demo(data, "pack-assembler/PACK-NMC811-80", out)
+    no_stray_processes(out)
+    errors = compare(result, reference_result(load_data_dir(data), ("pack-assembler", "PACK-NMC811-80")))
+    print("relative errors (examples):", json.dumps(errors, indent=1))
+    assert max(errors.values()) < REL, errors
+    coordinator_holds_no_plaintext(data, out / "state" / "coordinator")
+    dag_supplier_answered_once(out / "state" / "lithium-refiner")
+
+
+def test_demo_on_the_shared_reference_chain_and_its_eu_variant(shared_reference, tmp_path):
+    out = tmp_path / "miit"
+    result = run_demo(shared_reference, "pack-maker/PACK-75", out)
+    no_stray_processes(out)
+    expected = json.loads((shared_reference.parent / "nmc811.expected.json").read_text())
+    errors = {k: abs(result[k] - expected[k]) / abs(expected[k])
+              for k in ("total_kgco2e", "per_kwh_kgco2e", "primary_data_share", "dqr")}
+    errors.update({s: abs(result["stages_kgco2e"][s] - v) / v for s, v in expected["stages_kgco2e"].items()})
+    print("relative errors (shared, miit):", json.dumps(errors, indent=1))
+    assert max(errors.values()) < REL and result["warnings_count"] == expected["warnings_count"]
+
+    variant = tmp_path / "nmc811-eu"
+    shutil.copytree(shared_reference, variant)
+    pack = json.loads((variant / "pack-maker.json").read_text())
+    pack["products"][0]["declaration"] = {"method": "eu-2023-1542", "usable_energy_kwh": 72.0,
+                                          "full_equivalent_cycles_per_year": 60, "service_years": 8}
+    (variant / "pack-maker.json").write_text(json.dumps(pack))
+    result = run_demo(variant, "pack-maker/PACK-75", tmp_path / "eu")
+    errors = compare(result, reference_result(load_data_dir(variant), ("pack-maker", "PACK-75")))
+    print("relative errors (shared, eu):", json.dumps(errors, indent=1))
+    assert max(errors.values()) < REL, errors
+
+
+def _secrets_of(data: Path) -> tuple[set[str], set[float]]:
+    """Strings and amounts in the node files that must never reach the coordinator."""
+    strings, numbers = set(), set()
+
+    def walk(doc, key=None):
+        if isinstance(doc, dict):
+            for k, v in doc.items():
+                walk(v, k)
+        elif isinstance(doc, list):
+            for v in doc:
+                walk(v, key)
+        elif isinstance(doc, str) and key in ("name", "note", "evidence", "cycle_test_report") and len(doc) >= 6:
+            strings.add(doc)
+        elif isinstance(doc, str) and key and key.startswith("x-") and len(doc) >= 6:
+            strings.add(doc)
+        elif isinstance(doc, (int, float)) and not isinstance(doc, bool) and key in (
+                "amount", "quantity", "mass", "distance", "certified_amount", "rated_energy_kwh"):
+            digits = repr(float(doc)).replace(".", "").replace("-", "").strip("0")
+            if float(doc) != int(doc) and len(digits) >= 3:  # 1.0 or 0.5 are in every CKKS header
+                numbers.add(float(doc))
+
+    for f in data.glob("*.json"):
+        doc = json.loads(f.read_text())
+        if doc.get("schema") == "tanji.node-data/1":
+            walk(doc)
+    return strings, numbers
+
+
+def coordinator_holds_no_plaintext(data: Path, state: Path) -> None:
+    strings, numbers = _secrets_of(data)
+    assert strings and numbers
+    blobs = [p.read_bytes() for p in (state / "objects").rglob("*") if p.is_file()]
+    con = sqlite3.connect(state / "coordinator.db")
+    for (table,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'"):
+        for row in con.execute(f"SELECT * FROM {table}"):
+            for cell in row:
+                blobs.append(cell if isinstance(cell, bytes) else str(cell).encode())
+    con.close()
+    haystack = b"\x00".join(blobs)
+    for s in strings:
+        assert s.encode() not in haystack, f"coordinator store holds {s!r}"
+    for x in numbers:
+        packed = [struct.pack("<d", x), struct.pack(">d", x)]
+        texts = [repr(x).encode()] if len(repr(x)) >= 6 else []
+        for needle in packed + texts:
+            assert needle not in haystack, f"coordinator store holds the amount {x!r}"
+
+
+def dag_supplier_answered_once(state: Path) -> None:
+    """LiOH is bought by two buyers, yet the lithium refiner got exactly one request."""
+    con = sqlite3.connect(state / "node.db")
+    kinds = [k for (k,) in con.execute("SELECT kind FROM handled")]
+    con.close()
+    assert kinds.count("MESSAGE_TYPE_MERGED_REQUEST") == 1, kinds
