@@ -1,0 +1,206 @@
+"""The coordinator's protocol engine in-process, with real signatures and real CKKS ciphertexts:
+what it accepts, and every refusal a misbehaving party can cause."""
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from coordinator import db
+from coordinator.engine import Coordinator
+from pcf import envelope as env
+from pcf import he_tasks, slots
+from pcf.federation import Federation, ListedParty
+from pcf.objectstore import ObjectStore
+from pcf.signing import SigningKey
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
+
+MT = epb.MessageType
+FS_HASH = hashlib.sha256(b"factor set").digest()
+
+
+class World:
+    """A coordinator, a key holder and two nodes: buyer 'a' (A buys B) and supplier 'b'."""
+
+    def __init__(self, tmp_path):
+        self.keys = {p: SigningKey.generate() for p in ("coordinator", "keyholder", "a", "b", "c")}
+        roles = {"coordinator": "coordinator", "keyholder": "key_holder"}
+        fed = Federation({p: ListedParty(p, roles.get(p, "node"), k.public_raw) for p, k in self.keys.items()})
+        engine = db.make_engine(db.sqlite_url(tmp_path / "c.db"))
+        self.objects = ObjectStore(tmp_path / "objects")
+        self.c = Coordinator(db.session_factory(engine), self.objects, self.keys["coordinator"], fed)
+        self.register("a", ["A"], [("A", "b", "B")])
+        self.register("b", ["B"], [])
+
+    def register(self, org, products, edges):
+        body = env.new_body(MT.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=org, receiver="coordinator")
+        body.registration.organisation_id = org
+        body.registration.envelope_public_key = self.keys[org].public_raw
+        body.registration.product_ids.extend(products)
+        for bp, s, sp in edges:
+            body.registration.supply_edges.add(buyer_product=bp, supplier=s, supplier_product=sp)
+        return self.c.register(env.seal(body, self.keys[org]))
+
+    def body(self, mt, sender, cid, receiver="coordinator"):
+        b = env.new_body(mt, calculation_id=cid, sender=sender, receiver=receiver)
+        b.factor_set_hash = FS_HASH
+        b.method_profile.name, b.method_profile.version = "miit-2025", "1"
+        if getattr(self, "keys_", None) is not None:
+            b.key_fingerprint, b.ckks_params_hash = self.keys_.key_fingerprint, self.keys_.params_hash
+        return b
+
+    def start(self, product="A", depth=1, cid="calc-0000000000000001"):
+        b = self.body(MT.MESSAGE_TYPE_CALCULATION_REQUEST, "a", cid)
+        r = b.calculation_request
+        r.target_organisation = "a"
+        r.products.add(product_id=product, lifetime_energy_kwh=1000.0)
+        r.depth_bound, r.batch_size, r.key_holder, r.factor_set_id = depth, 1, "keyholder", "fs"
+        r.deadline.FromDatetime(datetime.now(timezone.utc) + timedelta(minutes=5))
+        sealed = env.seal(b, self.keys["a"])
+        self.request_hash = env.message_hash(sealed)
+        return self.c.start(sealed)
+
+    def publish_key(self, cid="calc-0000000000000001", keys=None):
+        self.keys_ = keys or he_tasks.keygen(1)
+        ctx_hash = self.objects.put(self.keys_.public_context)
+        b = self.body(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, "keyholder", cid)
+        b.answers_hash = self.request_hash
+        ka = b.key_announcement
+        ka.key_fingerprint, ka.ckks_params_hash = self.keys_.key_fingerprint, self.keys_.params_hash
+        ka.preset, ka.context_object_hash, ka.transit_level = self.keys_.preset, ctx_hash, self.keys_.transit_level
+        return self.c.publish_key(env.seal(b, self.keys["keyholder"]))
+
+    def answer_root(self, cid="calc-0000000000000001", own=(10.0, 1, 0, 0, 5, 15, 0, 0), q=2.0):
+        """Node a's answer to its own calculation: REQUEST to b, DECLARATION, CONTRIBUTION."""
+        contribution, (request,) = he_tasks.answer(self.keys_.public_context, None, list(own), 1, [q])
+        self.request_ct = request
+        r_hash = self.objects.put(request)
+        b = self.body(MT.MESSAGE_TYPE_REQUEST, "a", cid, receiver="b")
+        b.answers_hash = self.request_hash
+        b.object_hashes.append(r_hash)
+        b.request.supplier, b.request.product_id, b.request.quantity_unit = "b", "B", "kg"
+        b.request.depth_remaining, b.request.weight_object_hash = 0, r_hash
+        req_env = env.seal(b, self.keys["a"])
+        d = self.body(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "a", cid)
+        d.answers_hash = self.request_hash
+        d.declaration.requests.add(supplier="b", product_id="B", quantity_unit="kg", weight_object_hash=r_hash,
+                                   request_hash=env.message_hash(req_env))
+        self.contribution_env = self.contribution("a", "A", contribution, self.request_hash, cid)
+        return self.c.push("a", [req_env, env.seal(d, self.keys["a"]), self.contribution_env])
+
+    def contribution(self, org, product, ct, answers, cid="calc-0000000000000001"):
+        digest = self.objects.put(ct)
+        b = self.body(MT.MESSAGE_TYPE_CONTRIBUTION, org, cid)
+        b.answers_hash = answers
+        b.object_hashes.append(digest)
+        b.contribution.product_id, b.contribution.ciphertext_hash = product, digest
+        return env.seal(b, self.keys[org])
+
+    def inbox(self, party):
+        return [env.parse(e) for _, e in self.c.pull_messages(party, 0)]
+
+
+@pytest.fixture
+def world(tmp_path):
+    return World(tmp_path)
+
+
+def statuses(outcomes):
+    return [cpb.PushStatus.Name(o.status).removeprefix("PUSH_STATUS_") for o in outcomes]
+
+
+def test_a_whole_calculation_in_process(world):
+    assert world.start()[0].status == cpb.PUSH_STATUS_ACCEPTED
+    assert world.publish_key().status == cpb.PUSH_STATUS_ACCEPTED
+    assert statuses(world.answer_root()) == ["ACCEPTED"] * 3
+    merged = [m for m in world.inbox("b") if m.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST]
+    assert len(merged) == 1 and merged[0].payload.product_id == "B"
+    ct, _ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [3.0, 0, 0, 0, 3.0, 4.5, 0, 0], 0, [])
+    d = world.body(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "b", "calc-0000000000000001")
+    d.answers_hash = merged[0].hash
+    d.declaration.SetInParent()
+    pushed = world.c.push("b", [env.seal(d, world.keys["b"]), world.contribution("b", "B", ct, merged[0].hash)])
+    assert statuses(pushed) == ["ACCEPTED", "ACCEPTED"]
+    # complete: the auditor (requester) gets both contributions and the aggregate — a supplier gets neither
+    kinds = [m.type_name for m in world.inbox("a")]
+    assert kinds.count("MESSAGE_TYPE_CONTRIBUTION") == 2 and kinds[-1] == "MESSAGE_TYPE_AGGREGATE"
+    assert "MESSAGE_TYPE_CONTRIBUTION" not in [m.type_name for m in world.inbox("b")]
+    agg = world.inbox("a")[-1].payload
+    total = he_tasks.decrypt(world.keys_.secret_context, world.objects.get(agg.output_ciphertext_hash))[0]
+    expected = [10 + 2 * 3.0, 1, 0, 0, 5 + 2 * 3.0, 15 + 2 * 4.5, 1, 0]
+    assert total[:slots.WIDTH] == pytest.approx(expected, rel=1e-6, abs=1e-6)
+
+
+def test_unknown_supplier_product_fails_at_start_naming_it(world):
+    world.register("a", ["A"], [("A", "b", "NOPE")])
+    out, _ = world.start()
+    assert out.code == cpb.REFUSAL_CODE_UNKNOWN_PRODUCT
+    assert out.message == "organisation 'b' serves no product 'NOPE' (named by a/A)"
+    world.register("a", ["A"], [("A", "ghost", "G")])
+    out, _ = world.start(cid="calc-0000000000000002")
+    assert "no node serves organisation 'ghost'" in out.message
+
+
+def test_replay_duplicate_and_bad_signature_are_refused(world):
+    world.start()
+    world.publish_key()
+    world.answer_root()
+    # the same bytes again: acknowledged, not counted twice
+    assert statuses(world.c.push("a", [world.contribution_env])) == ["ALREADY_ACCEPTED"]
+    # a second, different contribution to the same request
+    ct, _ = he_tasks.answer(world.keys_.public_context, None, [1.0] * 6 + [0, 0], 0, [])
+    dup = world.c.push("a", [world.contribution("a", "A", ct, world.request_hash)])[0]
+    assert dup.code == cpb.REFUSAL_CODE_DUPLICATE and "already contributed" in dup.message
+    # a replayed message id with a fresh signature
+    body = epb.EnvelopeBody.FromString(world.contribution_env.body)
+    body.contribution.record_commitment = b"x" * 32
+    replay = world.c.push("a", [env.seal(body, world.keys["a"])])[0]
+    assert replay.code == cpb.REFUSAL_CODE_REPLAY
+    # a flipped signature bit
+    body = epb.EnvelopeBody.FromString(world.contribution_env.body)
+    body.message_id = b"n" * 16
+    fresh = env.seal(body, world.keys["a"])
+    forged = epb.Envelope(body=fresh.body, signature=bytes([fresh.signature[0] ^ 1]) + fresh.signature[1:])
+    out = world.c.push("a", [forged])[0]
+    assert out.code == cpb.REFUSAL_CODE_BAD_SIGNATURE and "signature does not verify" in out.message
+    # signed by another party's key
+    out = world.c.push("a", [env.seal(body, world.keys["c"])])[0]
+    assert out.code == cpb.REFUSAL_CODE_BAD_SIGNATURE
+
+
+def test_ciphertexts_under_another_key_or_parameters_are_refused(world):
+    world.start()
+    world.publish_key()
+    world.answer_root()
+    merged = [m for m in world.inbox("b") if m.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST][0]
+    other = he_tasks.keygen(1)                    # another calculation's key, same preset
+    ct, _ = he_tasks.answer(other.public_context, None, [1.0] * 6 + [0, 0], 0, [])
+    out = world.c.push("b", [world.contribution("b", "B", ct, merged.hash)])[0]
+    assert out.code == cpb.REFUSAL_CODE_WRONG_KEY, out.message
+    deeper = he_tasks.keygen(5)                   # another parameter set
+    ct, _ = he_tasks.answer(deeper.public_context, None, [1.0] * 6 + [0, 0], 0, [])
+    out = world.c.push("b", [world.contribution("b", "B", ct, merged.hash)])[0]
+    assert out.code == cpb.REFUSAL_CODE_WRONG_PARAMETERS, out.message
+    out = world.c.push("b", [world.contribution("b", "B", b"\x00garbage" * 100, merged.hash)])[0]
+    assert out.code == cpb.REFUSAL_CODE_MALFORMED, out.message
+    # an envelope naming another key fingerprint is refused before its ciphertext is read
+    body = epb.EnvelopeBody.FromString(world.contribution("b", "B", ct, merged.hash).body)
+    body.key_fingerprint = b"\x01" * 32
+    out = world.c.push("b", [env.seal(body, world.keys["b"])])[0]
+    assert out.code == cpb.REFUSAL_CODE_WRONG_KEY
+
+
+def test_a_contribution_that_answers_nothing_is_refused(world):
+    world.start()
+    world.publish_key()
+    ct, _ = he_tasks.answer(world.keys_.public_context, None, [1.0] * 6 + [0, 0], 0, [])
+    out = world.c.push("b", [world.contribution("b", "B", ct, b"\x07" * 32)])[0]
+    assert out.code == cpb.REFUSAL_CODE_UNEXPECTED and "answers no request sent to it" in out.message
+
+
+def test_registration_must_use_the_listed_key(world):
+    body = env.new_body(MT.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender="a", receiver="coordinator")
+    body.registration.organisation_id = "a"
+    body.registration.envelope_public_key = world.keys["c"].public_raw
+    out = world.c.register(env.seal(body, world.keys["c"]))
+    assert out.code == cpb.REFUSAL_CODE_UNKNOWN_PARTY and "not its listed key" in out.message
