@@ -13,11 +13,14 @@ $(BIN)/tanji: pyproject.toml
 
 install: $(BIN)/tanji
 
-# The main job: the reference calculation of the shipped example supply chain.
+# The main job: the federated calculation of the shipped example supply chain, one process
+# per party on loopback; writes out/demo/result.json and out/demo/state/<party>/.
 demo: install
-	$(BIN)/tanji reference examples/nmc811-pack --product pack-assembler/PACK-NMC811-80
+	$(BIN)/tanji demo examples/nmc811-pack --product pack-assembler/PACK-NMC811-80 --out out/demo
 
-reference: demo
+# The plaintext reference of the same chain (not private: one process reads every file).
+reference: install
+	$(BIN)/tanji reference examples/nmc811-pack --product pack-assembler/PACK-NMC811-80
 
 # The README's test command: everything but `slow`.
 test: install

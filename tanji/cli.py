@@ -28,7 +28,20 @@ def fail(exc: Exception) -> None:
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug detail")] = False) -> None:
+def main(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug detail")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", envvar="TANJI_CONFIG",
+                                                   help="TOML file of option defaults, e.g. [node.serve] org = \"cell-co\"")] = None,
+) -> None:
+    """Options come from the command line, then TANJI_* environment variables, then --config."""
+    if config is not None:
+        import tomllib
+
+        try:
+            ctx.default_map = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            fail(TanjiError(f"{config}: cannot read the configuration: {exc}"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=stderr, show_path=False)])
 
@@ -168,6 +181,96 @@ def keyholder_serve(
         serve(party, state, federation, coordinator)
     except TanjiError as exc:
         fail(exc)
+
+
+@calc_app.command("start")
+def calc_start(
+    state: Annotated[Path, typer.Option("--state", envvar="TANJI_STATE", help="the requester node's state folder")],
+    federation: FederationOpt,
+    coordinator: CoordinatorOpt,
+    product: Annotated[str, typer.Option("--product", help="one of this node's products with a declaration")],
+    depth: Annotated[int, typer.Option("--depth", help="declared depth bound: tiers of suppliers below the product")],
+    key_holder: Annotated[str, typer.Option("--key-holder", envvar="TANJI_KEY_HOLDER", help="party id of the key holder")] = "keyholder",
+    deadline: Annotated[float, typer.Option("--deadline", help="seconds until the calculation must be complete")] = 600.0,
+) -> None:
+    """Start a calculation of one of this node's products; prints the calculation id."""
+    import grpc
+
+    from node.importer import load_current
+    from node.store import NodeStore
+    from pcf import limits
+    from pcf.signing import SigningKey
+    from tanji import requester
+
+    try:
+        current = load_current(NodeStore(state / "node.db"))
+        if current is None:
+            raise TanjiError(f"{state}: no data imported")
+        nd, fs, _ = current
+        try:
+            target = nd.model.product(product)
+        except KeyError:
+            raise TanjiError(f"{nd.org} has no product {product!r}") from None
+        if target.declaration is None:
+            raise TanjiError(f"{nd.org}/{product} has no declaration, so it cannot be the target of a calculation")
+        spec = requester.CalculationSpec(
+            requester=nd.org, product=product, method=target.declaration.method,
+            method_version=target.declaration.profile.version,
+            lifetime_energy_kwh=target.declaration.lifetime_energy_kwh(), depth_bound=depth,
+            factor_set_id=fs.model.id, factor_set_sha256=fs.sha256, key_holder=key_holder, deadline_seconds=deadline)
+        channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+        cid = requester.start(channel, SigningKey.load_or_create(state / "envelope-key.pem"), spec)
+    except TanjiError as exc:
+        fail(exc)
+    typer.echo(cid)
+
+
+@calc_app.command("status")
+def calc_status(
+    calculation: Annotated[str, typer.Argument(help="calculation id")],
+    coordinator: CoordinatorOpt,
+    party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
+) -> None:
+    """Show a calculation's state and progress (counts only, never values)."""
+    import grpc
+    from google.protobuf.json_format import MessageToJson
+
+    from pcf import limits
+    from tanji import requester
+
+    channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+    try:
+        typer.echo(MessageToJson(requester.status(channel, party, calculation)))
+    except grpc.RpcError as exc:
+        fail(TanjiError(f"{exc.code().name}: {exc.details()}"))
+
+
+@calc_app.command("result")
+def calc_result(
+    calculation: Annotated[str, typer.Argument(help="calculation id")],
+    coordinator: CoordinatorOpt,
+    federation: FederationOpt,
+    party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
+    out: Annotated[Optional[Path], typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
+) -> None:
+    """Fetch the key holder's signed result (its signature is checked) and print or write it."""
+    import grpc
+
+    from pcf import limits
+    from pcf.federation import Federation
+    from tanji import requester
+
+    channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+    try:
+        data = requester.result(channel, party, calculation, Federation.load(federation))
+    except TanjiError as exc:
+        fail(exc)
+    except grpc.RpcError as exc:
+        fail(TanjiError(f"{exc.code().name}: {exc.details()}"))
+    if out is None:
+        sys.stdout.write(data.decode())
+    else:
+        out.write_bytes(data)
 
 
 @app.command()

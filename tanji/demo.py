@@ -83,7 +83,7 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt  # unwinds through `finally`, which stops every party process
 
 
-def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 60.0) -> str:
+def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> str:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if path.exists() and path.read_text().strip():

@@ -1,0 +1,56 @@
+"""Daemon and requester commands: configuration from file and environment; refused data never served."""
+import json
+
+from typer.testing import CliRunner
+
+from tanji.cli import app
+from tests.builders import MIIT, factors_doc, node_doc, product_doc, write_dir
+
+runner = CliRunner()
+
+
+def data(tmp_path):
+    return write_dir(tmp_path / "data", factors_doc(), node_doc("a", [product_doc(
+        "A", unit="piece", declaration=MIIT, activities=[{"kind": "direct", "amount": 9.0, "unit": "kgCO2e"}])]))
+
+
+def test_node_import_reads_options_from_a_config_file(tmp_path):
+    d = data(tmp_path)
+    cfg = tmp_path / "tanji.toml"
+    cfg.write_text(f'[node.import]\nstate = "{tmp_path / "st"}"\ndata = "{d / "a.json"}"\nfactors = "{d / "factors.json"}"\n')
+    res = runner.invoke(app, ["--config", str(cfg), "node", "import"])
+    assert res.exit_code == 0, res.output
+    assert "imported a: 1 products, data version 1" in res.stderr
+    res = runner.invoke(app, ["node", "import"], env={"TANJI_CONFIG": str(cfg)})
+    assert res.exit_code == 0 and "data version 1" in res.stderr  # same bytes: same version
+
+
+def test_a_refused_file_is_not_imported_and_says_why(tmp_path):
+    d = data(tmp_path)
+    bad = json.loads((d / "a.json").read_text())
+    bad["products"][0]["activities"][0]["amount"] = "9"
+    (d / "bad.json").write_text(json.dumps(bad))
+    res = runner.invoke(app, ["node", "import", "--state", str(tmp_path / "st"), "--data", str(d / "bad.json"),
+                              "--factors", str(d / "factors.json")])
+    assert res.exit_code == 2 and "bad.json: products[0].activities[0].amount" in res.stderr
+    res = runner.invoke(app, ["node", "serve", "--org", "a", "--state", str(tmp_path / "st"), "--federation",
+                              str(tmp_path / "none.json"), "--coordinator", "127.0.0.1:1",
+                              "--data", str(d / "bad.json"), "--factors", str(d / "factors.json")])
+    assert res.exit_code == 2 and "products[0].activities[0].amount" in res.stderr
+    assert not (tmp_path / "st" / "ready").exists()
+
+
+def test_bad_config_file_is_a_clear_error(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[node.import\n")
+    res = runner.invoke(app, ["--config", str(cfg), "node", "import"])
+    assert res.exit_code == 2 and "cannot read the configuration" in res.stderr
+
+
+def test_calc_start_refuses_a_product_without_declaration(tmp_path):
+    d = write_dir(tmp_path / "d2", factors_doc(), node_doc("a", [product_doc("B")]))
+    runner.invoke(app, ["node", "import", "--state", str(tmp_path / "st"), "--data", str(d / "a.json"),
+                        "--factors", str(d / "factors.json")])
+    res = runner.invoke(app, ["calc", "start", "--state", str(tmp_path / "st"), "--federation", "f.json",
+                              "--coordinator", "127.0.0.1:1", "--product", "B", "--depth", "1"])
+    assert res.exit_code == 2 and "a/B has no declaration" in res.stderr
