@@ -27,6 +27,7 @@ from pcf.federation import Federation, ListedParty
 from pcf.graph import build_graph, parse_target
 from pcf.loader import load_data_dir
 from pcf.signing import SigningKey
+from tanji import metrics as metrics_
 from tanji import requester
 from tanji.v1 import requester_pb2 as rpb
 
@@ -157,8 +158,12 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         result_bytes = requester.result(channel, target[0], cid, federation)
         (out / "result.json").write_bytes(result_bytes)
         doc = json.loads(result_bytes)
+        metrics = {"calculation": cid, "seconds": round(elapsed, 2),
+                   "peak_rss_mib": {name: metrics_.peak_rss_mib(p.pid) for name, p in fed.procs.items()},
+                   "bytes_sent": {org: metrics_.node_bytes_sent(state / org / "node.db") for org in data.nodes}}
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e, "
-                      f"{doc['per_kwh_kgco2e']} kgCO2e/kWh → {out / 'result.json'}")
+                      f"{doc['per_kwh_kgco2e']} kgCO2e/kWh → {out / 'result.json'} (costs: {out / 'metrics.json'})")
         return doc
     finally:
         fed.stop()
