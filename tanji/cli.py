@@ -279,12 +279,13 @@ def demo(
     product: Annotated[str, typer.Option("--product", help="target as ORG/PRODUCT")],
     out: Annotated[Path, typer.Option("--out", help="output folder: result.json and state/<party>/")],
     deadline: Annotated[float, typer.Option("--deadline", help="calculation deadline in seconds")] = 600.0,
+    depth: Annotated[Optional[int], typer.Option("--depth", help="declared depth bound (default: the chain's depth)")] = None,
 ) -> None:
     """Run a whole federation locally (one process per party, loopback, no TLS) and write OUT/result.json."""
     from tanji.demo import run_demo
 
     try:
-        run_demo(data_dir, product, out, Console(), deadline)
+        run_demo(data_dir, product, out, Console(), deadline, depth)
     except TanjiError as exc:
         fail(exc)
     except KeyboardInterrupt:

@@ -94,7 +94,8 @@ def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> 
     raise DemoFailed(f"timed out waiting for {what}")
 
 
-def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline_seconds: float = 600.0) -> dict:
+def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline_seconds: float = 600.0,
+             depth_bound: int | None = None) -> dict:
     data = load_data_dir(data_dir)           # bad data: refused here, before any process starts
     target = parse_target(product)
     graph = build_graph(data, target)        # unknown target / missing declaration: named error now
@@ -102,7 +103,8 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
     depth = {}
     for key in reversed(graph.order):
         depth[key] = 1 + max((depth[e.supplier] for e in graph.edges[key]), default=0)
-    depth_bound = depth[target] - 1
+    if depth_bound is None:  # the requester declares the depth of its chain
+        depth_bound = depth[target] - 1
 
     state = out / "state"
     state.mkdir(parents=True, exist_ok=True)

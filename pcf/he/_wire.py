@@ -16,8 +16,12 @@ Ciphertext wire format, version 1 (all integers big-endian)::
     8       4     width: number of slots carried (8 per product block)
     12      32    parameter hash (SHA-256, see Preset.param_hash)
     44      32    key fingerprint (SHA-256 of the serialised public key)
-    76      4     length of the SEAL ciphertext that follows
-    80      ...   SEAL ciphertext (Ciphertext::save, zstd-compressed by SEAL)
+    76      4     length L of the SEAL ciphertext that follows
+    80      L     SEAL ciphertext (Ciphertext::save, zstd-compressed by SEAL)
+    80+L    ...   zero padding up to `padded_size(N, level)`
+
+The padding makes the byte size a function of (preset, level) alone: zstd's output length
+varies with the (random) ciphertext by ~0.5%, and sizes must not vary with anything.
 """
 from __future__ import annotations
 
@@ -41,12 +45,26 @@ class CiphertextHeader:
     key_fingerprint: bytes
 
 
-def pack_ciphertext(header: CiphertextHeader, seal_bytes: bytes) -> bytes:
-    return HEADER.pack(MAGIC, FORMAT_VERSION, header.level, 0, header.width, header.param_hash,
-                       header.key_fingerprint, len(seal_bytes)) + seal_bytes
+def padded_size(poly_modulus_degree: int, primes_at_level: int) -> int:
+    """Total wire size of a ciphertext with this many primes: header + a bound on SEAL's
+    output (raw 2·N·k 64-bit words, plus zstd's worst-case framing and SEAL's metadata)."""
+    raw = 2 * poly_modulus_degree * primes_at_level * 8
+    return HEADER_SIZE + raw + raw // 1024 + 1024
+
+
+def pack_ciphertext(header: CiphertextHeader, seal_bytes: bytes, total_size: int | None = None) -> bytes:
+    out = HEADER.pack(MAGIC, FORMAT_VERSION, header.level, 0, header.width, header.param_hash,
+                      header.key_fingerprint, len(seal_bytes)) + seal_bytes
+    if total_size is not None:
+        if len(out) > total_size:
+            raise ValueError(f"ciphertext of {len(out)} bytes exceeds its padded size {total_size}")
+        out += bytes(total_size - len(out))
+    return out
 
 
 def unpack_ciphertext(data: bytes) -> tuple[CiphertextHeader, bytes]:
+    """Header and SEAL bytes; checks the framing (the padded length is checked by the caller,
+    which knows the preset)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise MalformedCiphertext(f"a ciphertext must be bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -60,10 +78,12 @@ def unpack_ciphertext(data: bytes) -> tuple[CiphertextHeader, bytes]:
                                   f"(this software reads version {FORMAT_VERSION})")
     if reserved != 0:
         raise MalformedCiphertext("reserved header bytes are not zero")
-    if seal_len != len(data) - HEADER_SIZE:
-        raise MalformedCiphertext(f"header announces {seal_len} ciphertext bytes but "
-                                  f"{len(data) - HEADER_SIZE} follow (truncated or padded)")
-    seal = data[HEADER_SIZE:]
+    if seal_len > len(data) - HEADER_SIZE:
+        raise MalformedCiphertext(f"header announces {seal_len} ciphertext bytes but only "
+                                  f"{len(data) - HEADER_SIZE} follow (truncated)")
+    seal = data[HEADER_SIZE:HEADER_SIZE + seal_len]
+    if any(data[HEADER_SIZE + seal_len:]):
+        raise MalformedCiphertext("the padding after the ciphertext is not zero")
     if seal[:2] != SEAL_MAGIC:
         raise MalformedCiphertext("the embedded SEAL ciphertext has no SEAL header")
     return CiphertextHeader(level, width, phash, kfp), seal

@@ -68,13 +68,12 @@ class Preset:
     #: at the output level 0 values are carried as value · 2^output_scale_bits (≥ value_scale_bits:
     #: the last multiplication, by own(p), is encoded 2^(output − value) times finer)
     output_scale_bits: int
-    #: measured relative error guaranteed (with margin) on every slot whose exact value is
-    #: at least `precision_floor` of the largest slot of its product block, for chains up to
-    #: `max_depth` tiers of multipliers ≥ 1e-3 — see docs/decisions/0002-ckks-presets.md
+    #: guaranteed bound (measured, with ≥ 10× margin) on |error| of any slot divided by the
+    #: largest |value| of its 8-slot product block, for chains up to `max_depth` tiers with
+    #: quantities q ≥ 1e-3 and per-unit footprints ≥ 1e-5 (docs/decisions/0002-ckks-presets.md).
+    #: CKKS errors are absolute: a slot much smaller than its block's largest one has a
+    #: correspondingly larger relative error.
     precision: float
-    #: slots smaller than this fraction of their block's largest slot get an absolute error
-    #: of at most precision × precision_floor × (that largest slot) instead
-    precision_floor: float
     #: the largest |value| a contribution or aggregate slot may hold (measured headroom / 16)
     max_value: float
     scheme: str = field(default="CKKS")
@@ -161,16 +160,15 @@ _PRESETS = (
     Preset(
         name="ckks-n8192-d2",
         poly_modulus_degree=8192,
-        coeff_mod_bit_sizes=(60, 18, 40, 40, 40, 20),
-        primes=(1152921504606830593, 163841,
-                1099510824961, 1099510890497, 1099511480321,
-                1032193),
-        scale_bits=40,
+        coeff_mod_bit_sizes=(60, 24, 39, 39, 39, 17),
+        primes=(1152921504606830593, 16760833,
+                549754617857, 549755486209, 549755731969,
+                114689),
+        scale_bits=39,
         value_scale_bits=5,
-        output_scale_bits=9,
+        output_scale_bits=16,
         precision=1e-8,
-        precision_floor=1e-3,
-        max_value=2.0 ** 23,
+        max_value=2.0 ** 24,
     ),
     Preset(
         name="ckks-n16384-d7",
@@ -181,11 +179,10 @@ _PRESETS = (
                 1099506515969, 1099507695617, 1099508121601, 1099510054913,
                 786433),
         scale_bits=40,
-        value_scale_bits=10,
-        output_scale_bits=20,
+        value_scale_bits=19,
+        output_scale_bits=29,
         precision=1e-8,
-        precision_floor=1e-3,
-        max_value=2.0 ** 33,
+        max_value=2.0 ** 24,
     ),
     Preset(
         name="ckks-n32768-d18",
@@ -199,11 +196,10 @@ _PRESETS = (
                 1099506515969, 1099507695617, 1099510054913,
                 786433),
         scale_bits=40,
-        value_scale_bits=10,
-        output_scale_bits=20,
+        value_scale_bits=21,
+        output_scale_bits=31,
         precision=1e-8,
-        precision_floor=1e-3,
-        max_value=2.0 ** 35,
+        max_value=2.0 ** 24,
     ),
 )
 

@@ -89,7 +89,7 @@ class TenSEALPublicContext(PublicContext):
         self._correct = True
         self._lock = threading.Lock()
         p = preset
-        self._max_ct_bytes = _wire.HEADER_SIZE + 2 * p.poly_modulus_degree * (p.top_level + OUTPUT_PRIMES) * 8 + 4096
+        self._max_ct_bytes = _wire.padded_size(p.poly_modulus_degree, p.top_level + OUTPUT_PRIMES)
 
     # --- helpers -----------------------------------------------------------------------
     def _own(self, ct: Ciphertext) -> TenSEALCiphertext:
@@ -105,6 +105,9 @@ class TenSEALPublicContext(PublicContext):
 
     def _wrap(self, vec: ts.CKKSVector, level: int, width: int) -> TenSEALCiphertext:
         return TenSEALCiphertext(vec, level, width, self.param_hash, self.key_fingerprint)
+
+    def _wire_size(self, level: int) -> int:
+        return _wire.padded_size(self.preset.poly_modulus_degree, level + OUTPUT_PRIMES)
 
     @staticmethod
     def _actual_level(vec: ts.CKKSVector) -> int:
@@ -259,7 +262,7 @@ class TenSEALPublicContext(PublicContext):
         seal = _wire.seal_bytes_of_ckks_vector(ct._vec.serialize())
         header = _wire.CiphertextHeader(ct.level, ct.width, bytes.fromhex(ct.param_hash),
                                         bytes.fromhex(ct.key_fingerprint))
-        return _wire.pack_ciphertext(header, seal)
+        return _wire.pack_ciphertext(header, seal, self._wire_size(ct.level))
 
     def deserialize(self, data: bytes, *, level: int | None = None, min_level: int = 0,
                     width: int | None = None) -> TenSEALCiphertext:
@@ -285,6 +288,9 @@ class TenSEALPublicContext(PublicContext):
         if header.level > self.preset.top_level:
             raise MalformedCiphertext(f"ciphertext claims level {header.level}; preset "
                                       f"{self.preset.name} has levels 0..{self.preset.top_level}")
+        if len(data) != self._wire_size(header.level):
+            raise MalformedCiphertext(f"a level-{header.level} ciphertext of preset {self.preset.name} is "
+                                      f"exactly {self._wire_size(header.level)} bytes, not {len(data)}")
         if level is not None and header.level != level:
             raise LevelMismatch(f"ciphertext is at level {header.level}; this step expects level {level}")
         if header.level < min_level:

@@ -136,3 +136,31 @@ def dag_supplier_answered_once(state: Path) -> None:
     kinds = [k for (k,) in con.execute("SELECT kind FROM handled")]
     con.close()
     assert kinds.count("MESSAGE_TYPE_MERGED_REQUEST") == 1, kinds
+
+
+def test_a_chain_deeper_than_the_declared_bound_fails_at_the_node_that_runs_out(tmp_path):
+    out = tmp_path / "shallow"
+    proc = subprocess.run([sys.executable, "-m", "tanji", "demo", str(EXAMPLES / "nmc811-pack"), "--product",
+                           "pack-assembler/PACK-NMC811-80", "--out", str(out), "--depth", "2"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    message = " ".join(proc.stderr.split())
+    assert "CALCULATION_STATE_FAILED" in message and "REFUSAL_CODE_DEPTH_EXCEEDED" in message
+    assert "cell-works/CELL-NMC811-137AH has federated inputs but the declared depth bound is exhausted" in message
+    no_stray_processes(out)
+
+
+def test_a_node_with_a_refused_file_does_not_serve_and_says_why(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLES / "nmc811-pack", data)
+    doc = json.loads((data / "graphite-anode.json").read_text())
+    doc["products"][0]["activities"][0]["unit"] = "lb"
+    (data / "graphite-anode.json").write_text(json.dumps(doc))
+    state = tmp_path / "state"
+    proc = subprocess.run([sys.executable, "-m", "tanji", "node", "serve", "--org", "graphite-anode", "--state",
+                           str(state), "--federation", str(tmp_path / "federation.json"), "--coordinator",
+                           "127.0.0.1:9", "--data", str(data / "graphite-anode.json"), "--factors",
+                           str(data / "factors.json")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "graphite-anode.json: products[0].activities[0].unit: unknown unit 'lb'" in " ".join(proc.stderr.split())
+    assert not (state / "ready").exists()
