@@ -97,6 +97,7 @@ class Node:
     def run(self) -> None:
         threading.Thread(target=self.heartbeat_loop, name="heartbeat", daemon=True).start()
         self.push_pending()
+        idle = 0.0  # back off to one pull a second while nothing arrives
         while not self.stop.is_set():
             try:
                 resp = self.stub.PullMessages(npb.PullMessagesRequest(party_id=self.org, ack_cursor=self.store.cursor()),
@@ -105,8 +106,9 @@ class Node:
                     self.handle(m.envelope)
                     self.store.set_cursor(m.sequence)
                 self.push_pending()
-                if not resp.messages:
-                    self.stop.wait(0.2)
+                idle = 0.0 if resp.messages else min(1.0, idle + 0.1)
+                if idle:
+                    self.stop.wait(idle)
             except grpc.RpcError as exc:
                 log.warning("coordinator unreachable (%s); retrying", exc.code())
                 self.stop.wait(1.0)

@@ -51,7 +51,8 @@ class Processes:
         log = open(folder / "log.txt", "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = subprocess.Popen([sys.executable, "-m", "tanji", *args], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                                preexec_fn=_die_with_parent)
         self.procs[name] = proc
         return proc
 
@@ -78,6 +79,15 @@ class Processes:
                 except ProcessLookupError:
                     pass
                 proc.wait()
+
+
+def _die_with_parent() -> None:
+    """Linux: a party process gets SIGTERM if the demo itself is killed (even by SIGKILL)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _terminate(signum, frame):
