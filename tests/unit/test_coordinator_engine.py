@@ -204,3 +204,14 @@ def test_registration_must_use_the_listed_key(world):
     body.registration.envelope_public_key = world.keys["c"].public_raw
     out = world.c.register(env.seal(body, world.keys["c"]))
     assert out.code == cpb.REFUSAL_CODE_UNKNOWN_PARTY and "not its listed key" in out.message
+
+
+def test_two_sends_of_the_same_request_differ_in_bytes():
+    """A node answering the same request twice (a retry bypassing its store) sends other bytes:
+    q·Enc(w) + Enc(0) is re-randomised, so nobody can test guesses of q against it."""
+    keys = he_tasks.keygen(1)
+    own = [1.0, 2.0, 0, 0, 1.0, 4.5, 0, 0]
+    c1, (r1,) = he_tasks.answer(keys.public_context, None, own, 0, [2.5])
+    c2, (r2,) = he_tasks.answer(keys.public_context, None, own, 0, [2.5])
+    assert r1 != r2 and c1 != c2 and len(r1) == len(r2)
+    assert hashlib.sha256(r1).digest() != hashlib.sha256(r2).digest()
