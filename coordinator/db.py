@@ -61,6 +61,13 @@ class StoredEnvelope(Base):
     __table_args__ = (UniqueConstraint("sender", "message_id", name="one_message_id_per_sender"),)
 
 
+def aware(dt: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes for timezone-aware columns; they are UTC."""
+    if dt is not None and dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt
+
+
 class Delivery(Base):
     """A party's inbox: envelopes in the order it must see them."""
     __tablename__ = "deliveries"
@@ -106,7 +113,8 @@ class CalcPair(Base):
     org: Mapped[str] = mapped_column(String(63), primary_key=True)
     product: Mapped[str] = mapped_column(String(128), primary_key=True)
     is_root: Mapped[bool] = mapped_column(default=False)
-    #: waiting -> dispatched -> answered
+    #: waiting -> dispatched -> answered; or dead (lease expired: its buyers answer with fallbacks),
+    #: or skipped (reachable only through dead suppliers)
     state: Mapped[str] = mapped_column(String(16), default="waiting")
     merged_request_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     declaration_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
@@ -124,6 +132,18 @@ class CalcRequest(Base):
     unit: Mapped[str] = mapped_column(String(16))
     weight_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     depth_remaining: Mapped[int] = mapped_column(Integer)
+
+
+class CalcFallback(Base):
+    """A buyer's fallback contribution standing in for a supplier declared dead."""
+    __tablename__ = "calc_fallbacks"
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    calculation_id: Mapped[str] = mapped_column(String(64), index=True)
+    buyer: Mapped[str] = mapped_column(String(63))
+    supplier: Mapped[str] = mapped_column(String(63))
+    product: Mapped[str] = mapped_column(String(128))
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    dead_supplier_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class Attestation(Base):

@@ -45,7 +45,7 @@ def outcome(h: bytes, status: int, code: int = 0, message: str = "") -> cpb.Push
 
 @dataclass
 class Limits:
-    lease_seconds: int = 30
+    lease_seconds: float = 20
     heartbeat_seconds: int = 5
     max_clock_skew_seconds: int = 300
 
@@ -314,6 +314,7 @@ class Coordinator:
     def _handlers(self):
         return {MT.MESSAGE_TYPE_REQUEST: self._on_request, MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS: self._on_declaration,
                 MT.MESSAGE_TYPE_CONTRIBUTION: self._on_contribution, MT.MESSAGE_TYPE_ATTESTATION: self._on_attestation,
+                MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION: self._on_fallback,
                 MT.MESSAGE_TYPE_REFUSAL: self._on_refusal}
 
     def _check_bindings(self, calc: db.Calculation, opened: env.Opened) -> None:
@@ -335,6 +336,9 @@ class Coordinator:
             if pair.org != opened.body.sender:
                 continue
             if (pair.is_root and ans == calc.request_hash) or (pair.merged_request_hash and ans == pair.merged_request_hash):
+                if pair.state == "dead":
+                    raise Refused(cpb.REFUSAL_CODE_DECLARED_DEAD,
+                                  f"{pair.org}/{pair.product} was declared dead; its late answer is refused")
                 return pair
         raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, f"{opened.type_name} from {opened.body.sender!r} answers no request sent to it")
 
@@ -381,39 +385,119 @@ class Coordinator:
         s.flush()
         self._dispatch_ready(s, calc)
 
-    def _dispatch_ready(self, s, calc) -> None:
-        """Send one merged request to every pair whose buyers have all declared."""
-        pairs = {(p.org, p.product): p for p in self._pairs(s, calc.id)}
+    def _lease_alive(self, s, org: str) -> bool:
+        party = s.get(db.Party, org)
+        expires = db.aware(party.lease_expires_at) if party else None
+        return expires is not None and expires > db.now()
+
+    def _buyers(self, s, pairs: dict) -> dict:
         buyers = defaultdict(list)
         for e in s.scalars(select(db.SupplyEdge)):
             if (e.buyer, e.buyer_product) in pairs:
                 buyers[(e.supplier, e.supplier_product)].append(pairs[(e.buyer, e.buyer_product)])
-        for key, pair in sorted(pairs.items()):
-            if pair.is_root or pair.state != "waiting":
-                continue
-            if not all(b.declaration_hash is not None for b in buyers[key]):
-                continue
-            reqs = list(s.scalars(select(db.CalcRequest).where(
-                db.CalcRequest.calculation_id == calc.id, db.CalcRequest.supplier == key[0],
-                db.CalcRequest.product == key[1]).order_by(db.CalcRequest.buyer, db.CalcRequest.hash)))
-            body = self._body(calc, MT.MESSAGE_TYPE_MERGED_REQUEST, key[0])
-            mr = body.merged_request
-            mr.supplier, mr.product_id = key
-            mr.depth_remaining = min(r.depth_remaining for r in reqs)
-            context = self.objects.get(calc.context_hash)
-            for unit in sorted({r.unit for r in reqs}):
-                group = [r for r in reqs if r.unit == unit]
-                if len(group) == 1:
-                    digest = group[0].weight_hash
+        return buyers
+
+    def _dispatch_ready(self, s, calc) -> None:
+        """Send one merged request to every pair whose buyers have all settled (DESIGN §2 step 4).
+
+        A buyer is settled when it declared, or is dead or skipped (it will never declare). A
+        pair all of whose buyers are dead or skipped is skipped; a supplier whose lease has
+        expired when its request is due is declared dead instead (DESIGN §2 step 7).
+        """
+        changed = True
+        while changed:
+            changed = False
+            pairs = {(p.org, p.product): p for p in self._pairs(s, calc.id)}
+            buyers = self._buyers(s, pairs)
+            for key, pair in sorted(pairs.items()):
+                if pair.is_root or pair.state != "waiting":
+                    continue
+                mine = buyers[key]
+                if not all(b.declaration_hash is not None or b.state in ("dead", "skipped") for b in mine):
+                    continue
+                changed = True
+                if not any(b.declaration_hash is not None for b in mine):
+                    pair.state = "skipped"
+                elif not self._lease_alive(s, key[0]):
+                    self._declare_dead(s, calc, pair, epb.DEATH_REASON_LEASE_EXPIRED)
                 else:
-                    digest = self.objects.put(he_sum.add_all(context, [self.objects.get(r.weight_hash) for r in group]))
-                part = mr.parts.add(quantity_unit=unit, weight_object_hash=digest)
-                for r in group:
-                    part.requests.add(buyer=r.buyer, request_hash=r.hash, weight_object_hash=r.weight_hash)
-                body.object_hashes.append(digest)
+                    self._dispatch(s, calc, pair)
+                s.flush()
+
+    def _requests_for(self, s, calc, key) -> list[db.CalcRequest]:
+        return list(s.scalars(select(db.CalcRequest).where(
+            db.CalcRequest.calculation_id == calc.id, db.CalcRequest.supplier == key[0],
+            db.CalcRequest.product == key[1]).order_by(db.CalcRequest.buyer, db.CalcRequest.hash)))
+
+    def _dispatch(self, s, calc, pair: db.CalcPair) -> None:
+        key = (pair.org, pair.product)
+        reqs = self._requests_for(s, calc, key)
+        body = self._body(calc, MT.MESSAGE_TYPE_MERGED_REQUEST, key[0])
+        mr = body.merged_request
+        mr.supplier, mr.product_id = key
+        mr.depth_remaining = min(r.depth_remaining for r in reqs)
+        context = self.objects.get(calc.context_hash)
+        for unit in sorted({r.unit for r in reqs}):
+            group = [r for r in reqs if r.unit == unit]
+            if len(group) == 1:
+                digest = group[0].weight_hash
+            else:
+                digest = self.objects.put(he_sum.add_all(context, [self.objects.get(r.weight_hash) for r in group]))
+            part = mr.parts.add(quantity_unit=unit, weight_object_hash=digest)
+            for r in group:
+                part.requests.add(buyer=r.buyer, request_hash=r.hash, weight_object_hash=r.weight_hash)
+            body.object_hashes.append(digest)
+        opened = self._seal(s, body)
+        pair.merged_request_hash, pair.state = opened.hash, "dispatched"
+        self._deliver(s, key[0], opened.hash)
+
+    def _declare_dead(self, s, calc, pair: db.CalcPair, reason: int) -> None:
+        """Signed DEAD_SUPPLIER to every buyer that named the pair; each answers with its fallback."""
+        pair.state = "dead"
+        for r in self._requests_for(s, calc, (pair.org, pair.product)):
+            body = self._body(calc, MT.MESSAGE_TYPE_DEAD_SUPPLIER, r.buyer)
+            body.answers_hash = r.hash
+            ds = body.dead_supplier
+            ds.supplier, ds.product_id, ds.reason = pair.org, pair.product, reason
+            ds.declared_at.GetCurrentTime()
+            if pair.merged_request_hash:
+                ds.merged_request_hash = pair.merged_request_hash
             opened = self._seal(s, body)
-            pair.merged_request_hash, pair.state = opened.hash, "dispatched"
-            self._deliver(s, key[0], opened.hash)
+            self._deliver(s, r.buyer, opened.hash)
+        log.warning("calculation %s: %s/%s declared dead (%s)", calc.id[:8], pair.org, pair.product,
+                    epb.DeathReason.Name(reason))
+
+    def sweep_leases(self) -> None:
+        """Declare dead every supplier whose request is out while its lease has expired."""
+        with self.lock, self.sessions.begin() as s:
+            for calc in s.scalars(select(db.Calculation).where(
+                    db.Calculation.state == S.Name(S.CALCULATION_STATE_RUNNING))):
+                for pair in self._pairs(s, calc.id):
+                    if pair.state == "dispatched" and not self._lease_alive(s, pair.org):
+                        self._declare_dead(s, calc, pair, epb.DEATH_REASON_LEASE_EXPIRED)
+                        s.flush()
+                        self._dispatch_ready(s, calc)
+                        self._maybe_aggregate(s, calc)
+
+    def _on_fallback(self, s, calc, opened) -> None:
+        self._check_bindings(calc, opened)
+        fb = opened.payload
+        ds_row = s.get(db.StoredEnvelope, opened.body.answers_hash)
+        if ds_row is None or ds_row.message_type != "MESSAGE_TYPE_DEAD_SUPPLIER" or ds_row.receiver != opened.body.sender:
+            raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "a fallback answers a DEAD_SUPPLIER sent to its buyer")
+        ds = env.parse(self._envelope(s, ds_row.hash))
+        if ds.body.answers_hash != fb.request_hash or (fb.supplier, fb.product_id) != (ds.payload.supplier, ds.payload.product_id):
+            raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "the fallback names another request than the dead-supplier notice")
+        if s.scalar(select(db.CalcFallback.hash).where(db.CalcFallback.request_hash == fb.request_hash)) is not None:
+            raise Refused(cpb.REFUSAL_CODE_DUPLICATE, f"{opened.body.sender} already answered for {fb.supplier}/{fb.product_id}")
+        if list(opened.body.object_hashes) != [fb.ciphertext_hash]:
+            raise Refused(cpb.REFUSAL_CODE_MALFORMED, "object_hashes must name the fallback ciphertext")
+        self._ciphertext(calc, fb.ciphertext_hash, transit=True)
+        self._store(s, opened)
+        s.add(db.CalcFallback(hash=opened.hash, calculation_id=calc.id, buyer=opened.body.sender, supplier=fb.supplier,
+                              product=fb.product_id, request_hash=fb.request_hash, dead_supplier_hash=ds.hash))
+        s.flush()
+        self._maybe_aggregate(s, calc)
 
     def _on_contribution(self, s, calc, opened) -> None:
         self._check_bindings(calc, opened)
@@ -432,10 +516,24 @@ class Coordinator:
         self._maybe_aggregate(s, calc)
 
     def _maybe_aggregate(self, s, calc) -> None:
-        pairs = sorted(self._pairs(s, calc.id), key=lambda p: (p.org, p.product))
-        if not all(p.contribution_hash and p.declaration_hash for p in pairs):
+        """When every reached product has answered once (or its buyers answered for it), sum."""
+        if calc.state != S.Name(S.CALCULATION_STATE_RUNNING):
             return
-        contributions = [env.parse(self._envelope(s, p.contribution_hash)) for p in pairs]
+        pairs = sorted(self._pairs(s, calc.id), key=lambda p: (p.org, p.product))
+        fallbacks = sorted(s.scalars(select(db.CalcFallback).where(db.CalcFallback.calculation_id == calc.id)),
+                           key=lambda f: (f.buyer, f.supplier, f.product, f.request_hash))
+        answered_for = {f.request_hash for f in fallbacks}
+        for p in pairs:
+            if p.state == "skipped":
+                continue
+            if p.state == "dead":
+                if any(r.hash not in answered_for for r in self._requests_for(s, calc, (p.org, p.product))):
+                    return
+            elif not (p.contribution_hash and p.declaration_hash):
+                return
+        live = [p for p in pairs if p.state == "answered"]
+        hashes = [p.contribution_hash for p in live] + [f.hash for f in fallbacks]
+        contributions = [env.parse(self._envelope(s, h)) for h in hashes]
         context = self.objects.get(calc.context_hash)
         total = he_sum.add_all(context, [self.objects.get(c.payload.ciphertext_hash) for c in contributions])
         out = self.objects.put(total)
@@ -444,16 +542,17 @@ class Coordinator:
         body.object_hashes.append(out)
         agg = body.aggregate
         agg.output_ciphertext_hash = out
-        agg.contribution_hashes.extend(c.hash for c in contributions)
-        agg.declaration_hashes.extend(p.declaration_hash for p in pairs)
+        agg.contribution_hashes.extend(hashes)
+        agg.declaration_hashes.extend(p.declaration_hash for p in live)
+        agg.dead_supplier_hashes.extend(sorted({f.dead_supplier_hash for f in fallbacks}))
         opened = self._seal(s, body)
         calc.aggregate_hash = opened.hash
         calc.state = S.Name(S.CALCULATION_STATE_AWAITING_ATTESTATION)
         for auditor in calc.auditors:
-            for p in pairs:  # the auditor re-executes from the signed contributions
-                self._deliver(s, auditor, p.contribution_hash)
+            for h in hashes:  # the auditor re-executes from the signed contributions
+                self._deliver(s, auditor, h)
             self._deliver(s, auditor, opened.hash)
-        log.info("calculation %s complete: %d contributions summed", calc.id, len(pairs))
+        log.info("calculation %s complete: %d contributions and %d fallbacks summed", calc.id[:8], len(live), len(fallbacks))
 
     def _on_attestation(self, s, calc, opened) -> None:
         a = opened.payload
@@ -520,12 +619,14 @@ class Coordinator:
 
     # ---------------------------------------------------------------- requester
     def check_deadlines(self) -> None:
+        self.sweep_leases()
         with self.lock, self.sessions.begin() as s:
             for calc in s.scalars(select(db.Calculation).where(db.Calculation.deadline.is_not(None))):
                 active = calc.state not in ("CALCULATION_STATE_DONE", "CALCULATION_STATE_FAILED", "CALCULATION_STATE_WITHHELD")
-                deadline = calc.deadline if calc.deadline.tzinfo else calc.deadline.replace(tzinfo=timezone.utc)
+                deadline = db.aware(calc.deadline)
                 if active and deadline < db.now():
-                    missing = [f"{p.org}/{p.product}" for p in self._pairs(s, calc.id) if p.state != "answered"]
+                    missing = [f"{p.org}/{p.product}" for p in self._pairs(s, calc.id)
+                               if p.state not in ("answered", "skipped")]
                     self._fail(s, calc, cpb.REFUSAL_CODE_DEADLINE_EXCEEDED,
                                f"deadline passed in state {calc.state}; not answered: {', '.join(missing) or 'none'}")
 
@@ -536,7 +637,8 @@ class Coordinator:
             pairs = self._pairs(s, cid)
             resp = rpb.GetStatusResponse(
                 calculation_id=cid, state=S.Value(calc.state),
-                requests_declared=len(pairs), requests_answered=sum(p.state == "answered" for p in pairs),
+                requests_declared=len(pairs), requests_answered=sum(p.state in ("answered", "dead", "skipped") for p in pairs),
+                dead_suppliers=sum(p.state == "dead" for p in pairs),
                 attestations=len(list(s.scalars(select(db.Attestation).where(db.Attestation.calculation_id == cid)))),
                 failure_code=calc.failure_code, failure_message=calc.failure_message)
             resp.updated_at.FromDatetime(calc.updated_at)

@@ -25,7 +25,7 @@ from node.store import CalcKey, CalcRecord, Handled, NodeStore, OutObject, Outbo
 from pcf import envelope as env
 from pcf import limits, profiles, slots, units
 from pcf.federation import Federation
-from pcf.footprint import own
+from pcf.footprint import fallback, own
 from pcf.signing import SigningKey
 from pcf.transfer import pull_object, push_object
 from tanji.v1 import common_pb2 as cpb
@@ -157,7 +157,9 @@ class Node:
                 self.keep(opened)
             elif mt == MT.MESSAGE_TYPE_AGGREGATE:
                 self.on_aggregate(opened)
-            elif mt in (MT.MESSAGE_TYPE_RESULT, MT.MESSAGE_TYPE_REFUSAL):
+            elif mt == MT.MESSAGE_TYPE_DEAD_SUPPLIER:
+                self.on_dead_supplier(opened)
+            elif mt in (MT.MESSAGE_TYPE_RESULT, MT.MESSAGE_TYPE_REFUSAL, MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION):
                 self.keep(opened)
             else:
                 log.warning("ignoring %s", opened.type_name)
@@ -235,6 +237,7 @@ class Node:
         if mr.supplier != self.org:
             raise NodeRefusal(cpb.REFUSAL_CODE_WRONG_RECEIVER, f"request for {mr.supplier!r}")
         parts = [(p.quantity_unit, p.weight_object_hash) for p in mr.parts]
+        self.keep(opened)  # its Enc(w) is kept until the calculation ends: a dead supplier's fallback needs it
         self.answer(opened, mr.product_id, parts=parts, depth_remaining=mr.depth_remaining)
 
     def answer(self, opened: env.Opened, product_id: str, parts, depth_remaining: int) -> None:
@@ -262,17 +265,7 @@ class Node:
         part = own(product, self.org, self.data.model.organisation.country, self.factors.by_id, profile)
         weighted = (part.vector * slots.WEIGHTED).tolist()
         n_warnings = int(part.vector[slots.WARNINGS])
-        if parts is None:
-            scaled_parts = None
-        else:
-            scaled_parts = []
-            for unit, digest in parts:
-                try:
-                    c = units.factor(unit, product.unit)
-                except units.UnitMismatch as exc:
-                    raise NodeRefusal(cpb.REFUSAL_CODE_UNIT_MISMATCH,
-                                      f"quantity of {self.org}/{product_id} (sold per {product.unit!r}): {exc}") from None
-                scaled_parts.append((self._pull(cid, digest, limits.MAX_CIPHERTEXT_BYTES), c))
+        scaled_parts = self._weights(cid, product, parts)
         qs = [inp.quantity for inp in product.inputs]
         try:
             contribution, requests = self.pool.submit(
@@ -283,13 +276,28 @@ class Node:
             raise NodeRefusal(cpb.REFUSAL_CODE_MALFORMED, f"{self.org}/{product_id}: {exc}") from None
         self._emit(opened, product, part, n_warnings, contribution, requests, depth_remaining)
 
+    def _weights(self, cid: str, product, parts) -> list[tuple[bytes, float]] | None:
+        """Enc(w) per quantity unit with the factor converting that unit to the product's own."""
+        if parts is None:
+            return None  # the requester's own target: w = 1
+        out = []
+        for unit, digest in parts:
+            try:
+                c = units.factor(unit, product.unit)
+            except units.UnitMismatch as exc:
+                raise NodeRefusal(cpb.REFUSAL_CODE_UNIT_MISMATCH,
+                                  f"quantity of {self.org}/{product.id} (sold per {product.unit!r}): {exc}") from None
+            out.append((self._pull(cid, digest, limits.MAX_CIPHERTEXT_BYTES), c))
+        return out
+
     def _emit(self, opened, product, part, n_warnings, contribution: bytes, requests: list[bytes], depth_remaining: int):
         """Store every object and envelope of this answer in one transaction; pushing follows."""
         cid = opened.body.calculation_id
         sealed: list[epb.Envelope] = []
         objects: list[tuple[bytes, bytes]] = []
         declared = []
-        for inp, ct in zip(product.inputs, requests):
+        request_index = {}
+        for index, (inp, ct) in enumerate(zip(product.inputs, requests)):
             digest = hashlib.sha256(ct).digest()
             objects.append((digest, ct))
             body = env.new_body(MT.MESSAGE_TYPE_REQUEST, calculation_id=cid, sender=self.org, receiver=inp.supplier)
@@ -302,6 +310,7 @@ class Node:
             r.weight_object_hash = digest
             e = env.seal(body, self.key)
             sealed.append(e)
+            request_index[env.message_hash(e)] = index
             declared.append((inp, digest, env.message_hash(e)))
         body = env.new_body(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, calculation_id=cid, sender=self.org, receiver=COORDINATOR)
         self._bind(body, cid)
@@ -332,13 +341,68 @@ class Node:
                 if s.get(OutObject, digest) is None:
                     s.add(OutObject(hash=digest, calculation_id=cid, kind=opb.OBJECT_KIND_CIPHERTEXT, content=content))
             for e in sealed:
-                s.add(Outbox(hash=env.message_hash(e), calculation_id=cid, answers=opened.hash, body=e.body,
-                             signature=e.signature))
+                h = env.message_hash(e)
+                s.add(Outbox(hash=h, calculation_id=cid, answers=opened.hash, body=e.body, signature=e.signature,
+                             product=product.id if h in request_index else None, input_index=request_index.get(h)))
             s.add(CalcRecord(contribution_hash=env.message_hash(contribution_env), calculation_id=cid, product=product.id,
                              data_version=self.version, salt=salt, record=record, warnings="\n".join(part.warnings)))
             s.add(Handled(hash=opened.hash, calculation_id=cid, kind=opened.type_name, data_version=self.version,
                           outcome=f"answered {product.id}: {len(declared)} requests sent"))
         log.info("%s answered %s for %s: contribution + %d requests", self.org, product.id, cid[:8], len(declared))
+
+    # ------------------------------------------------------------------ dead suppliers
+    def on_dead_supplier(self, opened: env.Opened) -> None:
+        """Answer for a supplier the coordinator declared dead: q·Enc(w) ⊙ fallback(p), signed."""
+        if opened.body.sender != COORDINATOR:
+            raise NodeRefusal(cpb.REFUSAL_CODE_UNKNOWN_PARTY, "dead-supplier notices come from the coordinator only")
+        cid, ds = opened.body.calculation_id, opened.payload
+        with self.store.sessions() as s:
+            mine = s.query(Outbox).filter(Outbox.hash == opened.body.answers_hash).one_or_none()
+            answered = s.get(Received, mine.answers) if mine is not None else None
+        if mine is None or mine.product is None:
+            raise NodeRefusal(cpb.REFUSAL_CODE_UNEXPECTED, "the notice names no request of this node")
+        product = self.data.model.product(mine.product)
+        inp = product.inputs[mine.input_index]
+        label = f"{self.org}/{product.id}"
+        if inp.fallback_factor is None:
+            raise NodeRefusal(cpb.REFUSAL_CODE_DECLARED_DEAD,
+                              f"supplier {ds.supplier}/{ds.product_id} is dead and {label} inputs[{mine.input_index}] "
+                              "has no fallback_factor")
+        fb = fallback(inp, mine.input_index, label, self.factors.by_id)
+        if answered is None:  # our own target: w = 1
+            parts = None
+        else:
+            merged = env.parse(epb.Envelope(body=answered.body, signature=answered.signature)).payload
+            parts = [(p.quantity_unit, p.weight_object_hash) for p in merged.parts]
+        weights = self._weights(cid, product, parts)
+        ck = self._calc_key(cid)
+        weighted = (fb.vector * slots.WEIGHTED).tolist()
+        ct, _ = self.pool.submit(he_work.answer, ck.context, weights, weighted, 1, []).result()
+        digest = hashlib.sha256(ct).digest()
+        salt = os.urandom(32)
+        record = json.dumps({"organisation": self.org, "product": product.id, "fallback_for": f"{ds.supplier}/{ds.product_id}",
+                             "factor": inp.fallback_factor, "vector": fb.vector.tolist(), "warnings": fb.warnings},
+                            sort_keys=True).encode()
+        body = env.new_body(MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION, calculation_id=cid, sender=self.org, receiver=COORDINATOR)
+        self._bind(body, cid)
+        body.answers_hash = opened.hash
+        body.object_hashes.append(digest)
+        f = body.fallback_contribution
+        f.supplier, f.product_id, f.ciphertext_hash = ds.supplier, ds.product_id, digest
+        f.record_commitment = hashlib.sha256(salt + record).digest()
+        f.request_hash = opened.body.answers_hash
+        sealed = env.seal(body, self.key)
+        h = env.message_hash(sealed)
+        with self.store.sessions.begin() as s:
+            s.add(OutObject(hash=digest, calculation_id=cid, kind=opb.OBJECT_KIND_CIPHERTEXT, content=ct))
+            s.add(Outbox(hash=h, calculation_id=cid, answers=opened.hash, body=sealed.body, signature=sealed.signature))
+            s.add(CalcRecord(contribution_hash=h, calculation_id=cid, product=product.id, data_version=self.version,
+                             salt=salt, record=record, warnings="\n".join(fb.warnings),
+                             fallback_of=f"{ds.supplier}/{ds.product_id}"))
+            s.add(Handled(hash=opened.hash, calculation_id=cid, kind=opened.type_name,
+                          outcome=f"fallback for {ds.supplier}/{ds.product_id}"))
+        log.warning("%s answered for dead supplier %s/%s with fallback factor %s", label, ds.supplier, ds.product_id,
+                    inp.fallback_factor)
 
     # ------------------------------------------------------------------ audit
     def on_aggregate(self, opened: env.Opened) -> None:
@@ -370,6 +434,9 @@ class Node:
         with self.store.sessions() as s:
             for rec in s.query(CalcRecord).filter(CalcRecord.calculation_id == cid):
                 a.requester_warnings.extend(w for w in rec.warnings.split("\n") if w)
+                if rec.fallback_of:
+                    supplier, _, supplied = rec.fallback_of.partition("/")
+                    a.requester_fallbacks.add(supplier=supplier, product_id=supplied)
         sealed = env.seal(body, self.key)
         with self.store.sessions.begin() as s:
             s.add(Outbox(hash=env.message_hash(sealed), calculation_id=cid, answers=opened.hash, body=sealed.body,

@@ -51,6 +51,9 @@ class Outbox(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
     pushed: Mapped[bool] = mapped_column(default=False)
+    #: for a REQUEST: which of our products and which of its inputs it is for
+    product: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    input_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class OutObject(Base):
@@ -144,3 +147,5 @@ class CalcRecord(Base):
     salt: Mapped[bytes] = mapped_column(LargeBinary(32))
     record: Mapped[bytes] = mapped_column(LargeBinary)
     warnings: Mapped[str] = mapped_column(String, default="")
+    #: "supplier/product" when this record is a fallback for a dead supplier
+    fallback_of: Mapped[str | None] = mapped_column(String, nullable=True)

@@ -96,13 +96,14 @@ def coordinator_serve(
     listen: Annotated[str, typer.Option("--listen", envvar="TANJI_LISTEN", help="host:port (port 0 picks a free one)")] = "127.0.0.1:7300",
     port_file: Annotated[Optional[Path], typer.Option("--port-file", help="write the bound port here once listening")] = None,
     database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL", help="SQLAlchemy URL (default: SQLite in the state folder)")] = None,
+    lease_seconds: Annotated[float, typer.Option("--lease-seconds", envvar="TANJI_LEASE_SECONDS", help="a party silent this long is dead")] = 20.0,
 ) -> None:
     """Run the coordinator: routes requests, sums ciphertexts, never holds a key."""
     import signal
     import threading
 
     from coordinator import db
-    from coordinator.engine import Coordinator
+    from coordinator.engine import Coordinator, Limits
     from coordinator.server import deadline_sweeper, serve
     from pcf.federation import Federation
     from pcf.objectstore import ObjectStore
@@ -115,7 +116,7 @@ def coordinator_serve(
     state.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(database or db.sqlite_url(state / "coordinator.db"))
     coord = Coordinator(db.session_factory(engine), ObjectStore(state / "objects"),
-                        SigningKey.load_or_create(state / "envelope-key.pem"), fed)
+                        SigningKey.load_or_create(state / "envelope-key.pem"), fed, Limits(lease_seconds=lease_seconds))
     server = serve(coord, listen, state / "staging")
     stop = threading.Event()
     deadline_sweeper(coord, stop)
@@ -280,12 +281,13 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="output folder: result.json and state/<party>/")],
     deadline: Annotated[float, typer.Option("--deadline", help="calculation deadline in seconds")] = 600.0,
     depth: Annotated[Optional[int], typer.Option("--depth", help="declared depth bound (default: the chain's depth)")] = None,
+    offline: Annotated[list[str], typer.Option("--offline", help="start this organisation's node, then take it down before it can answer")] = [],
 ) -> None:
     """Run a whole federation locally (one process per party, loopback, no TLS) and write OUT/result.json."""
     from tanji.demo import run_demo
 
     try:
-        run_demo(data_dir, product, out, Console(), deadline, depth)
+        run_demo(data_dir, product, out, Console(), deadline, depth, frozenset(offline))
     except TanjiError as exc:
         fail(exc)
     except KeyboardInterrupt:

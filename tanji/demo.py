@@ -32,6 +32,7 @@ from tanji import requester
 from tanji.v1 import requester_pb2 as rpb
 
 KEY_HOLDER = "keyholder"
+DEMO_LEASE_SECONDS = 6.0  # short, so that an offline supplier is declared dead within seconds
 COORDINATOR = "coordinator"
 S = rpb.CalculationState
 
@@ -55,6 +56,12 @@ class Processes:
                                 preexec_fn=_die_with_parent)
         self.procs[name] = proc
         return proc
+
+    def kill(self, name: str) -> None:
+        """Take a party down as a power cut would (SIGKILL); it is no longer watched."""
+        proc = self.procs.pop(name)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():
@@ -105,9 +112,12 @@ def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> 
 
 
 def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline_seconds: float = 600.0,
-             depth_bound: int | None = None) -> dict:
+             depth_bound: int | None = None, offline: frozenset[str] = frozenset()) -> dict:
     data = load_data_dir(data_dir)           # bad data: refused here, before any process starts
     target = parse_target(product)
+    unknown = sorted(offline - set(data.nodes))
+    if unknown or target[0] in offline:
+        raise DemoFailed(f"--offline names {', '.join(unknown) or target[0]}: only a supplier organisation of the data can be offline")
     graph = build_graph(data, target)        # unknown target / missing declaration: named error now
     declaration = graph.product(target).declaration
     depth = {}
@@ -135,7 +145,8 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         port_file = state / COORDINATOR / "port"
         port_file.unlink(missing_ok=True)
         fed.start(COORDINATOR, ["coordinator", "serve", "--state", str(state / COORDINATOR), "--federation", str(fed_file),
-                                "--listen", "127.0.0.1:0", "--port-file", str(port_file)])
+                                "--listen", "127.0.0.1:0", "--port-file", str(port_file),
+                                "--lease-seconds", str(DEMO_LEASE_SECONDS)])
         address = f"127.0.0.1:{_wait_for(port_file, fed, 'the coordinator to listen')}"
         fed.start(KEY_HOLDER, ["keyholder", "serve", "--id", KEY_HOLDER, "--state", str(state / KEY_HOLDER),
                                "--federation", str(fed_file), "--coordinator", address])
@@ -145,6 +156,10 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
                             "--coordinator", address, "--data", nd.file, "--factors", data.factors.file])
         for org in data.nodes:
             _wait_for(state / org / "ready", fed, f"node {org} to register")
+        for org in sorted(offline):
+            fed.kill(org)
+            console.print(f"[yellow]{org} is offline[/]: its lease expires in {DEMO_LEASE_SECONDS:g} s; "
+                          "its buyers will answer with their fallback factors")
         channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
         spec = requester.CalculationSpec(
             requester=target[0], product=target[1], method=graph.profile.name, method_version=graph.profile.version,
