@@ -164,3 +164,41 @@ def test_a_node_with_a_refused_file_does_not_serve_and_says_why(tmp_path):
     assert proc.returncode == 2
     assert "graphite-anode.json: products[0].activities[0].unit: unknown unit 'lb'" in " ".join(proc.stderr.split())
     assert not (state / "ready").exists()
+
+
+def test_offline_suppliers_are_replaced_by_their_buyers_fallbacks(tmp_path):
+    data = EXAMPLES / "nmc811-pack"
+    out = tmp_path / "offline"
+    proc = subprocess.run([sys.executable, "-m", "tanji", "demo", str(data), "--product",
+                           "pack-assembler/PACK-NMC811-80", "--out", str(out),
+                           "--offline", "battery-recycler", "--offline", "lithium-refiner"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((out / "result.json").read_text())
+    reference = reference_result(load_data_dir(data), ("pack-assembler", "PACK-NMC811-80"),
+                                 frozenset({"battery-recycler", "lithium-refiner"}))
+    errors = compare(result, reference)
+    assert max(errors.values()) < REL, errors
+    # the requester bought from the recycler (named); the lithium refiner sits deeper (counted only)
+    assert result["fallbacks"] == [{"supplier": "battery-recycler", "product": "EOL-PACK-HYDROMET",
+                                    "buyer": "pack-assembler"}]
+    assert result["warnings_count"] == 2 + 3  # the chain's own two, one per fallback (LiOH has two buyers)
+    no_stray_processes(out)
+
+
+def test_an_offline_supplier_without_fallback_fails_naming_it(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(EXAMPLES / "nmc811-pack", data)
+    pack = json.loads((data / "pack-assembler.json").read_text())
+    for inp in pack["products"][0]["inputs"]:
+        if inp["supplier"] == "freight-services":
+            inp.pop("fallback_factor")
+    (data / "pack-assembler.json").write_text(json.dumps(pack))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "tanji", "demo", str(data), "--product",
+                           "pack-assembler/PACK-NMC811-80", "--out", str(out), "--offline", "freight-services"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2
+    message = " ".join(proc.stderr.split())
+    assert "supplier freight-services/PACK-DELIVERY-OEM is dead" in message and "has no fallback_factor" in message
+    no_stray_processes(out)

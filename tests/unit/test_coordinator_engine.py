@@ -215,3 +215,34 @@ def test_two_sends_of_the_same_request_differ_in_bytes():
     c2, (r2,) = he_tasks.answer(keys.public_context, None, own, 0, [2.5])
     assert r1 != r2 and c1 != c2 and len(r1) == len(r2)
     assert hashlib.sha256(r1).digest() != hashlib.sha256(r2).digest()
+
+
+def test_a_supplier_whose_lease_expired_is_declared_dead_and_its_late_answer_refused(world):
+    world.start()
+    world.publish_key()
+    world.answer_root()
+    merged = [m for m in world.inbox("b") if m.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST][0]
+    with world.c.sessions.begin() as s:
+        s.get(db.Party, "b").lease_expires_at = db.now() - timedelta(seconds=1)
+    world.c.sweep_leases()
+    notices = [m for m in world.inbox("a") if m.body.message_type == MT.MESSAGE_TYPE_DEAD_SUPPLIER]
+    assert len(notices) == 1 and notices[0].body.sender == "coordinator"
+    assert (notices[0].payload.supplier, notices[0].payload.product_id) == ("b", "B")
+    # the supplier comes back too late
+    ct, _ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [1.0] * 6 + [0, 0], 0, [])
+    late = world.c.push("b", [world.contribution("b", "B", ct, merged.hash)])[0]
+    assert late.code == cpb.REFUSAL_CODE_DECLARED_DEAD and "declared dead" in late.message
+    # the buyer answers with its fallback: q · Enc(w) ⊙ fallback, one warning
+    ct, _ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [7.0, 0, 0, 0, 0, 28.0, 0, 0], 1, [])
+    digest = world.objects.put(ct)
+    body = world.body(MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION, "a", "calc-0000000000000001")
+    body.answers_hash = notices[0].hash
+    body.object_hashes.append(digest)
+    f = body.fallback_contribution
+    f.supplier, f.product_id, f.ciphertext_hash, f.request_hash = "b", "B", digest, notices[0].body.answers_hash
+    assert statuses(world.c.push("a", [env.seal(body, world.keys["a"])])) == ["ACCEPTED"]
+    assert world.c.status("calc-0000000000000001").dead_suppliers == 1
+    agg = [m for m in world.inbox("a") if m.body.message_type == MT.MESSAGE_TYPE_AGGREGATE][0].payload
+    total = he_tasks.decrypt(world.keys_.secret_context, world.objects.get(agg.output_ciphertext_hash))[0]
+    # own(A) = 10 + 1 in stages, w_B = 2: fallback 2 × 7 = 14 raw material, 2 warnings in all
+    assert total[:slots.WIDTH] == pytest.approx([10 + 14, 1, 0, 0, 5, 15 + 56, 2, 0], rel=1e-6, abs=1e-6)

@@ -138,10 +138,15 @@ def test_add_and_add_many_match_numpy_and_do_not_depend_on_order(pub, sk):
     assert rel_err(sk.decrypt(total), sum(xs)) < pub.preset.precision
     # exact modular addition: an auditor re-adding in any order gets the same bytes
     assert pub.serialize(pub.add_many(cts[::-1])) == pub.serialize(total)
-    # operands at different levels: the result is at the lower one, value intact
-    mixed = pub.add(pub.encrypt(xs[0]), cts[1])
-    assert mixed.level == 0
+    # operands at different levels: the result is at the lower one, value intact — and the
+    # same bytes in another process (the coordinator's DAG sums of requests can be audited)
+    hi, lo = pub.encrypt(xs[0]), pub.encrypt(xs[1], level=1)
+    mixed = pub.add(hi, lo)
+    assert mixed.level == 1
     assert rel_err(sk.decrypt(mixed), xs[0] + xs[1]) < pub.preset.precision
+    auditor = default_backend().load_public_context(pub.export())
+    again = auditor.add(auditor.deserialize(pub.serialize(hi)), auditor.deserialize(pub.serialize(lo)))
+    assert auditor.serialize(again) == pub.serialize(mixed)
 
 
 def test_mul_plain_scalar_and_vector(pub, sk):
@@ -184,9 +189,11 @@ def test_to_level_keeps_the_value(pub, sk):
     x = np.linspace(1, 1e5, W)
     ct = pub.encrypt(x)
     for lv in range(ct.level, -1, -1):
-        low = pub.to_level(ct, lv)
-        assert low.level == lv
-        assert rel_err(roundtrip(pub, sk, low, level=lv), x) < pub.preset.precision
+        for deterministic in (True, False):
+            low = pub.to_level(ct, lv, deterministic=deterministic)
+            assert low.level == lv
+            assert rel_err(roundtrip(pub, sk, low, level=lv), x) < pub.preset.precision
+    assert pub.serialize(pub.to_level(ct, 0)) == pub.serialize(pub.to_level(ct, 0))
 
 
 def test_values_near_max_value_survive_the_output_level(pub, sk):
