@@ -202,3 +202,23 @@ def test_an_offline_supplier_without_fallback_fails_naming_it(tmp_path):
     message = " ".join(proc.stderr.split())
     assert "supplier freight-services/PACK-DELIVERY-OEM is dead" in message and "has no fallback_factor" in message
     no_stray_processes(out)
+
+
+def test_ctrl_c_stops_every_party_process(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "interrupted"
+    proc = subprocess.Popen([sys.executable, "-m", "tanji", "demo", str(EXAMPLES / "nmc811-pack"), "--product",
+                             "pack-assembler/PACK-NMC811-80", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready = out / "state" / "pack-assembler" / "ready"
+    deadline = time.monotonic() + 300
+    while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert ready.exists(), "the nodes never came up"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "every party process was stopped" in stderr
+    no_stray_processes(out)
