@@ -105,9 +105,11 @@ class PublicContext(ABC):
         can test guesses of a multiplier against q · Enc(w) without the key."""
 
     @abstractmethod
-    def to_level(self, ct: Ciphertext, level: int) -> Ciphertext:
+    def to_level(self, ct: Ciphertext, level: int, *, deterministic: bool = True) -> Ciphertext:
         """ct brought down to `level` (modulus switching, no change of value). Raising a
-        level is impossible: OutOfLevels."""
+        level is impossible: OutOfLevels. Deterministic by default (same input, same bytes in
+        every process: an auditor can recompute it); `deterministic=False` allows a faster
+        switch for a ciphertext that is re-randomised or multiplied next anyway."""
 
     @abstractmethod
     def serialize(self, ct: Ciphertext) -> bytes:

@@ -52,5 +52,6 @@ def contribution(ctx: PublicContext, enc_w: Ciphertext, own: Plain, addend: Plai
     # Drop to level 1 first (a cheap modulus switch): the multiplication then lands directly
     # on the output level, where values carry a larger scale, so `own` is encoded finer —
     # and it runs on the smallest ciphertext.
-    product = ctx.mul_plain(ctx.to_level(enc_w, ctx.preset.output_level + 1), own)
+    low = ctx.to_level(enc_w, ctx.preset.output_level + 1, deterministic=False)
+    product = ctx.mul_plain(low, own)
     return ctx.rerandomize(product, addend)

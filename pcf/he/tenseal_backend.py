@@ -10,11 +10,12 @@ How the interface maps onto TenSEAL 0.3.18 (the wheel's C++ sources were read fo
   multiplier × p_ℓ / 2^Δ instead, which cancels it exactly (primes come from the context);
 * a multiplier that encodes to the zero polynomial makes SEAL's product "transparent";
   TenSEAL then substitutes a fresh Enc(0) at the *top* level — we bring it back down;
-* `to_level` adds a cached encryption of zero that sits at the target level: TenSEAL's
-  auto-mod-switch then drops the other operand's surplus primes (SEAL mod_switch_to, no
-  rescale, no change of value). The cached zero is built once per (level, width) by
-  multiplying Enc(0) by the constant p_ℓ / 2^Δ, which encodes to the integer p_ℓ, so each
-  rescale is an exact modulus switch;
+* TenSEAL has no modulus-switch call for vectors. `to_level` multiplies by the constant
+  p_ℓ / 2^Δ once per level: it encodes to the integer p_ℓ, so the rescale divides exactly —
+  an exact, deterministic modulus switch (an auditor recomputing a sum across levels gets the
+  same bytes). Where determinism does not matter (the next step re-randomises) it instead
+  adds a cached Enc(0) that sits at the target level, and TenSEAL's auto-mod-switch drops
+  the surplus primes with SEAL's mod_switch_to — cheaper for many levels;
 * `rerandomize` adds a fresh top-level encryption (auto-mod-switched to the operand's level);
 * the wire format is our own header plus SEAL's bytes (`pcf.he._wire`); TenSEAL's protobuf
   wrapper is rebuilt from trusted values, never parsed from the network.
@@ -30,7 +31,7 @@ from typing import Iterable
 
 import numpy as np
 import tenseal as ts
-import tenseal.sealapi as sealapi  # registers seal::Modulus etc. so parameters can be read
+import tenseal.sealapi  # noqa: F401  (registers seal::Modulus etc. so parameters can be read)
 
 from . import _wire
 from .backend import Ciphertext, HEBackend, Plain, PublicContext, SecretContext
@@ -166,6 +167,10 @@ class TenSEALPublicContext(PublicContext):
     def export(self) -> bytes:
         return self._public_bytes
 
+    def ciphertext_bytes(self, level: int, width: int = 8) -> int:
+        """Wire size of every ciphertext at `level` (fixed by padding; independent of width)."""
+        return self._wire_size(level)
+
     def encrypt(self, values: Plain, *, level: int | None = None) -> TenSEALCiphertext:
         arr = self._vector(values, None, "encrypt")
         self._check_range(arr, "encrypt")
@@ -237,7 +242,22 @@ class TenSEALPublicContext(PublicContext):
         vec = ct._vec + self._fresh(arr, ct.level)   # fresh encryption, mod-switched down to ct's level
         return self._wrap(vec, ct.level, ct.width)
 
-    def to_level(self, ct: Ciphertext, level: int) -> TenSEALCiphertext:
+    def _switch(self, vec: ts.CKKSVector, src: int, dst: int, width: int, deterministic: bool) -> ts.CKKSVector:
+        """Modulus-switch vec from level src down to dst without changing its value.
+
+        Deterministic: one multiplication by the constant p_ℓ/2^Δ per level — it encodes to the
+        integer p_ℓ, so each rescale divides exactly (an exact modulus switch, same bytes in
+        every process). Otherwise: add the cached Enc(0) at dst, which makes TenSEAL switch
+        vec with SEAL's mod_switch_to — faster, but the bytes then depend on that Enc(0)."""
+        if src == dst:
+            return vec
+        if not deterministic:
+            return vec + self._zero_at(dst, width)
+        for lv in range(src, dst, -1):
+            vec = vec.mul(self.preset.rescale_prime(lv) / self.preset.scale)
+        return vec
+
+    def to_level(self, ct: Ciphertext, level: int, *, deterministic: bool = True) -> TenSEALCiphertext:
         ct = self._own(ct)
         if not isinstance(level, int) or level < 0:
             raise ValueError(f"level must be a non-negative integer, got {level!r}")
@@ -249,11 +269,11 @@ class TenSEALPublicContext(PublicContext):
         p = self.preset
         factor = p.value_scale(level) / p.value_scale(ct.level)
         if factor == 1.0:
-            vec = ct._vec + self._zero_at(level, ct.width)           # pure modulus switch
+            vec = self._switch(ct._vec, ct.level, level, ct.width, deterministic)
         else:
             # switch to level + 1, then multiply by the constant factor·p/2^Δ: it encodes to the
             # integer factor·p, so the rescale divides exactly — value × factor, nothing else.
-            vec = ct._vec if ct.level == level + 1 else ct._vec + self._zero_at(level + 1, ct.width)
+            vec = self._switch(ct._vec, ct.level, level + 1, ct.width, deterministic)
             vec = vec.mul(factor * p.rescale_prime(level + 1) / p.scale)
         return self._wrap(vec, level, ct.width)
 
@@ -392,7 +412,8 @@ class TenSEALBackend(HEBackend):
 
     def generate_keys(self, preset: Preset | str) -> TenSEALSecretContext:
         p = get_preset(preset) if isinstance(preset, str) else preset
-        get_preset(p.name)  # only pinned presets
+        if get_preset(p.name) != p:
+            raise ParameterMismatch(f"preset {p.name!r} differs from the pinned one; only pinned presets are used")
         ctx = ts.context(ts.SCHEME_TYPE.CKKS, p.poly_modulus_degree,
                          coeff_mod_bit_sizes=list(p.coeff_mod_bit_sizes))
         ctx.global_scale = p.scale
