@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, create_engine,
-                        event)
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from pcf.runtime import durable_engine, utcnow
 
-def now() -> datetime:
-    return datetime.now(timezone.utc)
+
+now = utcnow
 
 
 class Base(DeclarativeBase):
@@ -66,6 +66,24 @@ def aware(dt: datetime | None) -> datetime | None:
     if dt is not None and dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
     return dt
+
+
+class LogLeaf(Base):
+    """The transparency log: every accepted envelope, append-only, in acceptance order."""
+    __tablename__ = "log_leaves"
+    index: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    envelope_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    calculation_id: Mapped[str] = mapped_column(String(64), index=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class TreeHeadRow(Base):
+    """Signed tree heads the coordinator issued (each must stay consistent with the later ones)."""
+    __tablename__ = "tree_heads"
+    tree_size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    timestamp_ms: Mapped[int] = mapped_column(Integer)
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
 
 
 class Delivery(Base):
@@ -154,15 +172,7 @@ class Attestation(Base):
 
 
 def make_engine(url: str) -> Engine:
-    engine = create_engine(url, future=True)
-    if engine.dialect.name == "sqlite":
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(conn, _record):  # pragma: no cover - exercised by every sqlite run
-            cur = conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
+    engine = durable_engine(url)
     Base.metadata.create_all(engine)
     return engine
 

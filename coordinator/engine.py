@@ -15,11 +15,12 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from coordinator import db
 from pcf.federation import Federation
 from pcf import envelope as env
+from pcf import merkle
 from pcf import he_tasks as he_sum
 from pcf.objectstore import ObjectMissing, ObjectStore
 from pcf.signing import SigningKey
@@ -79,6 +80,9 @@ class Coordinator:
         s.add(db.StoredEnvelope(hash=opened.hash, calculation_id=b.calculation_id, message_type=opened.type_name,
                                 sender=b.sender, receiver=b.receiver, message_id=b.message_id,
                                 body=opened.envelope.body, signature=opened.envelope.signature))
+        size = s.scalar(select(func.count()).select_from(db.LogLeaf))
+        s.add(db.LogLeaf(index=size, envelope_hash=opened.hash, calculation_id=b.calculation_id,
+                         leaf_hash=merkle.leaf_hash(opened.hash)))
         s.flush()  # deliveries reference the envelope
 
     def _deliver(self, s, party: str, h: bytes) -> None:
@@ -121,6 +125,23 @@ class Coordinator:
         if skew > self.limits.max_clock_skew_seconds:
             raise env.EnvelopeRefused(cpb.REFUSAL_CODE_REPLAY, f"created_at is {skew:.0f} s away from now")
         return opened
+
+    def log_leaf_hashes(self, s) -> list[bytes]:
+        return list(s.scalars(select(db.LogLeaf.leaf_hash).order_by(db.LogLeaf.index)))
+
+    def issue_tree_head(self, s) -> db.TreeHeadRow:
+        """Sign the log's current head; every head must stay consistent with the later ones."""
+        leaves = self.log_leaf_hashes(s)
+        row = s.get(db.TreeHeadRow, len(leaves))
+        if row is not None:
+            return row
+        head = merkle.TreeHead(log_id=COORDINATOR_ID, tree_size=len(leaves), root=merkle.root(leaves),
+                               timestamp_ms=int(db.now().timestamp() * 1000))
+        row = db.TreeHeadRow(tree_size=head.tree_size, root=head.root, timestamp_ms=head.timestamp_ms,
+                             signature=merkle.sign_tree_head(head, self.key))
+        s.add(row)
+        s.flush()
+        return row
 
     # ---------------------------------------------------------------- registry
     def register(self, envelope: epb.Envelope) -> cpb.PushOutcome:
@@ -259,9 +280,9 @@ class Coordinator:
                 calc.context_hash, calc.transit_level = ka.context_object_hash, ka.transit_level
                 calc.state = S.Name(S.CALCULATION_STATE_RUNNING)
                 orgs = sorted({p.org for p in self._pairs(s, calc.id)})
-                for org in orgs:
+                for org in orgs:  # each party's usage ledger names the root requester and product
                     self._deliver(s, org, opened.hash)
-                self._deliver(s, calc.requester, calc.request_hash)
+                    self._deliver(s, org, calc.request_hash)
         except ObjectMissing as exc:
             return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, cpb.REFUSAL_CODE_MISSING_OBJECT, str(exc))
         except (env.EnvelopeRefused, Refused) as exc:
@@ -546,6 +567,7 @@ class Coordinator:
         agg.declaration_hashes.extend(p.declaration_hash for p in live)
         agg.dead_supplier_hashes.extend(sorted({f.dead_supplier_hash for f in fallbacks}))
         opened = self._seal(s, body)
+        self.issue_tree_head(s)
         calc.aggregate_hash = opened.hash
         calc.state = S.Name(S.CALCULATION_STATE_AWAITING_ATTESTATION)
         for auditor in calc.auditors:
@@ -611,6 +633,7 @@ class Coordinator:
                 else:
                     raise Refused(cpb.REFUSAL_CODE_MALFORMED, "SubmitResult takes a RESULT or a REFUSAL")
                 self._store(s, opened)
+                self.issue_tree_head(s)
                 calc.result_hash = opened.hash
                 self._deliver(s, calc.requester, opened.hash)
         except (env.EnvelopeRefused, Refused) as exc:

@@ -8,9 +8,7 @@ after checking slot 7 is 0 and every figure is within bounds.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from pcf import he_tasks as he_work
 from pcf import envelope as env
 from pcf import limits, profiles, slots
 from pcf.federation import Federation
+from pcf.runtime import register_with_retry, stop_on_signals
 from pcf.formats.result import FactorSetRef, FallbackRef, build_result
 from pcf.signing import SigningKey
 from pcf.transfer import pull_object, push_object
@@ -36,6 +35,8 @@ from tanji.v1 import objects_pb2 as opb
 log = logging.getLogger("tanji.keyholder")
 MT = epb.MessageType
 COORDINATOR = "coordinator"
+#: where the audit bundle of a calculation is published, next to its result.json
+BUNDLE_NAME = "bundle.tar"
 
 
 class Withheld(Exception):
@@ -214,7 +215,7 @@ class KeyHolder:
             profile=profiles.get(req.body.method_profile.name),
             factor_set=FactorSetRef(id=req.payload.factor_set_id, sha256=req.body.factor_set_hash.hex()),
             total=block, lifetime_energy_kwh=item.lifetime_energy_kwh, precision=precision,
-            fallbacks=fallbacks, warnings=warnings_list, audit_bundle=None)
+            fallbacks=fallbacks, warnings=warnings_list, audit_bundle=BUNDLE_NAME)
         return result.to_json().encode()
 
     def _refuse(self, req: env.Opened, code: int, message: str, final: bool = False) -> None:
@@ -241,16 +242,8 @@ def serve(party: str, state: Path, federation_file: Path, coordinator: str) -> N
     key = SigningKey.load_or_create(state / "envelope-key.pem")
     channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
     kh = KeyHolder(party, store, key, Federation.load(federation_file), channel)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: kh.stop.set())
-    for _ in range(100):
-        try:
-            kh.register()
-            break
-        except grpc.RpcError:
-            time.sleep(0.2)
-    else:
-        raise RuntimeError(f"coordinator at {coordinator} unreachable")
+    stop_on_signals(kh.stop)
+    register_with_retry(kh.register, coordinator)
     kh.run()
 
 

@@ -11,8 +11,10 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import DateTime, LargeBinary, String, create_engine, event
+from sqlalchemy import DateTime, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from pcf.runtime import durable_engine
 
 
 class Base(DeclarativeBase):
@@ -35,15 +37,7 @@ class KeyHolderStore:
     def __init__(self, state: Path):
         self.keys = state / "keys"
         self.keys.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.engine = create_engine(f"sqlite:///{state / 'keyholder.db'}", future=True)
-
-        @event.listens_for(self.engine, "connect")
-        def _pragmas(conn, _record):  # pragma: no cover
-            cur = conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.close()
-
+        self.engine = durable_engine(f"sqlite:///{state / 'keyholder.db'}")
         Base.metadata.create_all(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from node.store import CalcKey, CalcRecord, Handled, NodeStore, OutObject, Outbo
 from pcf import envelope as env
 from pcf import limits, profiles, slots, units
 from pcf.federation import Federation
+from pcf.runtime import register_with_retry, stop_on_signals
 from pcf.footprint import fallback, own
 from pcf.signing import SigningKey
 from pcf.transfer import pull_object, push_object
@@ -226,7 +226,9 @@ class Node:
     def on_calculation_request(self, opened: env.Opened) -> None:
         """Our own calculation: answer the target product with w = 1."""
         if opened.body.sender != self.org:
+            self.keep(opened)  # another party's calculation that reaches us: for the usage ledger
             return
+        self.keep(opened)
         req = opened.payload
         self.answer(opened, req.products[0].product_id, parts=None, depth_remaining=req.depth_bound)
 
@@ -268,13 +270,12 @@ class Node:
         scaled_parts = self._weights(cid, product, parts)
         qs = [inp.quantity for inp in product.inputs]
         try:
-            contribution, requests = self.pool.submit(
-                he_work.answer, ck.context, scaled_parts, weighted, n_warnings, qs).result()
+            answered = self.pool.submit(he_work.answer, ck.context, scaled_parts, weighted, n_warnings, qs).result()
         except he_work.OutOfLevels as exc:
             raise NodeRefusal(cpb.REFUSAL_CODE_INSUFFICIENT_LEVELS, f"{self.org}/{product_id}: {exc}") from None
         except he_work.HEError as exc:
             raise NodeRefusal(cpb.REFUSAL_CODE_MALFORMED, f"{self.org}/{product_id}: {exc}") from None
-        self._emit(opened, product, part, n_warnings, contribution, requests, depth_remaining)
+        self._emit(opened, product, part, answered, depth_remaining)
 
     def _weights(self, cid: str, product, parts) -> list[tuple[bytes, float]] | None:
         """Enc(w) per quantity unit with the factor converting that unit to the product's own."""
@@ -290,14 +291,15 @@ class Node:
             out.append((self._pull(cid, digest, limits.MAX_CIPHERTEXT_BYTES), c))
         return out
 
-    def _emit(self, opened, product, part, n_warnings, contribution: bytes, requests: list[bytes], depth_remaining: int):
+    def _emit(self, opened, product, part, answered: he_work.Answer, depth_remaining: int):
         """Store every object and envelope of this answer in one transaction; pushing follows."""
         cid = opened.body.calculation_id
         sealed: list[epb.Envelope] = []
         objects: list[tuple[bytes, bytes]] = []
         declared = []
         request_index = {}
-        for index, (inp, ct) in enumerate(zip(product.inputs, requests)):
+        contribution = answered.contribution
+        for index, (inp, ct) in enumerate(zip(product.inputs, answered.requests)):
             digest = hashlib.sha256(ct).digest()
             objects.append((digest, ct))
             body = env.new_body(MT.MESSAGE_TYPE_REQUEST, calculation_id=cid, sender=self.org, receiver=inp.supplier)
@@ -324,9 +326,7 @@ class Node:
         c_digest = hashlib.sha256(contribution).digest()
         objects.append((c_digest, contribution))
         salt = os.urandom(32)
-        record = json.dumps({"organisation": self.org, "product": product.id, "data_version": self.version,
-                             "factor_set": self.factors.sha256, "own": part.vector.tolist(),
-                             "warnings": part.warnings, "cited": sorted(part.cited)}, sort_keys=True).encode()
+        record = self._record(product.id, part.vector.tolist(), part.warnings, sorted(part.cited))
         body = env.new_body(MT.MESSAGE_TYPE_CONTRIBUTION, calculation_id=cid, sender=self.org, receiver=COORDINATOR)
         self._bind(body, cid)
         body.answers_hash = opened.hash
@@ -345,10 +345,17 @@ class Node:
                 s.add(Outbox(hash=h, calculation_id=cid, answers=opened.hash, body=e.body, signature=e.signature,
                              product=product.id if h in request_index else None, input_index=request_index.get(h)))
             s.add(CalcRecord(contribution_hash=env.message_hash(contribution_env), calculation_id=cid, product=product.id,
-                             data_version=self.version, salt=salt, record=record, warnings="\n".join(part.warnings)))
+                             data_version=self.version, salt=salt, record=record, warnings="\n".join(part.warnings),
+                             fresh=answered.fresh, weights=_pack_weights(answered.weights)))
             s.add(Handled(hash=opened.hash, calculation_id=cid, kind=opened.type_name, data_version=self.version,
                           outcome=f"answered {product.id}: {len(declared)} requests sent"))
         log.info("%s answered %s for %s: contribution + %d requests", self.org, product.id, cid[:8], len(declared))
+
+    def _record(self, product_id: str, vector: list[float], warnings: list[str], cited: list[str], **extra) -> bytes:
+        """The local calculation record a contribution commits to: which data, which factors, own(p)."""
+        return json.dumps({"organisation": self.org, "product": product_id, "data_version": self.version,
+                           "data_sha256": self.data.sha256, "factor_set_sha256": self.factors.sha256,
+                           "vector": vector, "warnings": warnings, "cited": cited, **extra}, sort_keys=True).encode()
 
     # ------------------------------------------------------------------ dead suppliers
     def on_dead_supplier(self, opened: env.Opened) -> None:
@@ -377,12 +384,12 @@ class Node:
         weights = self._weights(cid, product, parts)
         ck = self._calc_key(cid)
         weighted = (fb.vector * slots.WEIGHTED).tolist()
-        ct, _ = self.pool.submit(he_work.answer, ck.context, weights, weighted, 1, []).result()
+        answered = self.pool.submit(he_work.answer, ck.context, weights, weighted, 1, []).result()
+        ct = answered.contribution
         digest = hashlib.sha256(ct).digest()
         salt = os.urandom(32)
-        record = json.dumps({"organisation": self.org, "product": product.id, "fallback_for": f"{ds.supplier}/{ds.product_id}",
-                             "factor": inp.fallback_factor, "vector": fb.vector.tolist(), "warnings": fb.warnings},
-                            sort_keys=True).encode()
+        record = self._record(product.id, fb.vector.tolist(), fb.warnings, sorted(fb.cited),
+                              fallback_for=f"{ds.supplier}/{ds.product_id}", input_index=mine.input_index)
         body = env.new_body(MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION, calculation_id=cid, sender=self.org, receiver=COORDINATOR)
         self._bind(body, cid)
         body.answers_hash = opened.hash
@@ -398,7 +405,8 @@ class Node:
             s.add(Outbox(hash=h, calculation_id=cid, answers=opened.hash, body=sealed.body, signature=sealed.signature))
             s.add(CalcRecord(contribution_hash=h, calculation_id=cid, product=product.id, data_version=self.version,
                              salt=salt, record=record, warnings="\n".join(fb.warnings),
-                             fallback_of=f"{ds.supplier}/{ds.product_id}"))
+                             fallback_of=f"{ds.supplier}/{ds.product_id}", fresh=answered.fresh,
+                             weights=_pack_weights(answered.weights)))
             s.add(Handled(hash=opened.hash, calculation_id=cid, kind=opened.type_name,
                           outcome=f"fallback for {ds.supplier}/{ds.product_id}"))
         log.warning("%s answered for dead supplier %s/%s with fallback factor %s", label, ds.supplier, ds.product_id,
@@ -452,8 +460,6 @@ def serve(org: str, state: Path, federation_file: Path, coordinator: str,
     A refused data file raises DataError/DataErrors before anything is stored or
     any connection is made: the node does not serve and says why.
     """
-    import signal
-
     from node.importer import import_files
 
     store = NodeStore(state / "node.db")
@@ -463,15 +469,16 @@ def serve(org: str, state: Path, federation_file: Path, coordinator: str,
     key = SigningKey.load_or_create(state / "envelope-key.pem")
     channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
     node = Node(org, store, key, Federation.load(federation_file), channel)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: node.stop.set())
-    for attempt in range(150):
-        try:
-            node.register()
-            break
-        except grpc.RpcError:
-            time.sleep(0.2)
-    else:
-        raise RuntimeError(f"coordinator at {coordinator} unreachable")
+    stop_on_signals(node.stop)
+    register_with_retry(node.register, coordinator)
     (state / "ready").write_text("registered\n")
     node.run()
+
+
+def _pack_weights(weights: list[tuple[bytes, float]]) -> bytes:
+    """The Enc(w) ciphertexts a contribution used, with their unit factors, in one blob."""
+    from pcf.bundle import pack
+
+    files = {f"{i:03d}.ct": ct for i, (ct, _) in enumerate(weights)}
+    files["factors.json"] = json.dumps([c for _, c in weights]).encode()
+    return pack(files)

@@ -7,15 +7,16 @@ Envelopes are stored before they are pushed, so a retry resends the same bytes.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, create_engine, event, select
+from sqlalchemy import DateTime, Integer, LargeBinary, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from pcf.runtime import durable_engine, utcnow
 
-def now() -> datetime:
-    return datetime.now(timezone.utc)
+
+now = utcnow
 
 
 class Base(DeclarativeBase):
@@ -93,15 +94,7 @@ class Cursor(Base):
 class NodeStore:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(f"sqlite:///{path}", future=True)
-
-        @event.listens_for(self.engine, "connect")
-        def _pragmas(conn, _record):  # pragma: no cover - runs on every connection
-            cur = conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.close()
-
+        self.engine = durable_engine(f"sqlite:///{path}")
         Base.metadata.create_all(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -149,3 +142,6 @@ class CalcRecord(Base):
     warnings: Mapped[str] = mapped_column(String, default="")
     #: "supplier/product" when this record is a fallback for a dead supplier
     fallback_of: Mapped[str | None] = mapped_column(String, nullable=True)
+    #: the exact fresh ciphertext R added, and the Enc(w) used (packed): the on-site opening
+    fresh: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    weights: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -11,10 +11,39 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pcf.errors import DataError
+from pcf.errors import DataError, TanjiError
+from pcf.signing import BadSignature, SigningKey, verify
 
 ROLES = ("node", "key_holder", "auditor", "coordinator")
 FEDERATION_SCHEMA = "tanji.federation/1"
+#: domain tag of the registry's signature over the exact bytes of a federation list
+FEDERATION_TAG = "tanji/v1/federation-list"
+
+
+class UntrustedFederation(TanjiError):
+    """A federation list that the pinned registry key (the trust anchor) did not sign."""
+
+
+def sign_list(data: bytes, registry: SigningKey) -> bytes:
+    return registry.sign(FEDERATION_TAG, data)
+
+
+def check_list(data: bytes, signature: bytes, anchor: bytes, where: str = "federation list") -> None:
+    try:
+        verify(anchor, FEDERATION_TAG, data, signature)
+    except BadSignature:
+        raise UntrustedFederation(f"{where} is not signed by the trust anchor's registry key") from None
+
+
+def read_anchor(path: Path) -> bytes:
+    """A trust anchor file: the registry's Ed25519 public key in hex."""
+    try:
+        raw = bytes.fromhex(Path(path).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError) as exc:
+        raise DataError(str(path), "(document)", f"not a trust anchor (hex Ed25519 public key): {exc}") from None
+    if len(raw) != 32:
+        raise DataError(str(path), "(document)", "a trust anchor is a 32-byte Ed25519 public key in hex")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -42,8 +71,16 @@ class Federation:
     @classmethod
     def load(cls, path: Path) -> "Federation":
         try:
-            doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise DataError(str(path), "(document)", f"cannot read the federation list: {exc}") from None
+        return cls.parse(data, str(path))
+
+    @classmethod
+    def parse(cls, data: bytes, path: str = "federation list") -> "Federation":
+        try:
+            doc = json.loads(data)
+        except ValueError as exc:
             raise DataError(str(path), "(document)", f"cannot read the federation list: {exc}") from None
         if doc.get("schema") != FEDERATION_SCHEMA:
             raise DataError(str(path), "schema", f"expected {FEDERATION_SCHEMA!r}")

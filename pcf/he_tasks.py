@@ -8,6 +8,7 @@ the one HE interface in `pcf.he`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pcf import slots
 from pcf.he import chain, default_backend, get_preset, preset_for
@@ -60,30 +61,63 @@ def add_all(context: bytes, items: list[bytes]) -> bytes:
     return ctx.serialize(ctx.add_many([ctx.deserialize(b, width=WIDTH) for b in items]))
 
 
+class Answer(NamedTuple):
+    contribution: bytes
+    requests: list[bytes]
+    #: the fresh encryption R added to the contribution (kept by the node for the on-site check)
+    fresh: bytes
+    #: the Enc(w) ciphertexts used, with their unit factors (for the root: the node's own Enc(1))
+    weights: list[tuple[bytes, float]]
+
+
+def weighted_product(ctx, weights, own: list[float]):
+    """Σ_u Enc(w_u) ⊙ (c_u·own) at the output level — deterministic, so it can be re-computed on site."""
+    terms = []
+    for w, c in weights:
+        if w.level < 1:
+            raise OutOfLevels(f"cannot compute a contribution: Enc(w) is at the output level "
+                              f"(preset {ctx.preset.name}, D = {ctx.preset.max_depth})")
+        low = ctx.to_level(w, ctx.preset.output_level + 1, deterministic=True)
+        terms.append(ctx.mul_plain(low, [c * x for x in own]))
+    return ctx.add_many(terms)
+
+
 def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted: list[float], warnings: int,
-           quantities: list[float]) -> tuple[bytes, list[bytes]]:
+           quantities: list[float]) -> Answer:
     """A node's whole answer to one request.
 
     `parts` are (Enc(w) in one quantity unit, factor converting that unit to the
     product's unit); None means the requester's own target, answered with w = 1.
-    Returns the contribution Σ Enc(w_u) ⊙ (c_u·own) + Enc(n·e6) at the output level,
-    and q_i·Σ c_u·Enc(w_u) + Enc(0) per federated input: conversion factors fold
-    into the plaintext multipliers, so they cost no level.
+    The contribution is Σ Enc(w_u) ⊙ (c_u·own) + R at the output level, R a fresh
+    encryption of the warning count n·e6; each request is q_i·Σ c_u·Enc(w_u) + Enc(0).
+    Conversion factors fold into the plaintext multipliers, so they cost no level.
     """
     ctx = _public(context)
     if parts is None:
-        weights = [(chain.start(ctx, WIDTH), 1.0)]
+        start = chain.start(ctx, WIDTH)
+        weights = [(start, 1.0)]
+        used = [(ctx.serialize(start), 1.0)]
     else:
         weights = [(ctx.deserialize(b, min_level=1, width=WIDTH), c) for b, c in parts]
+        used = list(parts)
     addend = [0.0] * WIDTH
     addend[slots.WARNINGS] = float(warnings)
-    contributions = [chain.contribution(ctx, w, [c * x for x in own_weighted]) for w, c in weights]
-    contribution = ctx.rerandomize(ctx.add_many(contributions), addend)
+    fresh = ctx.encrypt(addend, level=ctx.preset.output_level)
+    contribution = ctx.add(weighted_product(ctx, weights, own_weighted), fresh)
     requests = []
     for q in quantities:
         reqs = [chain.request(ctx, w, c * q) for w, c in weights]
         requests.append(ctx.serialize(ctx.add_many(reqs)))
-    return ctx.serialize(contribution), requests
+    return Answer(ctx.serialize(contribution), requests, ctx.serialize(fresh), used)
+
+
+def recompute_contribution(context: bytes, weights: list[tuple[bytes, float]], own_weighted: list[float],
+                           fresh: bytes) -> bytes:
+    """The on-site check: Σ Enc(w_u) ⊙ (c_u·own) + R from the opened record, as bytes."""
+    ctx = _public(context)
+    ws = [(ctx.deserialize(b, min_level=1, width=WIDTH), c) for b, c in weights]
+    r = ctx.deserialize(fresh, level=ctx.preset.output_level, width=WIDTH)
+    return ctx.serialize(ctx.add(weighted_product(ctx, ws, own_weighted), r))
 
 
 @dataclass(frozen=True)

@@ -274,6 +274,134 @@ def calc_result(
         out.write_bytes(data)
 
 
+@calc_app.command("bundle")
+def calc_bundle(
+    calculation: Annotated[str, typer.Argument(help="calculation id")],
+    state: Annotated[Path, typer.Option("--state", envvar="TANJI_STATE", help="the coordinator's state folder")],
+    federation: FederationOpt,
+    out: Annotated[Path, typer.Option("--out", help="bundle file to write")],
+    database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL")] = None,
+) -> None:
+    """Export a finished calculation's audit bundle (run at the coordinator; FEDERATION.sig must sit beside FEDERATION)."""
+    from coordinator.bundle import write_bundle
+
+    try:
+        write_bundle(state, calculation, federation, out, database)
+    except TanjiError as exc:
+        fail(exc)
+    stderr.print(f"wrote {out}", highlight=False)
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="the verifier's keyless checks")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    bundle: Annotated[Path, typer.Argument(help="the audit bundle (tar)")],
+    trust: Annotated[Path, typer.Option("--trust", help="the federation's pinned registry key (hex), the trust anchor")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable report")] = False,
+) -> None:
+    """Check a bundle: signatures, hash links, completeness, log proofs, the re-executed aggregation, the result."""
+    from audit.verify import verify_bundle
+    from pcf.federation import read_anchor
+
+    try:
+        anchor = read_anchor(trust)
+        data = bundle.read_bytes()
+    except TanjiError as exc:
+        fail(exc)
+    except OSError as exc:
+        fail(TanjiError(f"{bundle}: cannot read: {exc.strerror}"))
+    report = verify_bundle(data, anchor)
+    if as_json:
+        typer.echo(report.to_json())
+    else:
+        out = Console()
+        for c in report.checks:
+            mark = "[green]ok[/]  " if c.ok else "[bold red]FAIL[/]"
+            out.print(f"{mark} {c.name}" + (f": {c.detail}" if c.detail else ""), highlight=False)
+        if report.ok:
+            out.print(f"[green]bundle verifies[/]: {report.summary}", highlight=False)
+        else:
+            out.print(f"[bold red]bundle does not verify[/]: {len(report.failed())} check(s) failed", highlight=False)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("check-node")
+def audit_check_node(
+    bundle: Annotated[Path, typer.Argument(help="the calculation's audit bundle")],
+    opening: Annotated[Path, typer.Argument(help="the node's opening from `tanji node audit-export`")],
+    trust: Annotated[Optional[Path], typer.Option("--trust", help="the federation's pinned registry key (hex)")] = None,
+) -> None:
+    """On site: recompute a node's contributions from its raw data and match them to the bundle."""
+    from audit.check_node import check_node
+    from pcf.federation import read_anchor
+
+    try:
+        report = check_node(bundle.read_bytes(), opening.read_bytes(), read_anchor(trust) if trust else None)
+    except TanjiError as exc:
+        fail(exc)
+    except OSError as exc:
+        fail(TanjiError(f"cannot read: {exc}"))
+    out = Console()
+    for c in report.checks:
+        out.print(("[green]ok[/]   " if c.ok else "[bold red]FAIL[/] ") + c.name + (f": {c.detail}" if c.detail else ""),
+                  highlight=False)
+    out.print("[green]opening matches the bundle[/]" if report.ok else "[bold red]opening does not match[/]")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@node_app.command("audit-export")
+def node_audit_export(
+    calculation: Annotated[str, typer.Argument(help="calculation id")],
+    state: StateOpt,
+    out: Annotated[Path, typer.Option("--out", help="opening file to write (raw data: hand over on site only)")],
+) -> None:
+    """Export the opening of this node's contributions to a calculation, for an on-site check."""
+    from node.opening import write_opening
+
+    try:
+        size = write_opening(state, calculation, out)
+    except TanjiError as exc:
+        fail(exc)
+    stderr.print(f"wrote {out} ({size} bytes) — it holds raw data: hand it over on site, never send it", highlight=False)
+
+
+@node_app.command("ledger")
+def node_ledger(
+    state: StateOpt,
+    coordinator: Annotated[Optional[str], typer.Option("--coordinator", envvar="TANJI_COORDINATOR", help="ask the coordinator each calculation's state")] = None,
+    org: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="this node's party id")] = "",
+) -> None:
+    """Every calculation that used this node's data: requester, product, time, key holder, state."""
+    import grpc
+    from rich.table import Table
+
+    from node.ledger import ledger
+    from node.store import NodeStore
+    from pcf import limits
+    from tanji import requester
+    from tanji.v1 import requester_pb2 as rpb
+
+    entries = ledger(NodeStore(state / "node.db"))
+    if coordinator:
+        channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+        for e in entries:
+            try:
+                st = requester.status(channel, org, e.calculation)
+                e.state = rpb.CalculationState.Name(st.state).removeprefix("CALCULATION_STATE_").lower()
+            except grpc.RpcError as exc:
+                e.state = f"coordinator: {exc.code().name.lower()}"
+    table = Table(title=f"usage ledger ({len(entries)} calculations)")
+    for col in ("calculation", "requester", "product", "first seen", "key holder", "answered", "state"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(e.calculation[:12], e.requester, e.product, e.first_seen[:19], e.key_holder,
+                      "; ".join(e.answered), e.state)
+    Console().print(table)
+
+
 @app.command()
 def demo(
     data_dir: Annotated[Path, typer.Argument(help="folder with one factor set and one node-data file per organisation")],

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pcf import limits
 from pcf.errors import TanjiError
-from pcf.federation import Federation, ListedParty
+from pcf.federation import Federation, ListedParty, sign_list
 from pcf.graph import build_graph, parse_target
 from pcf.loader import load_data_dir
 from pcf.signing import SigningKey
@@ -135,6 +135,9 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         listed[name] = ListedParty(name, role, key.public_raw)
     fed_file = state / "federation.json"
     fed_file.write_text(Federation(listed).to_json())
+    registry = SigningKey.load_or_create(state / "registry" / "registry-key.pem")
+    (state / "federation.sig").write_bytes(sign_list(fed_file.read_bytes(), registry))
+    (state / "registry" / "anchor.pub").write_text(registry.public_raw.hex() + "\n")
     federation = Federation.load(fed_file)
 
     console.print(f"[bold]tanji demo[/]: {len(data.nodes)} organisations, target {product}, "
@@ -191,7 +194,12 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e, "
                       f"{doc['per_kwh_kgco2e']} kgCO2e/kWh → {out / 'result.json'} (costs: {out / 'metrics.json'})")
-        return doc
     finally:
         fed.stop()
         signal.signal(signal.SIGTERM, previous)
+    from coordinator.bundle import write_bundle  # after the coordinator stopped: a quiet database
+
+    write_bundle(state / COORDINATOR, cid, fed_file, out / "bundle.tar")
+    console.print(f"audit bundle: {out / 'bundle.tar'} — check it with "
+                  f"`tanji audit verify {out / 'bundle.tar'} --trust {state / 'registry' / 'anchor.pub'}`")
+    return doc

@@ -72,7 +72,7 @@ class World:
 
     def answer_root(self, cid="calc-0000000000000001", own=(10.0, 1, 0, 0, 5, 15, 0, 0), q=2.0):
         """Node a's answer to its own calculation: REQUEST to b, DECLARATION, CONTRIBUTION."""
-        contribution, (request,) = he_tasks.answer(self.keys_.public_context, None, list(own), 1, [q])
+        contribution, (request,), _, _ = he_tasks.answer(self.keys_.public_context, None, list(own), 1, [q])
         self.request_ct = request
         r_hash = self.objects.put(request)
         b = self.body(MT.MESSAGE_TYPE_REQUEST, "a", cid, receiver="b")
@@ -115,7 +115,7 @@ def test_a_whole_calculation_in_process(world):
     assert statuses(world.answer_root()) == ["ACCEPTED"] * 3
     merged = [m for m in world.inbox("b") if m.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST]
     assert len(merged) == 1 and merged[0].payload.product_id == "B"
-    ct, _ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [3.0, 0, 0, 0, 3.0, 4.5, 0, 0], 0, [])
+    ct, *_ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [3.0, 0, 0, 0, 3.0, 4.5, 0, 0], 0, [])
     d = world.body(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "b", "calc-0000000000000001")
     d.answers_hash = merged[0].hash
     d.declaration.SetInParent()
@@ -148,7 +148,7 @@ def test_replay_duplicate_and_bad_signature_are_refused(world):
     # the same bytes again: acknowledged, not counted twice
     assert statuses(world.c.push("a", [world.contribution_env])) == ["ALREADY_ACCEPTED"]
     # a second, different contribution to the same request
-    ct, _ = he_tasks.answer(world.keys_.public_context, None, [1.0] * 6 + [0, 0], 0, [])
+    ct, *_ = he_tasks.answer(world.keys_.public_context, None, [1.0] * 6 + [0, 0], 0, [])
     dup = world.c.push("a", [world.contribution("a", "A", ct, world.request_hash)])[0]
     assert dup.code == cpb.REFUSAL_CODE_DUPLICATE and "already contributed" in dup.message
     # a replayed message id with a fresh signature
@@ -174,11 +174,11 @@ def test_ciphertexts_under_another_key_or_parameters_are_refused(world):
     world.answer_root()
     merged = [m for m in world.inbox("b") if m.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST][0]
     other = he_tasks.keygen(1)                    # another calculation's key, same preset
-    ct, _ = he_tasks.answer(other.public_context, None, [1.0] * 6 + [0, 0], 0, [])
+    ct, *_ = he_tasks.answer(other.public_context, None, [1.0] * 6 + [0, 0], 0, [])
     out = world.c.push("b", [world.contribution("b", "B", ct, merged.hash)])[0]
     assert out.code == cpb.REFUSAL_CODE_WRONG_KEY, out.message
     deeper = he_tasks.keygen(5)                   # another parameter set
-    ct, _ = he_tasks.answer(deeper.public_context, None, [1.0] * 6 + [0, 0], 0, [])
+    ct, *_ = he_tasks.answer(deeper.public_context, None, [1.0] * 6 + [0, 0], 0, [])
     out = world.c.push("b", [world.contribution("b", "B", ct, merged.hash)])[0]
     assert out.code == cpb.REFUSAL_CODE_WRONG_PARAMETERS, out.message
     out = world.c.push("b", [world.contribution("b", "B", b"\x00garbage" * 100, merged.hash)])[0]
@@ -193,7 +193,7 @@ def test_ciphertexts_under_another_key_or_parameters_are_refused(world):
 def test_a_contribution_that_answers_nothing_is_refused(world):
     world.start()
     world.publish_key()
-    ct, _ = he_tasks.answer(world.keys_.public_context, None, [1.0] * 6 + [0, 0], 0, [])
+    ct, *_ = he_tasks.answer(world.keys_.public_context, None, [1.0] * 6 + [0, 0], 0, [])
     out = world.c.push("b", [world.contribution("b", "B", ct, b"\x07" * 32)])[0]
     assert out.code == cpb.REFUSAL_CODE_UNEXPECTED and "answers no request sent to it" in out.message
 
@@ -211,8 +211,8 @@ def test_two_sends_of_the_same_request_differ_in_bytes():
     q·Enc(w) + Enc(0) is re-randomised, so nobody can test guesses of q against it."""
     keys = he_tasks.keygen(1)
     own = [1.0, 2.0, 0, 0, 1.0, 4.5, 0, 0]
-    c1, (r1,) = he_tasks.answer(keys.public_context, None, own, 0, [2.5])
-    c2, (r2,) = he_tasks.answer(keys.public_context, None, own, 0, [2.5])
+    c1, (r1,), *_ = he_tasks.answer(keys.public_context, None, own, 0, [2.5])
+    c2, (r2,), *_ = he_tasks.answer(keys.public_context, None, own, 0, [2.5])
     assert r1 != r2 and c1 != c2 and len(r1) == len(r2)
     assert hashlib.sha256(r1).digest() != hashlib.sha256(r2).digest()
 
@@ -229,11 +229,11 @@ def test_a_supplier_whose_lease_expired_is_declared_dead_and_its_late_answer_ref
     assert len(notices) == 1 and notices[0].body.sender == "coordinator"
     assert (notices[0].payload.supplier, notices[0].payload.product_id) == ("b", "B")
     # the supplier comes back too late
-    ct, _ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [1.0] * 6 + [0, 0], 0, [])
+    ct, *_ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [1.0] * 6 + [0, 0], 0, [])
     late = world.c.push("b", [world.contribution("b", "B", ct, merged.hash)])[0]
     assert late.code == cpb.REFUSAL_CODE_DECLARED_DEAD and "declared dead" in late.message
     # the buyer answers with its fallback: q · Enc(w) ⊙ fallback, one warning
-    ct, _ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [7.0, 0, 0, 0, 0, 28.0, 0, 0], 1, [])
+    ct, *_ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [7.0, 0, 0, 0, 0, 28.0, 0, 0], 1, [])
     digest = world.objects.put(ct)
     body = world.body(MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION, "a", "calc-0000000000000001")
     body.answers_hash = notices[0].hash

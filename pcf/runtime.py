@@ -1,0 +1,49 @@
+"""What every party daemon does the same way: durable SQLite, stop signals, dialling out."""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+import grpc
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def durable_engine(url: str) -> Engine:
+    """A SQLAlchemy engine; on SQLite with WAL and synchronous=FULL, so a commit survives a crash."""
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _record):  # pragma: no cover - runs on every new connection
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+    return engine
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT end the daemon's loop cleanly (it finishes the message in hand)."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def register_with_retry(register: Callable[[], None], coordinator: str, seconds: float = 30.0) -> None:
+    """Dial out until the coordinator answers (it may start after us)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            register()
+            return
+        except grpc.RpcError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"coordinator at {coordinator} unreachable for {seconds:.0f} s") from None
+            time.sleep(0.2)
