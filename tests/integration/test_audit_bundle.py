@@ -258,3 +258,15 @@ def test_an_opening_verifies_on_site_and_an_altered_amount_does_not(run, org):
     f = failed(check_node(run["bundle"], pack(files), run["anchor"]))
     assert any("raw files are the ones the record names" in name for name in f)
     assert any("is the summed ciphertext" in name for name in f)
+
+
+def test_each_supplier_sees_the_calculation_in_its_usage_ledger(run):
+    from node.ledger import ledger
+    from node.store import NodeStore
+
+    cid = json.loads((run["out"] / "result.json").read_text())["calculation"]
+    for org in ("graphite-anode", "mhp-producer", "lithium-refiner"):
+        entries = {e.calculation: e for e in ledger(NodeStore(run["out"] / "state" / org / "node.db"))}
+        e = entries[cid]
+        assert (e.requester, e.product, e.key_holder) == ("pack-assembler", "pack-assembler/PACK-NMC811-80", "keyholder")
+        assert e.answered and all(a.startswith("answered") for a in e.answered)
