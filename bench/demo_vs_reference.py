@@ -36,7 +36,7 @@ def main() -> None:
         res = json.loads((out / "result.json").read_text())
         metrics = json.loads((out / "metrics.json").read_text())
     print(f"chain: {data.name}, {len(metrics['bytes_sent'])} organisations, product {product}")
-    print(f"plaintext reference (in-process, after loading): {t_ref * 1e3:.1f} ms")
+    print(f"plaintext reference (in-process, loading the files included): {t_ref * 1e3:.1f} ms")
     print(f"federated demo (process start-up to stop): {t_demo:.1f} s; calculation itself {metrics['seconds']} s")
     print(f"ratio federated calculation / plaintext: {metrics['seconds'] / t_ref:.0f}x")
     print(f"precision preset: {res['precision']}")
