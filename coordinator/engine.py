@@ -143,6 +143,20 @@ class Coordinator:
         s.flush()
         return row
 
+    def prove_inclusion(self, hashes: list[bytes]) -> tuple[db.TreeHeadRow, list[tuple[bytes, int | None, list[bytes]]]]:
+        """A fresh signed head and, per envelope hash, its index and audit path (None: not logged)."""
+        with self.lock, self.sessions.begin() as s:
+            head = self.issue_tree_head(s)
+            leaves = self.log_leaf_hashes(s)[:head.tree_size]
+            out = []
+            for h in hashes:
+                row = s.scalar(select(db.LogLeaf).where(db.LogLeaf.envelope_hash == h))
+                if row is None or row.index >= head.tree_size:
+                    out.append((h, None, []))
+                else:
+                    out.append((h, row.index, merkle.inclusion_proof(leaves, row.index)))
+            return head, out
+
     # ---------------------------------------------------------------- registry
     def register(self, envelope: epb.Envelope) -> cpb.PushOutcome:
         try:

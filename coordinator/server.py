@@ -133,6 +133,19 @@ class NodeServicer(ngrpc.NodeServiceServicer):
                                       data=data[request.offset:request.offset + n])
 
 
+    def ProveInclusion(self, request, context):
+        self._known(request.party_id, context)
+        if len(request.envelope_hashes) > 10_000:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "at most 10000 hashes per call")
+        head, proofs = self.c.prove_inclusion(list(request.envelope_hashes))
+        resp = npb.ProveInclusionResponse(tree_head=npb.SignedTreeHead(
+            log_id="coordinator", tree_size=head.tree_size, root=head.root, timestamp_ms=head.timestamp_ms,
+            signature=head.signature))
+        for h, index, path in proofs:
+            resp.proofs.add(envelope_hash=h, found=index is not None, index=index or 0, path=path)
+        return resp
+
+
 class RequesterServicer(rgrpc.RequesterServiceServicer):
     def __init__(self, coord: Coordinator):
         self.c = coord

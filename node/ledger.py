@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from node.store import Handled, NodeStore, Received
+from node.store import Handled, NodeStore, Outbox, Received
 from pcf import envelope as env
 from tanji.v1 import envelope_pb2 as epb
 
@@ -25,6 +25,9 @@ class LedgerEntry:
     first_seen: str = ""
     answered: list[str] = field(default_factory=list)
     state: str = "unknown"
+    #: envelopes this node sent for the calculation, and how many the coordinator's log proves
+    sent: list[bytes] = field(default_factory=list)
+    logged: int | None = None
 
 
 def ledger(store: NodeStore) -> list[LedgerEntry]:
@@ -36,6 +39,9 @@ def ledger(store: NodeStore) -> list[LedgerEntry]:
                 e.answered.append(h.outcome)
             elif h.outcome.startswith("refused"):
                 e.answered.append(h.outcome)
+        for o in s.scalars(select(Outbox).where(Outbox.pushed.is_(True))):
+            if o.calculation_id in entries:
+                entries[o.calculation_id].sent.append(o.hash)
         for r in s.scalars(select(Received).where(Received.kind == "MESSAGE_TYPE_CALCULATION_REQUEST")):
             req = env.parse(epb.Envelope(body=r.body, signature=r.signature))
             e = entries.get(r.calculation_id)
@@ -44,3 +50,21 @@ def ledger(store: NodeStore) -> list[LedgerEntry]:
                 e.product = f"{req.payload.target_organisation}/{req.payload.products[0].product_id}"
                 e.key_holder = req.payload.key_holder
     return list(entries.values())
+
+
+def cross_check(entries: list[LedgerEntry], stub, party: str, coordinator_key: bytes) -> None:
+    """Ask the coordinator to prove every envelope this node sent is in its log; verify each proof."""
+    from pcf import limits, merkle
+    from tanji.v1 import node_pb2 as npb
+
+    hashes = [h for e in entries for h in e.sent]
+    resp = stub.ProveInclusion(npb.ProveInclusionRequest(party_id=party, envelope_hashes=hashes),
+                               timeout=limits.RPC_TIMEOUT_SECONDS)
+    th = resp.tree_head
+    head = merkle.TreeHead(log_id=th.log_id, tree_size=th.tree_size, root=th.root, timestamp_ms=th.timestamp_ms)
+    merkle.verify_tree_head(head, th.signature, coordinator_key)  # LogError if not the coordinator's
+    proven = {p.envelope_hash for p in resp.proofs
+              if p.found and merkle.verify_inclusion(merkle.leaf_hash(p.envelope_hash), p.index, head.tree_size,
+                                                     list(p.path), head.root)}
+    for e in entries:
+        e.logged = sum(h in proven for h in e.sent)

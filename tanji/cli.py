@@ -373,8 +373,11 @@ def node_ledger(
     state: StateOpt,
     coordinator: Annotated[Optional[str], typer.Option("--coordinator", envvar="TANJI_COORDINATOR", help="ask the coordinator each calculation's state")] = None,
     org: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="this node's party id")] = "",
+    federation: Annotated[Optional[Path], typer.Option("--federation", envvar="TANJI_FEDERATION", help="with --coordinator: verify the log proofs")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Every calculation that used this node's data: requester, product, time, key holder, state."""
+    """Every calculation that used this node's data: requester, product, time, key holder, state,
+    and (with --coordinator and --federation) how many of the envelopes it sent the coordinator's log proves."""
     import grpc
     from rich.table import Table
 
@@ -386,19 +389,36 @@ def node_ledger(
 
     entries = ledger(NodeStore(state / "node.db"))
     if coordinator:
+        from node.ledger import cross_check
+        from pcf.federation import Federation
+        from tanji.v1 import node_pb2_grpc as ngrpc
+
         channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+        if federation is not None:
+            try:
+                cross_check(entries, ngrpc.NodeServiceStub(channel), org,
+                            Federation.load(federation).key_of("coordinator") or b"\0" * 32)
+            except TanjiError as exc:
+                fail(exc)
         for e in entries:
             try:
                 st = requester.status(channel, org, e.calculation)
                 e.state = rpb.CalculationState.Name(st.state).removeprefix("CALCULATION_STATE_").lower()
             except grpc.RpcError as exc:
                 e.state = f"coordinator: {exc.code().name.lower()}"
+    if as_json:
+        import json as _json
+
+        typer.echo(_json.dumps([{**{k: v for k, v in e.__dict__.items() if k != "sent"}, "sent": len(e.sent)}
+                                for e in entries], indent=2))
+        return
     table = Table(title=f"usage ledger ({len(entries)} calculations)")
-    for col in ("calculation", "requester", "product", "first seen", "key holder", "answered", "state"):
+    for col in ("calculation", "requester", "product", "first seen", "key holder", "answered", "state", "in log"):
         table.add_column(col)
     for e in entries:
+        logged = "not checked" if e.logged is None else f"{e.logged}/{len(e.sent)}"
         table.add_row(e.calculation[:12], e.requester, e.product, e.first_seen[:19], e.key_holder,
-                      "; ".join(e.answered), e.state)
+                      "; ".join(e.answered), e.state, logged)
     Console().print(table)
 
 

@@ -89,3 +89,45 @@ class PushMessagesResponse(_message.Message):
     OUTCOMES_FIELD_NUMBER: _ClassVar[int]
     outcomes: _containers.RepeatedCompositeFieldContainer[_common_pb2.PushOutcome]
     def __init__(self, outcomes: _Optional[_Iterable[_Union[_common_pb2.PushOutcome, _Mapping]]] = ...) -> None: ...
+
+class ProveInclusionRequest(_message.Message):
+    __slots__ = ("party_id", "envelope_hashes")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_HASHES_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    envelope_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, party_id: _Optional[str] = ..., envelope_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class SignedTreeHead(_message.Message):
+    __slots__ = ("log_id", "tree_size", "root", "timestamp_ms", "signature")
+    LOG_ID_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_MS_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    log_id: str
+    tree_size: int
+    root: bytes
+    timestamp_ms: int
+    signature: bytes
+    def __init__(self, log_id: _Optional[str] = ..., tree_size: _Optional[int] = ..., root: _Optional[bytes] = ..., timestamp_ms: _Optional[int] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class InclusionProof(_message.Message):
+    __slots__ = ("envelope_hash", "found", "index", "path")
+    ENVELOPE_HASH_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    envelope_hash: bytes
+    found: bool
+    index: int
+    path: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, envelope_hash: _Optional[bytes] = ..., found: _Optional[bool] = ..., index: _Optional[int] = ..., path: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class ProveInclusionResponse(_message.Message):
+    __slots__ = ("tree_head", "proofs")
+    TREE_HEAD_FIELD_NUMBER: _ClassVar[int]
+    PROOFS_FIELD_NUMBER: _ClassVar[int]
+    tree_head: SignedTreeHead
+    proofs: _containers.RepeatedCompositeFieldContainer[InclusionProof]
+    def __init__(self, tree_head: _Optional[_Union[SignedTreeHead, _Mapping]] = ..., proofs: _Optional[_Iterable[_Union[InclusionProof, _Mapping]]] = ...) -> None: ...

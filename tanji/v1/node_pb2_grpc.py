@@ -71,6 +71,11 @@ class NodeServiceStub:
                 request_serializer=tanji_dot_v1_dot_objects__pb2.PullObjectRequest.SerializeToString,
                 response_deserializer=tanji_dot_v1_dot_objects__pb2.PullObjectResponse.FromString,
                 _registered_method=True)
+        self.ProveInclusion = channel.unary_unary(
+                '/tanji.v1.NodeService/ProveInclusion',
+                request_serializer=tanji_dot_v1_dot_node__pb2.ProveInclusionRequest.SerializeToString,
+                response_deserializer=tanji_dot_v1_dot_node__pb2.ProveInclusionResponse.FromString,
+                _registered_method=True)
 
 
 class NodeServiceServicer:
@@ -127,6 +132,14 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProveInclusion(self, request, context):
+        """Inclusion proofs of envelopes in the coordinator's transparency log under a
+        freshly signed tree head: a node cross-checks its usage ledger against it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +177,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.PullObject,
                     request_deserializer=tanji_dot_v1_dot_objects__pb2.PullObjectRequest.FromString,
                     response_serializer=tanji_dot_v1_dot_objects__pb2.PullObjectResponse.SerializeToString,
+            ),
+            'ProveInclusion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProveInclusion,
+                    request_deserializer=tanji_dot_v1_dot_node__pb2.ProveInclusionRequest.FromString,
+                    response_serializer=tanji_dot_v1_dot_node__pb2.ProveInclusionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -356,6 +374,33 @@ class NodeService:
             '/tanji.v1.NodeService/PullObject',
             tanji_dot_v1_dot_objects__pb2.PullObjectRequest.SerializeToString,
             tanji_dot_v1_dot_objects__pb2.PullObjectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProveInclusion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tanji.v1.NodeService/ProveInclusion',
+            tanji_dot_v1_dot_node__pb2.ProveInclusionRequest.SerializeToString,
+            tanji_dot_v1_dot_node__pb2.ProveInclusionResponse.FromString,
             options,
             channel_credentials,
             insecure,

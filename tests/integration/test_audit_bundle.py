@@ -270,3 +270,42 @@ def test_each_supplier_sees_the_calculation_in_its_usage_ledger(run):
         e = entries[cid]
         assert (e.requester, e.product, e.key_holder) == ("pack-assembler", "pack-assembler/PACK-NMC811-80", "keyholder")
         assert e.answered and all(a.startswith("answered") for a in e.answered)
+
+
+def test_the_ledger_is_cross_checked_against_the_coordinators_log(run, tmp_path):
+    import time
+
+    import grpc
+
+    from node.ledger import cross_check, ledger
+    from node.store import NodeStore
+    from pcf import limits
+    from tanji.v1 import node_pb2_grpc as ngrpc
+
+    state = run["out"] / "state"
+    port_file = tmp_path / "port"
+    coord = subprocess.Popen([sys.executable, "-m", "tanji", "coordinator", "serve", "--state", str(state / "coordinator"),
+                              "--federation", str(state / "federation.json"), "--listen", "127.0.0.1:0",
+                              "--port-file", str(port_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not port_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        address = f"127.0.0.1:{port_file.read_text().strip()}"
+        entries = ledger(NodeStore(state / "cathode-works" / "node.db"))
+        stub = ngrpc.NodeServiceStub(grpc.insecure_channel(address, options=limits.GRPC_OPTIONS))
+        federation = Federation.parse((state / "federation.json").read_bytes())
+        cross_check(entries, stub, "cathode-works", federation.key_of("coordinator"))
+        assert entries and all(e.logged == len(e.sent) > 0 for e in entries)
+        entries[0].sent.append(hashlib.sha256(b"an envelope the coordinator never logged").digest())
+        cross_check(entries, stub, "cathode-works", federation.key_of("coordinator"))
+        assert entries[0].logged == len(entries[0].sent) - 1
+        proc = subprocess.run([sys.executable, "-m", "tanji", "node", "ledger", "--state", str(state / "cathode-works"),
+                               "--coordinator", address, "--as", "cathode-works", "--federation",
+                               str(state / "federation.json"), "--json"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        (row,) = json.loads(proc.stdout)
+        assert (row["requester"], row["state"], row["logged"]) == ("pack-assembler", "done", row["sent"])
+    finally:
+        coord.terminate()
+        coord.wait(timeout=30)
