@@ -67,6 +67,11 @@ class Coordinator:
                     s.add(db.Party(id=party.id, role=party.role, public_key=party.public_key))
                 elif row.public_key != party.public_key:
                     row.public_key, row.role, row.registered = party.public_key, party.role, False
+            # a (re)started coordinator heard nobody while it was down: every party gets a fresh
+            # lease rather than being declared dead for the coordinator's own outage
+            grace = db.now() + timedelta(seconds=self.limits.lease_seconds)
+            for row in s.scalars(select(db.Party).where(db.Party.registered)):
+                row.lease_expires_at = grace
 
     # ---------------------------------------------------------------- helpers
     def key_of(self, party: str) -> bytes | None:

@@ -376,7 +376,7 @@ class Node:
                               f"supplier {ds.supplier}/{ds.product_id} is dead and {label} inputs[{mine.input_index}] "
                               "has no fallback_factor")
         fb = fallback(inp, mine.input_index, label, self.factors.by_id)
-        if answered is None:  # our own target: w = 1
+        if answered is None or answered.kind != "MESSAGE_TYPE_MERGED_REQUEST":  # our own target: w = 1
             parts = None
         else:
             merged = env.parse(epb.Envelope(body=answered.body, signature=answered.signature)).payload

@@ -53,6 +53,13 @@ class SupplyGraph:
     def product(self, key: Key) -> Product:
         return self.data.nodes[key[0]].model.product(key[1])
 
+    def depth(self) -> int:
+        """Tiers of suppliers below the target along the longest path (the depth bound it needs)."""
+        tiers: dict[Key, int] = {}
+        for key in reversed(self.order):  # suppliers before their buyers
+            tiers[key] = max((1 + tiers[e.supplier] for e in self.edges[key] if not e.dead), default=0)
+        return tiers[self.target]
+
 
 def _label(key: Key) -> str:
     return f"{key[0]}/{key[1]}"

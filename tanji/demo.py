@@ -57,6 +57,25 @@ class Processes:
         self.procs[name] = proc
         return proc
 
+    def start_coordinator(self, fed_file: Path, listen: str = "127.0.0.1:0",
+                          lease_seconds: float = DEMO_LEASE_SECONDS) -> str:
+        """Start (or restart) the coordinator on its state folder; returns its address."""
+        port_file = self.root / COORDINATOR / "port"
+        port_file.unlink(missing_ok=True)
+        self.start(COORDINATOR, ["coordinator", "serve", "--state", str(self.root / COORDINATOR), "--federation",
+                                 str(fed_file), "--listen", listen, "--port-file", str(port_file),
+                                 "--lease-seconds", str(lease_seconds)])
+        return f"127.0.0.1:{_wait_for(port_file, self, 'the coordinator to listen')}"
+
+    def start_keyholder(self, fed_file: Path, address: str) -> None:
+        self.start(KEY_HOLDER, ["keyholder", "serve", "--id", KEY_HOLDER, "--state", str(self.root / KEY_HOLDER),
+                                "--federation", str(fed_file), "--coordinator", address])
+
+    def start_node(self, org: str, data_file: str, factors_file: str, fed_file: Path, address: str) -> None:
+        (self.root / org / "ready").unlink(missing_ok=True)
+        self.start(org, ["node", "serve", "--org", org, "--state", str(self.root / org), "--federation", str(fed_file),
+                         "--coordinator", address, "--data", data_file, "--factors", factors_file])
+
     def kill(self, name: str) -> None:
         """Take a party down as a power cut would (SIGKILL); it is no longer watched."""
         proc = self.procs.pop(name)
@@ -86,6 +105,22 @@ class Processes:
                 except ProcessLookupError:
                     pass
                 proc.wait()
+
+
+def onboard(state: Path, organisations) -> tuple[Path, Federation]:
+    """What a federation does once: every party gets its envelope key, the registry signs the list."""
+    state.mkdir(parents=True, exist_ok=True)
+    parties = {COORDINATOR: "coordinator", KEY_HOLDER: "key_holder", **{org: "node" for org in organisations}}
+    listed = {}
+    for name, role in parties.items():
+        key = SigningKey.load_or_create(state / name / "envelope-key.pem")
+        listed[name] = ListedParty(name, role, key.public_raw)
+    fed_file = state / "federation.json"
+    fed_file.write_text(Federation(listed).to_json())
+    registry = SigningKey.load_or_create(state / "registry" / "registry-key.pem")
+    (state / "federation.sig").write_bytes(sign_list(fed_file.read_bytes(), registry))
+    (state / "registry" / "anchor.pub").write_text(registry.public_raw.hex() + "\n")
+    return fed_file, Federation.load(fed_file)
 
 
 def _die_with_parent() -> None:
@@ -120,43 +155,21 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         raise DemoFailed(f"--offline names {', '.join(unknown) or target[0]}: only a supplier organisation of the data can be offline")
     graph = build_graph(data, target)        # unknown target / missing declaration: named error now
     declaration = graph.product(target).declaration
-    depth = {}
-    for key in reversed(graph.order):
-        depth[key] = 1 + max((depth[e.supplier] for e in graph.edges[key]), default=0)
     if depth_bound is None:  # the requester declares the depth of its chain
-        depth_bound = depth[target] - 1
+        depth_bound = graph.depth()
 
     state = out / "state"
-    state.mkdir(parents=True, exist_ok=True)
-    parties = {COORDINATOR: "coordinator", KEY_HOLDER: "key_holder", **{org: "node" for org in data.nodes}}
-    listed = {}
-    for name, role in parties.items():
-        key = SigningKey.load_or_create(state / name / "envelope-key.pem")
-        listed[name] = ListedParty(name, role, key.public_raw)
-    fed_file = state / "federation.json"
-    fed_file.write_text(Federation(listed).to_json())
-    registry = SigningKey.load_or_create(state / "registry" / "registry-key.pem")
-    (state / "federation.sig").write_bytes(sign_list(fed_file.read_bytes(), registry))
-    (state / "registry" / "anchor.pub").write_text(registry.public_raw.hex() + "\n")
-    federation = Federation.load(fed_file)
+    fed_file, federation = onboard(state, data.nodes)
 
     console.print(f"[bold]tanji demo[/]: {len(data.nodes)} organisations, target {product}, "
                   f"depth bound {depth_bound}; parties talk over loopback [yellow]without TLS[/] (local demo only)")
     fed = Processes(state)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        port_file = state / COORDINATOR / "port"
-        port_file.unlink(missing_ok=True)
-        fed.start(COORDINATOR, ["coordinator", "serve", "--state", str(state / COORDINATOR), "--federation", str(fed_file),
-                                "--listen", "127.0.0.1:0", "--port-file", str(port_file),
-                                "--lease-seconds", str(DEMO_LEASE_SECONDS)])
-        address = f"127.0.0.1:{_wait_for(port_file, fed, 'the coordinator to listen')}"
-        fed.start(KEY_HOLDER, ["keyholder", "serve", "--id", KEY_HOLDER, "--state", str(state / KEY_HOLDER),
-                               "--federation", str(fed_file), "--coordinator", address])
+        address = fed.start_coordinator(fed_file)
+        fed.start_keyholder(fed_file, address)
         for org, nd in data.nodes.items():
-            (state / org / "ready").unlink(missing_ok=True)
-            fed.start(org, ["node", "serve", "--org", org, "--state", str(state / org), "--federation", str(fed_file),
-                            "--coordinator", address, "--data", nd.file, "--factors", data.factors.file])
+            fed.start_node(org, nd.file, data.factors.file, fed_file, address)
         for org in data.nodes:
             _wait_for(state / org / "ready", fed, f"node {org} to register")
         for org in sorted(offline):
