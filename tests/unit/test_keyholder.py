@@ -1,0 +1,122 @@
+"""The key holder decrypts an attested aggregate once — never twice, also after a crash —
+and withholds a result whose check slot or bounds show tampering. Real CKKS, real signatures;
+only the gRPC stubs are replaced by recorders (pure plumbing)."""
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+
+import grpc
+import pytest
+
+from keyholder.daemon import KeyHolder
+from keyholder.store import KeyedCalculation, KeyHolderStore
+from pcf import envelope as env
+from pcf import he_tasks
+from pcf.federation import Federation, ListedParty
+from pcf.signing import SigningKey
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import key_holder_pb2 as kpb
+from tanji.v1 import objects_pb2 as opb
+
+MT = epb.MessageType
+CID = "calc-keyholder-000000000001"
+
+
+class Recorder:
+    def __init__(self, objects):
+        self.objects = objects
+        self.submitted = []
+
+    def SubmitResult(self, request, timeout=None):
+        self.submitted.append(request.result)
+        return kpb.SubmitResultResponse(outcome=cpb.PushOutcome(status=cpb.PUSH_STATUS_ACCEPTED))
+
+    def PullObject(self, request, timeout=None):
+        data = self.objects[request.object_hash]
+        return opb.PullObjectResponse(object_hash=request.object_hash, total_size=len(data), offset=request.offset,
+                                      data=data[request.offset:request.offset + 1024 * 1024])
+
+
+@pytest.fixture
+def setup(tmp_path):
+    keys = {p: SigningKey.generate() for p in ("coordinator", "keyholder", "a")}
+    roles = {"coordinator": "coordinator", "keyholder": "key_holder", "a": "node"}
+    fed = Federation({p: ListedParty(p, roles[p], k.public_raw) for p, k in keys.items()})
+    kh = KeyHolder("keyholder", KeyHolderStore(tmp_path), keys["keyholder"], fed, grpc.insecure_channel("127.0.0.1:9"))
+    ck = he_tasks.keygen(1)
+    kh.store.write_secret(CID, ck.secret_context)
+    with kh.store.sessions.begin() as s:
+        s.add(KeyedCalculation(calculation_id=CID, preset=ck.preset, state="keyed", announcement=b""))
+
+    def build(check_slot=0.0):
+        b = env.new_body(MT.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id=CID, sender="a", receiver="coordinator")
+        b.method_profile.name, b.method_profile.version = "miit-2025", "1"
+        b.factor_set_hash = b"\x05" * 32
+        r = b.calculation_request
+        r.target_organisation, r.key_holder, r.factor_set_id, r.depth_bound = "a", "keyholder", "fs", 1
+        r.products.add(product_id="P", lifetime_energy_kwh=1000.0)
+        r.deadline.FromDatetime(datetime.now(timezone.utc) + timedelta(minutes=5))
+        req = env.seal(b, keys["a"])
+        own = [600.0, 300.0, 50.0, 50.0, 700.0, 1500.0, 0.0, check_slot]
+        total = he_tasks.answer(ck.public_context, None, own, 3, []).contribution
+        objects = {hashlib.sha256(total).digest(): total}
+        out_hash = next(iter(objects))
+        b = env.new_body(MT.MESSAGE_TYPE_AGGREGATE, calculation_id=CID, sender="coordinator", receiver="keyholder")
+        b.answers_hash = env.message_hash(req)
+        b.aggregate.output_ciphertext_hash = out_hash
+        agg = env.seal(b, keys["coordinator"])
+        b = env.new_body(MT.MESSAGE_TYPE_ATTESTATION, calculation_id=CID, sender="a", receiver="coordinator")
+        b.answers_hash = env.message_hash(agg)
+        b.attestation.output_ciphertext_hash = out_hash
+        b.attestation.requester_warnings.append("a/P activities[0]: example warning")
+        att = env.seal(b, keys["a"])
+        item = kpb.DecryptionNeeded(calculation_request=req, aggregate=agg, attestations=[att])
+        kh.work = kh.objects = Recorder(objects)
+        return item
+
+    yield kh, build
+    kh.pool.shutdown()
+
+
+def test_decrypts_once_then_resends_the_same_result_and_never_decrypts_again(setup):
+    kh, build = setup
+    item = build()
+    kh.decrypt(item)
+    (first,) = kh.work.submitted
+    result = env.parse(first)
+    assert result.body.message_type == MT.MESSAGE_TYPE_RESULT and result.body.sender == "keyholder"
+    doc = json.loads(result.payload.result_json)
+    assert doc["total_kgco2e"] == pytest.approx(1000.0, rel=1e-7) and doc["warnings_count"] == 3
+    assert doc["per_kwh_kgco2e"] == pytest.approx(1.0, rel=1e-7) and doc["precision"] == 1e-8
+    assert doc["warnings"] == ["a/P activities[0]: example warning"]
+    assert not kh.store.secret_path(CID).exists()  # the key is destroyed after its one use
+    kh.decrypt(item)  # asked again: the same signed bytes, no second decryption
+    assert kh.work.submitted[-1] == first
+
+
+def test_a_crash_while_decrypting_never_allows_a_second_decryption(setup):
+    kh, build = setup
+    item = build()
+    with kh.store.sessions.begin() as s:
+        s.get(KeyedCalculation, CID).state = "decrypting"  # recorded durably, then the process died
+    kh.decrypt(item)
+    refusal = env.parse(kh.work.submitted[-1])
+    assert refusal.body.message_type == MT.MESSAGE_TYPE_REFUSAL
+    assert refusal.payload.code == cpb.REFUSAL_CODE_ALREADY_DECRYPTED
+
+
+def test_a_nonzero_check_slot_withholds_the_result(setup):
+    kh, build = setup
+    kh.decrypt(build(check_slot=5.0))
+    refusal = env.parse(kh.work.submitted[-1])
+    assert refusal.payload.code == cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO and "detected" in refusal.payload.message
+
+
+def test_an_unattested_aggregate_is_not_decrypted(setup):
+    kh, build = setup
+    item = build()
+    del item.attestations[:]
+    kh.decrypt(item)
+    assert env.parse(kh.work.submitted[-1]).payload.code == cpb.REFUSAL_CODE_NOT_ATTESTED
+    assert kh.store.secret_path(CID).exists()
