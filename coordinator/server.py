@@ -37,6 +37,25 @@ def wire_limits() -> cpb.Limits:
                       max_clock_skew_seconds=limits.MAX_CLOCK_SKEW_SECONDS)
 
 
+def authenticate(context, party: str) -> None:
+    """Under mutual TLS the client certificate's common name must be the party it acts for."""
+    auth = context.auth_context()
+    if not auth.get("transport_security_type"):
+        return  # plain loopback (demo and tests), announced at start-up
+    names = [n.decode() for n in auth.get("x509_common_name", [])]
+    if party not in names:
+        context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                      f"the client certificate is {', '.join(names) or 'missing'}, not {party!r}")
+
+
+def _sender(envelope) -> str:
+    from pcf import envelope as env
+    try:
+        return env.parse(envelope).body.sender
+    except Exception:  # noqa: BLE001 - the engine names the malformation; here it only cannot match
+        return ""
+
+
 class NodeServicer(ngrpc.NodeServiceServicer):
     def __init__(self, coord: Coordinator, staging: Path):
         self.c = coord
@@ -47,13 +66,16 @@ class NodeServicer(ngrpc.NodeServiceServicer):
     def _known(self, party: str, context) -> None:
         if self.c.key_of(party) is None:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"unknown party {party!r}")
+        authenticate(context, party)
 
     def Register(self, request, context):
+        authenticate(context, _sender(request.registration))
         out = self.c.register(request.registration)
         return npb.RegisterResponse(outcome=out, coordinator_id="coordinator", protocol_version=1,
                                     software_version="tanji 0.1.0", limits=wire_limits())
 
     def Heartbeat(self, request, context):
+        authenticate(context, request.party_id)
         try:
             lease, waiting = self.c.heartbeat(request.party_id)
         except Refused as exc:
@@ -151,16 +173,19 @@ class RequesterServicer(rgrpc.RequesterServiceServicer):
         self.c = coord
 
     def StartCalculation(self, request, context):
+        authenticate(context, _sender(request.calculation_request))
         out, cid = self.c.start(request.calculation_request)
         return rpb.StartCalculationResponse(outcome=out, calculation_id=cid)
 
     def GetStatus(self, request, context):
+        authenticate(context, request.party_id)
         try:
             return self.c.status(request.calculation_id)
         except Refused as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
 
     def GetResult(self, request, context):
+        authenticate(context, request.party_id)
         try:
             return self.c.result(request.calculation_id)
         except Refused as exc:
@@ -174,6 +199,7 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
     def PullWork(self, request, context):
         if self.c.federation.parties.get(request.party_id) is None:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"unknown party {request.party_id!r}")
+        authenticate(context, request.party_id)
         resp = kpb.PullWorkResponse()
         for item in self.c.pull_work(request.party_id, request.ack_cursor, request.max_items or 16):
             w = resp.items.add(sequence=item["sequence"])
@@ -188,24 +214,26 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
         return resp
 
     def PublishKey(self, request, context):
+        authenticate(context, _sender(request.key_announcement))
         return kpb.PublishKeyResponse(outcome=self.c.publish_key(request.key_announcement))
 
     def SubmitResult(self, request, context):
+        authenticate(context, _sender(request.result))
         return kpb.SubmitResultResponse(outcome=self.c.submit_result(request.result))
 
 
-def serve(coord: Coordinator, listen: str, staging: Path, *, insecure_notice: bool = True) -> grpc.Server:
+def serve(coord: Coordinator, listen: str, staging: Path, tls=None) -> grpc.Server:
     """Start the services on `listen` (host:port; port 0 picks one) and return the running server."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=limits.GRPC_OPTIONS)
     ngrpc.add_NodeServiceServicer_to_server(NodeServicer(coord, staging), server)
     rgrpc.add_RequesterServiceServicer_to_server(RequesterServicer(coord), server)
     kgrpc.add_KeyHolderServiceServicer_to_server(KeyHolderServicer(coord), server)
-    port = server.add_insecure_port(listen)
+    port = server.add_secure_port(listen, tls.server_credentials()) if tls else server.add_insecure_port(listen)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     server.start()
     server.bound_port = port  # type: ignore[attr-defined]
-    if insecure_notice:
+    if tls is None:
         log.warning("coordinator listening on %s WITHOUT TLS (loopback demo/test only)", listen.rsplit(":", 1)[0] + f":{port}")
     return server
 

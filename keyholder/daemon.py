@@ -20,7 +20,7 @@ from pcf import he_tasks as he_work
 from pcf import envelope as env
 from pcf import limits, profiles, slots
 from pcf.federation import Federation
-from pcf.runtime import register_with_retry, stop_on_signals
+from pcf.runtime import open_channel, register_with_retry, stop_on_signals
 from pcf.formats.result import FactorSetRef, FallbackRef, build_result
 from pcf.signing import SigningKey
 from pcf.transfer import pull_object, push_object
@@ -237,10 +237,10 @@ class KeyHolder:
             log.warning("coordinator refused our submission: %s", out.outcome.message)
 
 
-def serve(party: str, state: Path, federation_file: Path, coordinator: str) -> None:
+def serve(party: str, state: Path, federation_file: Path, coordinator: str, tls_dir: Path | None = None) -> None:
     store = KeyHolderStore(state)
     key = SigningKey.load_or_create(state / "envelope-key.pem")
-    channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+    channel = open_channel(coordinator, tls_dir, party)
     kh = KeyHolder(party, store, key, Federation.load(federation_file), channel)
     stop_on_signals(kh.stop)
     register_with_retry(kh.register, coordinator)

@@ -24,7 +24,7 @@ from node.store import CalcKey, CalcRecord, Handled, NodeStore, OutObject, Outbo
 from pcf import envelope as env
 from pcf import limits, profiles, slots, units
 from pcf.federation import Federation
-from pcf.runtime import register_with_retry, stop_on_signals
+from pcf.runtime import open_channel, register_with_retry, stop_on_signals
 from pcf.footprint import fallback, own
 from pcf.signing import SigningKey
 from pcf.transfer import pull_object, push_object
@@ -454,7 +454,7 @@ class Node:
 
 
 def serve(org: str, state: Path, federation_file: Path, coordinator: str,
-          data_file: Path | None = None, factors_file: Path | None = None) -> None:
+          data_file: Path | None = None, factors_file: Path | None = None, tls_dir: Path | None = None) -> None:
     """Import (if files are given), register, then run until SIGTERM/SIGINT.
 
     A refused data file raises DataError/DataErrors before anything is stored or
@@ -467,7 +467,7 @@ def serve(org: str, state: Path, federation_file: Path, coordinator: str,
         nd, _, version = import_files(store, data_file, factors_file)
         log.info("imported %s as data version %d", data_file, version)
     key = SigningKey.load_or_create(state / "envelope-key.pem")
-    channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+    channel = open_channel(coordinator, tls_dir, org)
     node = Node(org, store, key, Federation.load(federation_file), channel)
     stop_on_signals(node.stop)
     register_with_retry(node.register, coordinator)

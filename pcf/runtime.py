@@ -47,3 +47,19 @@ def register_with_retry(register: Callable[[], None], coordinator: str, seconds:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"coordinator at {coordinator} unreachable for {seconds:.0f} s") from None
             time.sleep(0.2)
+
+
+def open_channel(address: str, tls_dir=None, party: str | None = None) -> grpc.Channel:
+    """A channel to the coordinator: mutual TLS with this party's certificate when `tls_dir` is
+    given (ca.crt, PARTY.crt, PARTY.key), else plain — for the loopback demo and tests only."""
+    from pcf import limits
+
+    if tls_dir is None:
+        return grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
+    from pathlib import Path
+
+    from pcf.pki import TLSFiles
+
+    d = Path(tls_dir)
+    tls = TLSFiles(d / "ca.crt", d / f"{party}.crt", d / f"{party}.key")
+    return grpc.secure_channel(address, tls.channel_credentials(), options=limits.GRPC_OPTIONS)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from pcf.errors import TanjiError
+from pcf.runtime import open_channel
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="tanji (碳迹): privacy-preserving federated carbon footprint of battery packs")
@@ -87,6 +88,7 @@ app.add_typer(calc_app, name="calc")
 StateOpt = Annotated[Path, typer.Option("--state", envvar="TANJI_STATE", help="this party's state folder")]
 FederationOpt = Annotated[Path, typer.Option("--federation", envvar="TANJI_FEDERATION", help="the federation list (parties and keys)")]
 CoordinatorOpt = Annotated[str, typer.Option("--coordinator", envvar="TANJI_COORDINATOR", help="coordinator address host:port")]
+TLSOpt = Annotated[Optional[Path], typer.Option("--tls", envvar="TANJI_TLS", help="folder with ca.crt, ID.crt, ID.key from `tanji pki` (mutual TLS); without it the connection is plain (loopback demo only)")]
 
 
 @coordinator_app.command("serve")
@@ -97,6 +99,7 @@ def coordinator_serve(
     port_file: Annotated[Optional[Path], typer.Option("--port-file", help="write the bound port here once listening")] = None,
     database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL", help="SQLAlchemy URL (default: SQLite in the state folder)")] = None,
     lease_seconds: Annotated[float, typer.Option("--lease-seconds", envvar="TANJI_LEASE_SECONDS", help="a party silent this long is dead")] = 20.0,
+    tls: TLSOpt = None,
 ) -> None:
     """Run the coordinator: routes requests, sums ciphertexts, never holds a key."""
     import signal
@@ -117,7 +120,15 @@ def coordinator_serve(
     engine = db.make_engine(database or db.sqlite_url(state / "coordinator.db"))
     coord = Coordinator(db.session_factory(engine), ObjectStore(state / "objects"),
                         SigningKey.load_or_create(state / "envelope-key.pem"), fed, Limits(lease_seconds=lease_seconds))
-    server = serve(coord, listen, state / "staging")
+    tls_files = None
+    if tls is not None:
+        from pcf.pki import TLSFiles
+
+        try:
+            tls_files = TLSFiles(tls / "ca.crt", tls / "coordinator.crt", tls / "coordinator.key")
+        except TanjiError as exc:
+            fail(exc)
+    server = serve(coord, listen, state / "staging", tls_files)
     stop = threading.Event()
     deadline_sweeper(coord, stop)
     if port_file is not None:
@@ -138,6 +149,7 @@ def node_serve(
     coordinator: CoordinatorOpt,
     data: Annotated[Optional[Path], typer.Option("--data", help="node-data file to import before serving")] = None,
     factors: Annotated[Optional[Path], typer.Option("--factors", help="the factor set the data refers to")] = None,
+    tls: TLSOpt = None,
 ) -> None:
     """Import (optionally), register and answer requests from local data. Dials out; never listens."""
     from node.daemon import serve
@@ -145,7 +157,7 @@ def node_serve(
     if (data is None) != (factors is None):
         fail(TanjiError("--data and --factors go together"))
     try:
-        serve(org, state, federation, coordinator, data, factors)
+        serve(org, state, federation, coordinator, data, factors, tls)
     except TanjiError as exc:
         fail(exc)
 
@@ -174,12 +186,13 @@ def keyholder_serve(
     state: StateOpt,
     federation: FederationOpt,
     coordinator: CoordinatorOpt,
+    tls: TLSOpt = None,
 ) -> None:
     """Run the key holder: a fresh key per calculation, one decryption of the attested total."""
     from keyholder.daemon import serve
 
     try:
-        serve(party, state, federation, coordinator)
+        serve(party, state, federation, coordinator, tls)
     except TanjiError as exc:
         fail(exc)
 
@@ -193,13 +206,12 @@ def calc_start(
     depth: Annotated[int, typer.Option("--depth", help="declared depth bound: tiers of suppliers below the product")],
     key_holder: Annotated[str, typer.Option("--key-holder", envvar="TANJI_KEY_HOLDER", help="party id of the key holder")] = "keyholder",
     deadline: Annotated[float, typer.Option("--deadline", help="seconds until the calculation must be complete")] = 600.0,
+    tls: TLSOpt = None,
 ) -> None:
     """Start a calculation of one of this node's products; prints the calculation id."""
-    import grpc
 
     from node.importer import load_current
     from node.store import NodeStore
-    from pcf import limits
     from pcf.signing import SigningKey
     from tanji import requester
 
@@ -219,7 +231,7 @@ def calc_start(
             method_version=target.declaration.profile.version,
             lifetime_energy_kwh=target.declaration.lifetime_energy_kwh(), depth_bound=depth,
             factor_set_id=fs.model.id, factor_set_sha256=fs.sha256, key_holder=key_holder, deadline_seconds=deadline)
-        channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+        channel = open_channel(coordinator, tls, nd.org)
         cid = requester.start(channel, SigningKey.load_or_create(state / "envelope-key.pem"), spec)
     except TanjiError as exc:
         fail(exc)
@@ -231,15 +243,15 @@ def calc_status(
     calculation: Annotated[str, typer.Argument(help="calculation id")],
     coordinator: CoordinatorOpt,
     party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
+    tls: TLSOpt = None,
 ) -> None:
     """Show a calculation's state and progress (counts only, never values)."""
     import grpc
     from google.protobuf.json_format import MessageToJson
 
-    from pcf import limits
     from tanji import requester
 
-    channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+    channel = open_channel(coordinator, tls, party)
     try:
         typer.echo(MessageToJson(requester.status(channel, party, calculation)))
     except grpc.RpcError as exc:
@@ -253,15 +265,15 @@ def calc_result(
     federation: FederationOpt,
     party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
     out: Annotated[Optional[Path], typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
+    tls: TLSOpt = None,
 ) -> None:
     """Fetch the key holder's signed result (its signature is checked) and print or write it."""
     import grpc
 
-    from pcf import limits
     from pcf.federation import Federation
     from tanji import requester
 
-    channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+    channel = open_channel(coordinator, tls, party)
     try:
         data = requester.result(channel, party, calculation, Federation.load(federation))
     except TanjiError as exc:
@@ -375,6 +387,7 @@ def node_ledger(
     org: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="this node's party id")] = "",
     federation: Annotated[Optional[Path], typer.Option("--federation", envvar="TANJI_FEDERATION", help="with --coordinator: verify the log proofs")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    tls: TLSOpt = None,
 ) -> None:
     """Every calculation that used this node's data: requester, product, time, key holder, state,
     and (with --coordinator and --federation) how many of the envelopes it sent the coordinator's log proves."""
@@ -383,7 +396,6 @@ def node_ledger(
 
     from node.ledger import ledger
     from node.store import NodeStore
-    from pcf import limits
     from tanji import requester
     from tanji.v1 import requester_pb2 as rpb
 
@@ -393,7 +405,7 @@ def node_ledger(
         from pcf.federation import Federation
         from tanji.v1 import node_pb2_grpc as ngrpc
 
-        channel = grpc.insecure_channel(coordinator, options=limits.GRPC_OPTIONS)
+        channel = open_channel(coordinator, tls, org)
         if federation is not None:
             try:
                 cross_check(entries, ngrpc.NodeServiceStub(channel), org,
@@ -420,6 +432,42 @@ def node_ledger(
         table.add_row(e.calculation[:12], e.requester, e.product, e.first_seen[:19], e.key_holder,
                       "; ".join(e.answered), e.state, logged)
     Console().print(table)
+
+
+pki_app = typer.Typer(no_args_is_help=True, help="the federation's certificates for mutual TLS")
+app.add_typer(pki_app, name="pki")
+
+
+@pki_app.command("init")
+def pki_init(folder: Annotated[Path, typer.Option("--dir", help="where the CA key and certificate go")]) -> None:
+    """Create the federation CA (ca.key stays with the federation operator)."""
+    from pcf.pki import init_ca
+
+    try:
+        stderr.print(f"wrote {init_ca(folder)}", highlight=False)
+    except TanjiError as exc:
+        fail(exc)
+
+
+@pki_app.command("issue")
+def pki_issue(
+    party: Annotated[str, typer.Argument(help="party id (the certificate's common name)")],
+    role: Annotated[str, typer.Option("--role", help="coordinator, node or key_holder")],
+    folder: Annotated[Path, typer.Option("--dir", help="the CA folder")],
+    out: Annotated[Path, typer.Option("--out", help="folder for PARTY.crt and PARTY.key")],
+    host: Annotated[list[str], typer.Option("--host", help="DNS name or IP the party is reached at (servers)")] = [],
+) -> None:
+    """Issue a party's TLS certificate; re-issuing rotates it (calculations are unaffected)."""
+    import shutil
+
+    from pcf.pki import issue
+
+    try:
+        cert, _ = issue(folder, party, role, out, host or None)
+        shutil.copyfile(folder / "ca.crt", out / "ca.crt")
+    except TanjiError as exc:
+        fail(exc)
+    stderr.print(f"wrote {cert} (and its key, and ca.crt) in {out}", highlight=False)
 
 
 @app.command()

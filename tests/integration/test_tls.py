@@ -1,0 +1,90 @@
+"""Mutual TLS outside the local demo: the coordinator maps the client certificate to the party."""
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+
+from pcf import envelope as env
+from pcf.pki import init_ca, issue
+from pcf.runtime import open_channel
+from pcf.signing import SigningKey
+from tanji.demo import onboard
+from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import node_pb2 as npb
+from tanji.v1 import node_pb2_grpc as ngrpc
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def coordinator(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tls")
+    ca, tls = root / "ca", root / "tls"
+    init_ca(ca)
+    for party, role in (("coordinator", "coordinator"), ("cell-co", "node"), ("cam-co", "node")):
+        issue(ca, party, role, tls, ["127.0.0.1", "localhost"])
+    (tls / "ca.crt").write_bytes((ca / "ca.crt").read_bytes())
+    state = root / "state"
+    fed_file, _ = onboard(state, ["cell-co", "cam-co"])
+    port_file = root / "port"
+    proc = subprocess.Popen([sys.executable, "-m", "tanji", "coordinator", "serve", "--state", str(state / "coordinator"),
+                             "--federation", str(fed_file), "--listen", "127.0.0.1:0", "--port-file", str(port_file),
+                             "--tls", str(tls)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    end = time.monotonic() + 120
+    while not port_file.exists() and time.monotonic() < end:
+        time.sleep(0.1)
+    yield {"address": f"127.0.0.1:{port_file.read_text().strip()}", "tls": tls, "ca": ca, "state": state, "root": root}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def register(channel, state, org):
+    key = SigningKey.load_or_create(state / org / "envelope-key.pem")
+    body = env.new_body(epb.MessageType.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=org, receiver="coordinator")
+    body.registration.organisation_id = org
+    body.registration.envelope_public_key = key.public_raw
+    return ngrpc.NodeServiceStub(channel).Register(npb.RegisterRequest(registration=env.seal(body, key)), timeout=30)
+
+
+def test_a_party_with_its_own_certificate_is_served(coordinator):
+    channel = open_channel(coordinator["address"], coordinator["tls"], "cell-co")
+    assert register(channel, coordinator["state"], "cell-co").outcome.status == 1
+    ngrpc.NodeServiceStub(channel).Heartbeat(npb.HeartbeatRequest(party_id="cell-co"), timeout=30)
+
+
+def test_a_client_without_a_certificate_is_refused(coordinator):
+    channel = grpc.insecure_channel(coordinator["address"])
+    with pytest.raises(grpc.RpcError) as info:
+        ngrpc.NodeServiceStub(channel).Heartbeat(npb.HeartbeatRequest(party_id="cell-co"), timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_party_using_anothers_certificate_is_refused(coordinator):
+    channel = open_channel(coordinator["address"], coordinator["tls"], "cam-co")  # cam-co's certificate ...
+    with pytest.raises(grpc.RpcError) as info:  # ... pulling cell-co's inbox
+        ngrpc.NodeServiceStub(channel).PullMessages(npb.PullMessagesRequest(party_id="cell-co"), timeout=30)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "'cell-co'" in info.value.details() and "cam-co" in info.value.details()
+    with pytest.raises(grpc.RpcError) as info:  # ... or registering as cell-co
+        register(channel, coordinator["state"], "cell-co")
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_certificate_from_another_ca_is_refused(coordinator, tmp_path):
+    other = tmp_path / "other-ca"
+    init_ca(other)
+    issue(other, "cell-co", "node", tmp_path / "forged")
+    (tmp_path / "forged" / "ca.crt").write_bytes((coordinator["tls"] / "ca.crt").read_bytes())
+    channel = open_channel(coordinator["address"], tmp_path / "forged", "cell-co")
+    with pytest.raises(grpc.RpcError) as info:
+        ngrpc.NodeServiceStub(channel).Heartbeat(npb.HeartbeatRequest(party_id="cell-co"), timeout=10)
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_rotated_certificate_works_and_the_registration_survives(coordinator):
+    issue(coordinator["ca"], "cell-co", "node", coordinator["tls"])  # rotation: a new key and certificate
+    channel = open_channel(coordinator["address"], coordinator["tls"], "cell-co")
+    resp = ngrpc.NodeServiceStub(channel).Heartbeat(npb.HeartbeatRequest(party_id="cell-co"), timeout=30)
+    assert resp.next_heartbeat_seconds > 0  # still registered: nothing was lost with the old certificate
