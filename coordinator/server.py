@@ -40,8 +40,8 @@ def wire_limits() -> cpb.Limits:
 def authenticate(context, party: str) -> None:
     """Under mutual TLS the client certificate's common name must be the party it acts for."""
     auth = context.auth_context()
-    if not auth.get("transport_security_type"):
-        return  # plain loopback (demo and tests), announced at start-up
+    if auth.get("transport_security_type") != [b"ssl"]:
+        return  # plain loopback (demo and tests), announced at start-up; a TLS server never gets here
     names = [n.decode() for n in auth.get("x509_common_name", [])]
     if party not in names:
         context.abort(grpc.StatusCode.PERMISSION_DENIED,

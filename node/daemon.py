@@ -20,6 +20,7 @@ import grpc
 
 from pcf import he_tasks as he_work
 from node.importer import load_current
+from node.policy import POLICY_FILE, Policy, load_policy
 from node.store import CalcKey, CalcRecord, Handled, NodeStore, OutObject, Outbox, Received
 from pcf import envelope as env
 from pcf import limits, profiles, slots, units
@@ -48,7 +49,8 @@ class NodeRefusal(Exception):
 
 
 class Node:
-    def __init__(self, org: str, store: NodeStore, key: SigningKey, federation: Federation, channel: grpc.Channel):
+    def __init__(self, org: str, store: NodeStore, key: SigningKey, federation: Federation, channel: grpc.Channel,
+                 policy: Policy | None = None):
         current = load_current(store)
         if current is None:
             raise RuntimeError("no data imported: run `tanji node import` first")
@@ -62,6 +64,9 @@ class Node:
         self.stub = ngrpc.NodeServiceStub(channel)
         self.pool = ProcessPoolExecutor(max_workers=1)
         self.stop = threading.Event()
+        self.policy = policy or Policy()
+        if self.policy.approved_customers is None:
+            log.warning("%s has no approved-customer list (%s): it answers every buyer", org, POLICY_FILE)
 
     # ------------------------------------------------------------------ wire
     def register(self) -> None:
@@ -238,6 +243,10 @@ class Node:
         mr = opened.payload
         if mr.supplier != self.org:
             raise NodeRefusal(cpb.REFUSAL_CODE_WRONG_RECEIVER, f"request for {mr.supplier!r}")
+        refused = sorted({r.buyer for p in mr.parts for r in p.requests if not self.policy.approves(r.buyer, self.org)})
+        if refused:
+            raise NodeRefusal(cpb.REFUSAL_CODE_CUSTOMER_NOT_APPROVED,
+                              f"{self.org} has not approved {', '.join(refused)} as a customer of {mr.product_id}")
         parts = [(p.quantity_unit, p.weight_object_hash) for p in mr.parts]
         self.keep(opened)  # its Enc(w) is kept until the calculation ends: a dead supplier's fallback needs it
         self.answer(opened, mr.product_id, parts=parts, depth_remaining=mr.depth_remaining)
@@ -468,7 +477,7 @@ def serve(org: str, state: Path, federation_file: Path, coordinator: str,
         log.info("imported %s as data version %d", data_file, version)
     key = SigningKey.load_or_create(state / "envelope-key.pem")
     channel = open_channel(coordinator, tls_dir, org)
-    node = Node(org, store, key, Federation.load(federation_file), channel)
+    node = Node(org, store, key, Federation.load(federation_file), channel, load_policy(state))
     stop_on_signals(node.stop)
     register_with_retry(node.register, coordinator)
     (state / "ready").write_text("registered\n")

@@ -36,7 +36,7 @@ def stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
-def register_with_retry(register: Callable[[], None], coordinator: str, seconds: float = 30.0) -> None:
+def register_with_retry(register: Callable[[], None], coordinator: str, seconds: float = 120.0) -> None:
     """Dial out until the coordinator answers (it may start after us)."""
     deadline = time.monotonic() + seconds
     while True:

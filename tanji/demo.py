@@ -123,6 +123,23 @@ def onboard(state: Path, organisations) -> tuple[Path, Federation]:
     return fed_file, Federation.load(fed_file)
 
 
+def write_policies(state: Path, data) -> None:
+    """Each supplier approves the buyers its data names it for (kept if the folder already has one)."""
+    from node.policy import POLICY_FILE
+
+    buyers: dict[str, set[str]] = {org: set() for org in data.nodes}
+    for org, nd in data.nodes.items():
+        for product in nd.model.products:
+            for inp in product.inputs:
+                buyers.setdefault(inp.supplier, set()).add(org)
+    for org in data.nodes:
+        path = state / org / POLICY_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("# buyers this node answers (tanji demo: every buyer its data names)\n"
+                            f"approved_customers = {json.dumps(sorted(buyers[org]))}\n")
+
+
 def _die_with_parent() -> None:
     """Linux: a party process gets SIGTERM if the demo itself is killed (even by SIGKILL)."""
     if sys.platform.startswith("linux"):
@@ -160,6 +177,7 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
 
     state = out / "state"
     fed_file, federation = onboard(state, data.nodes)
+    write_policies(state, data)
 
     console.print(f"[bold]tanji demo[/]: {len(data.nodes)} organisations, target {product}, "
                   f"depth bound {depth_bound}; parties talk over loopback [yellow]without TLS[/] (local demo only)")

@@ -222,3 +222,21 @@ def test_ctrl_c_stops_every_party_process(tmp_path):
     assert proc.returncode == 130, stderr
     assert "every party process was stopped" in stderr
     no_stray_processes(out)
+
+
+def test_a_supplier_answers_only_customers_it_approved(tmp_path):
+    out = tmp_path / "policy"
+    (out / "state" / "graphite-anode").mkdir(parents=True)
+    (out / "state" / "graphite-anode" / "policy.toml").write_text('approved_customers = ["somebody-else"]\n')
+    proc = subprocess.run([sys.executable, "-m", "tanji", "demo", str(EXAMPLES / "nmc811-pack"), "--product",
+                           "pack-assembler/PACK-NMC811-80", "--out", str(out)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 2
+    message = " ".join(proc.stderr.split())
+    assert "REFUSAL_CODE_CUSTOMER_NOT_APPROVED" in message
+    assert "graphite-anode has not approved cell-works as a customer of ANODE-AG-SYN" in message
+    from node.ledger import ledger
+    from node.store import NodeStore
+    (entry,) = ledger(NodeStore(out / "state" / "graphite-anode" / "node.db"))
+    assert any("has not approved cell-works" in a for a in entry.answered)  # visible in its usage ledger
+    no_stray_processes(out)

@@ -1,0 +1,43 @@
+"""The supplier's own policy, enforced where the data is (DESIGN.md "Trust model").
+
+`policy.toml` in the node's state folder:
+
+    approved_customers = ["cell-works", "pack-assembler"]   # buyers this node answers
+
+A node with no policy file answers every buyer and says so at start-up; a buyer not
+on the list gets a named refusal (CUSTOMER_NOT_APPROVED), logged and in the ledger.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pcf.errors import DataError
+
+POLICY_FILE = "policy.toml"
+
+
+@dataclass(frozen=True)
+class Policy:
+    approved_customers: frozenset[str] | None = None  #: None: every customer (no list configured)
+
+    def approves(self, buyer: str, own_org: str) -> bool:
+        return buyer == own_org or self.approved_customers is None or buyer in self.approved_customers
+
+
+def load_policy(state: Path) -> Policy:
+    path = state / POLICY_FILE
+    if not path.exists():
+        return Policy()
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise DataError(str(path), "(document)", f"cannot read the policy: {exc}") from None
+    unknown = sorted(set(doc) - {"approved_customers"})
+    if unknown:
+        raise DataError(str(path), unknown[0], "unknown policy setting")
+    customers = doc.get("approved_customers")
+    if customers is not None and (not isinstance(customers, list) or not all(isinstance(c, str) for c in customers)):
+        raise DataError(str(path), "approved_customers", "must be a list of organisation ids")
+    return Policy(frozenset(customers) if customers is not None else None)

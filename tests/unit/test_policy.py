@@ -1,0 +1,26 @@
+"""The supplier's policy file: approved customers, and clear errors for a bad file."""
+import pytest
+
+from node.policy import Policy, load_policy
+from pcf.errors import DataError
+
+
+def test_no_file_answers_everyone_a_list_only_those(tmp_path):
+    assert load_policy(tmp_path).approves("anyone", "me")
+    (tmp_path / "policy.toml").write_text('approved_customers = ["cell-co"]\n')
+    policy = load_policy(tmp_path)
+    assert policy.approves("cell-co", "me") and not policy.approves("intruder", "me")
+    assert policy.approves("me", "me")  # a node's own products may buy from each other
+    assert Policy(frozenset()).approves("me", "me") and not Policy(frozenset()).approves("x", "me")
+
+
+@pytest.mark.parametrize("text,where", [
+    ('approved_customers = "cell-co"\n', "approved_customers"),
+    ('approved_customer = ["cell-co"]\n', "approved_customer"),
+    ('approved_customers = [\n', "(document)"),
+])
+def test_a_bad_policy_is_a_named_error(tmp_path, text, where):
+    (tmp_path / "policy.toml").write_text(text)
+    with pytest.raises(DataError) as info:
+        load_policy(tmp_path)
+    assert info.value.path == where and str(info.value).startswith(str(tmp_path / "policy.toml"))
