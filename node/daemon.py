@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+from datetime import timedelta, timezone
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from node.store import CalcKey, CalcRecord, Handled, NodeStore, OutObject, Outbo
 from pcf import envelope as env
 from pcf import limits, profiles, slots, units
 from pcf.federation import Federation
-from pcf.runtime import open_channel, register_with_retry, stop_on_signals
+from pcf.runtime import open_channel, register_with_retry, stop_on_signals, utcnow
 from pcf.footprint import fallback, own
 from pcf.signing import SigningKey
 from pcf.transfer import pull_object, push_object
@@ -247,9 +248,39 @@ class Node:
         if refused:
             raise NodeRefusal(cpb.REFUSAL_CODE_CUSTOMER_NOT_APPROVED,
                               f"{self.org} has not approved {', '.join(refused)} as a customer of {mr.product_id}")
+        self._check_rate_limit(opened.body.calculation_id)
         parts = [(p.quantity_unit, p.weight_object_hash) for p in mr.parts]
         self.keep(opened)  # its Enc(w) is kept until the calculation ends: a dead supplier's fallback needs it
         self.answer(opened, mr.product_id, parts=parts, depth_remaining=mr.depth_remaining)
+
+    def _root_of(self, s, cid: str) -> tuple[str, str] | None:
+        row = s.query(Received).filter(Received.calculation_id == cid,
+                                       Received.kind == "MESSAGE_TYPE_CALCULATION_REQUEST").first()
+        if row is None:
+            return None
+        req = env.parse(epb.Envelope(body=row.body, signature=row.signature))
+        return req.body.sender, req.payload.products[0].product_id
+
+    def _check_rate_limit(self, cid: str) -> None:
+        """At most N calculations per (root requester, root product) in the window, every batch block counted."""
+        if self.policy.rate_limit is None:
+            return
+        limit, days = self.policy.rate_limit
+        since = utcnow() - timedelta(days=days)
+        with self.store.sessions() as s:
+            root = self._root_of(s, cid)
+            if root is None or root[0] == self.org:
+                return
+            used = set()
+            for h in s.query(Handled).filter(Handled.kind == "MESSAGE_TYPE_MERGED_REQUEST"):
+                at = h.handled_at if h.handled_at.tzinfo else h.handled_at.replace(tzinfo=timezone.utc)
+                if at >= since and h.calculation_id != cid and not h.outcome.startswith("refused") \
+                        and self._root_of(s, h.calculation_id) == root:
+                    used.add(h.calculation_id)
+        if len(used) >= limit:
+            raise NodeRefusal(cpb.REFUSAL_CODE_RATE_LIMITED,
+                              f"{self.org} answers at most {limit} calculation(s) of {root[0]}/{root[1]} in {days:g} day(s); "
+                              f"{len(used)} already")
 
     def answer(self, opened: env.Opened, product_id: str, parts, depth_remaining: int) -> None:
         cid = opened.body.calculation_id

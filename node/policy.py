@@ -3,6 +3,9 @@
 `policy.toml` in the node's state folder:
 
     approved_customers = ["cell-works", "pack-assembler"]   # buyers this node answers
+    [rate_limit]                                            # per (root requester, root product)
+    calculations = 10                                       # at most this many calculations …
+    days = 1                                                # … in any window of this many days
 
 A node with no policy file answers every buyer and says so at start-up; a buyer not
 on the list gets a named refusal (CUSTOMER_NOT_APPROVED), logged and in the ledger.
@@ -21,6 +24,9 @@ POLICY_FILE = "policy.toml"
 @dataclass(frozen=True)
 class Policy:
     approved_customers: frozenset[str] | None = None  #: None: every customer (no list configured)
+    #: (calculations, days): at most that many calculations per (root requester, root product) in
+    #: any window of that many days; None: no limit
+    rate_limit: tuple[int, float] | None = None
 
     def approves(self, buyer: str, own_org: str) -> bool:
         return buyer == own_org or self.approved_customers is None or buyer in self.approved_customers
@@ -34,10 +40,17 @@ def load_policy(state: Path) -> Policy:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DataError(str(path), "(document)", f"cannot read the policy: {exc}") from None
-    unknown = sorted(set(doc) - {"approved_customers"})
+    unknown = sorted(set(doc) - {"approved_customers", "rate_limit"})
     if unknown:
         raise DataError(str(path), unknown[0], "unknown policy setting")
     customers = doc.get("approved_customers")
     if customers is not None and (not isinstance(customers, list) or not all(isinstance(c, str) for c in customers)):
         raise DataError(str(path), "approved_customers", "must be a list of organisation ids")
-    return Policy(frozenset(customers) if customers is not None else None)
+    limit = doc.get("rate_limit")
+    if limit is not None:
+        if (not isinstance(limit, dict) or set(limit) != {"calculations", "days"}
+                or not isinstance(limit["calculations"], int) or isinstance(limit["calculations"], bool)
+                or limit["calculations"] < 1 or not isinstance(limit["days"], (int, float)) or limit["days"] <= 0):
+            raise DataError(str(path), "rate_limit", "needs calculations (an integer ≥ 1) and days (a number > 0)")
+        limit = (limit["calculations"], float(limit["days"]))
+    return Policy(frozenset(customers) if customers is not None else None, limit)

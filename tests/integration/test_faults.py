@@ -25,10 +25,12 @@ LEASE = 60.0
 class Federation:
     """A local federation the test can hurt: one process per party, state on disk."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, policies: dict[str, str] | None = None):
         self.data = load_data_dir(EXAMPLES / "nmc811-pack")
         self.state = tmp_path / "state"
         self.fed_file, self.federation = onboard(self.state, self.data.nodes)
+        for org, text in (policies or {}).items():
+            (self.state / org / "policy.toml").write_text(text)
         self.procs = Processes(self.state)
         # a lease long enough that a node restarted within it is not declared dead
         self.address = self.procs.start_coordinator(self.fed_file, lease_seconds=LEASE)
@@ -112,5 +114,20 @@ def test_node_sigkill_mid_request_resumes_without_double_counting(tmp_path):
         n = con.execute("SELECT COUNT(*) FROM envelopes WHERE sender='cell-works' AND message_type='MESSAGE_TYPE_CONTRIBUTION'").fetchone()[0]
         con.close()
         assert n == 2  # one per product, whatever was resent
+    finally:
+        fed.procs.stop()
+
+
+def test_a_supplier_rate_limits_calculations_per_root_requester_and_product(tmp_path):
+    fed = Federation(tmp_path, {"graphite-anode": "[rate_limit]\ncalculations = 1\ndays = 1\n"})
+    try:
+        first = fed.start_calculation()
+        st = fed.wait(first, lambda st: st.state in requester.FINAL_STATES)
+        assert st.state == S.CALCULATION_STATE_DONE, st.failure_message
+        second = fed.start_calculation()
+        st = fed.wait(second, lambda st: st.state in requester.FINAL_STATES)
+        assert st.state == S.CALCULATION_STATE_FAILED
+        assert "REFUSAL_CODE_RATE_LIMITED" in st.failure_message
+        assert "graphite-anode answers at most 1 calculation(s) of pack-assembler/PACK-NMC811-80" in st.failure_message
     finally:
         fed.procs.stop()

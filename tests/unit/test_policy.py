@@ -24,3 +24,11 @@ def test_a_bad_policy_is_a_named_error(tmp_path, text, where):
     with pytest.raises(DataError) as info:
         load_policy(tmp_path)
     assert info.value.path == where and str(info.value).startswith(str(tmp_path / "policy.toml"))
+
+
+def test_rate_limit_setting(tmp_path):
+    (tmp_path / "policy.toml").write_text("[rate_limit]\ncalculations = 2\ndays = 0.5\n")
+    assert load_policy(tmp_path).rate_limit == (2, 0.5)
+    (tmp_path / "policy.toml").write_text("[rate_limit]\ncalculations = 0\ndays = 1\n")
+    with pytest.raises(DataError, match="rate_limit: needs calculations"):
+        load_policy(tmp_path)
