@@ -470,6 +470,45 @@ def pki_issue(
     stderr.print(f"wrote {cert} (and its key, and ca.crt) in {out}", highlight=False)
 
 
+federation_app = typer.Typer(no_args_is_help=True, help="onboarding a federation")
+app.add_typer(federation_app, name="federation")
+
+
+@federation_app.command("init")
+def federation_init(
+    data_dir: Annotated[Path, typer.Argument(help="folder with the factor set and one node-data file per organisation")],
+    state: Annotated[Path, typer.Option("--state", help="root folder: one sub-folder per party")],
+    tls: Annotated[bool, typer.Option("--tls/--no-tls", help="also create the federation CA and every party's certificate")] = True,
+    host: Annotated[list[str], typer.Option("--host", help="name or IP the coordinator is reached at")] = [],
+) -> None:
+    """Onboard every party once: envelope keys, the registry-signed federation list, supplier
+    policies, and (with --tls) the CA and each party's certificate in STATE/<party>/tls/."""
+    import shutil
+
+    from pcf.loader import load_data_dir
+    from pcf.pki import init_ca, issue
+    from tanji.demo import COORDINATOR, KEY_HOLDER, onboard, write_policies
+
+    try:
+        data = load_data_dir(data_dir)
+        fed_file, _ = onboard(state, data.nodes)
+        write_policies(state, data)
+        if tls:
+            ca = state / "registry" / "ca"
+            if not (ca / "ca.crt").exists():
+                init_ca(ca)
+            roles = {COORDINATOR: "coordinator", KEY_HOLDER: "key_holder", **{org: "node" for org in data.nodes}}
+            for party, role in roles.items():
+                out = state / party / "tls"
+                issue(ca, party, role, out, (host or ["localhost", "127.0.0.1"]) + [party])
+                shutil.copyfile(ca / "ca.crt", out / "ca.crt")
+    except TanjiError as exc:
+        fail(exc)
+    stderr.print(f"federation of {len(data.nodes)} organisations in {state}: list {fed_file}, "
+                 f"trust anchor {state / 'registry' / 'anchor.pub'}" + (", certificates in <party>/tls/" if tls else ""),
+                 highlight=False)
+
+
 @app.command()
 def demo(
     data_dir: Annotated[Path, typer.Argument(help="folder with one factor set and one node-data file per organisation")],

@@ -54,3 +54,20 @@ def test_calc_start_refuses_a_product_without_declaration(tmp_path):
     res = runner.invoke(app, ["calc", "start", "--state", str(tmp_path / "st"), "--federation", "f.json",
                               "--coordinator", "127.0.0.1:1", "--product", "B", "--depth", "1"])
     assert res.exit_code == 2 and "a/B has no declaration" in res.stderr
+
+
+def test_federation_init_onboards_every_party(tmp_path):
+    from pcf.federation import Federation, check_list, read_anchor
+    from tests.conftest import EXAMPLES
+
+    state = tmp_path / "fed"
+    res = runner.invoke(app, ["federation", "init", str(EXAMPLES / "nmc811-pack"), "--state", str(state),
+                              "--host", "coordinator.internal"])
+    assert res.exit_code == 0, res.output
+    fed_bytes = (state / "federation.json").read_bytes()
+    check_list(fed_bytes, (state / "federation.sig").read_bytes(), read_anchor(state / "registry" / "anchor.pub"))
+    parties = Federation.parse(fed_bytes).parties
+    assert len(parties) == 13 and parties["keyholder"].role == "key_holder"
+    for party in parties:
+        assert {p.name for p in (state / party / "tls").iterdir()} == {"ca.crt", f"{party}.crt", f"{party}.key"}
+    assert "cell-works" in (state / "graphite-anode" / "policy.toml").read_text()
