@@ -117,9 +117,6 @@ class KeyHolder:
         else:
             sealed = epb.Envelope.FromString(row.announcement)
             ctx_hash = env.parse(sealed).payload.context_object_hash
-            # the context object is public; re-push it in case the coordinator lost it
-            if self.store.secret_path(cid).exists():
-                pass
             log.info("re-announcing the key of %s (%s)", cid[:8], ctx_hash.hex()[:12])
         out = self.work.PublishKey(kpb.PublishKeyRequest(key_announcement=sealed), timeout=limits.RPC_TIMEOUT_SECONDS)
         if out.outcome.status == cpb.PUSH_STATUS_REFUSED:
