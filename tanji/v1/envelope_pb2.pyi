@@ -28,6 +28,7 @@ class MessageType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MESSAGE_TYPE_ATTESTATION: _ClassVar[MessageType]
     MESSAGE_TYPE_RESULT: _ClassVar[MessageType]
     MESSAGE_TYPE_REFUSAL: _ClassVar[MessageType]
+    MESSAGE_TYPE_CITATION_REPORT: _ClassVar[MessageType]
 
 class DeathReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -48,6 +49,7 @@ MESSAGE_TYPE_AGGREGATE: MessageType
 MESSAGE_TYPE_ATTESTATION: MessageType
 MESSAGE_TYPE_RESULT: MessageType
 MESSAGE_TYPE_REFUSAL: MessageType
+MESSAGE_TYPE_CITATION_REPORT: MessageType
 DEATH_REASON_UNSPECIFIED: DeathReason
 DEATH_REASON_LEASE_EXPIRED: DeathReason
 DEATH_REASON_DEADLINE_MISSED: DeathReason
@@ -61,7 +63,7 @@ class Envelope(_message.Message):
     def __init__(self, body: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class EnvelopeBody(_message.Message):
-    __slots__ = ("protocol_version", "software_version", "message_type", "calculation_id", "sender", "receiver", "message_id", "created_at", "answers_hash", "object_hashes", "key_fingerprint", "ckks_params_hash", "factor_set_hash", "method_profile", "slot_layout_version", "signer_key_fingerprint", "registration", "calculation_request", "key_announcement", "request", "merged_request", "contribution", "declaration", "dead_supplier", "fallback_contribution", "aggregate", "attestation", "result", "refusal")
+    __slots__ = ("protocol_version", "software_version", "message_type", "calculation_id", "sender", "receiver", "message_id", "created_at", "answers_hash", "object_hashes", "key_fingerprint", "ckks_params_hash", "factor_set_hash", "method_profile", "slot_layout_version", "signer_key_fingerprint", "registration", "calculation_request", "key_announcement", "request", "merged_request", "contribution", "declaration", "dead_supplier", "fallback_contribution", "aggregate", "attestation", "result", "refusal", "citation_report")
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +93,7 @@ class EnvelopeBody(_message.Message):
     ATTESTATION_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    CITATION_REPORT_FIELD_NUMBER: _ClassVar[int]
     protocol_version: int
     software_version: str
     message_type: MessageType
@@ -120,7 +123,8 @@ class EnvelopeBody(_message.Message):
     attestation: Attestation
     result: Result
     refusal: Refusal
-    def __init__(self, protocol_version: _Optional[int] = ..., software_version: _Optional[str] = ..., message_type: _Optional[_Union[MessageType, str]] = ..., calculation_id: _Optional[str] = ..., sender: _Optional[str] = ..., receiver: _Optional[str] = ..., message_id: _Optional[bytes] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., answers_hash: _Optional[bytes] = ..., object_hashes: _Optional[_Iterable[bytes]] = ..., key_fingerprint: _Optional[bytes] = ..., ckks_params_hash: _Optional[bytes] = ..., factor_set_hash: _Optional[bytes] = ..., method_profile: _Optional[_Union[_common_pb2.MethodProfile, _Mapping]] = ..., slot_layout_version: _Optional[str] = ..., signer_key_fingerprint: _Optional[bytes] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., calculation_request: _Optional[_Union[CalculationRequest, _Mapping]] = ..., key_announcement: _Optional[_Union[KeyAnnouncement, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., merged_request: _Optional[_Union[MergedRequest, _Mapping]] = ..., contribution: _Optional[_Union[Contribution, _Mapping]] = ..., declaration: _Optional[_Union[Declaration, _Mapping]] = ..., dead_supplier: _Optional[_Union[DeadSupplier, _Mapping]] = ..., fallback_contribution: _Optional[_Union[FallbackContribution, _Mapping]] = ..., aggregate: _Optional[_Union[Aggregate, _Mapping]] = ..., attestation: _Optional[_Union[Attestation, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., refusal: _Optional[_Union[Refusal, _Mapping]] = ...) -> None: ...
+    citation_report: CitationReport
+    def __init__(self, protocol_version: _Optional[int] = ..., software_version: _Optional[str] = ..., message_type: _Optional[_Union[MessageType, str]] = ..., calculation_id: _Optional[str] = ..., sender: _Optional[str] = ..., receiver: _Optional[str] = ..., message_id: _Optional[bytes] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., answers_hash: _Optional[bytes] = ..., object_hashes: _Optional[_Iterable[bytes]] = ..., key_fingerprint: _Optional[bytes] = ..., ckks_params_hash: _Optional[bytes] = ..., factor_set_hash: _Optional[bytes] = ..., method_profile: _Optional[_Union[_common_pb2.MethodProfile, _Mapping]] = ..., slot_layout_version: _Optional[str] = ..., signer_key_fingerprint: _Optional[bytes] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., calculation_request: _Optional[_Union[CalculationRequest, _Mapping]] = ..., key_announcement: _Optional[_Union[KeyAnnouncement, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., merged_request: _Optional[_Union[MergedRequest, _Mapping]] = ..., contribution: _Optional[_Union[Contribution, _Mapping]] = ..., declaration: _Optional[_Union[Declaration, _Mapping]] = ..., dead_supplier: _Optional[_Union[DeadSupplier, _Mapping]] = ..., fallback_contribution: _Optional[_Union[FallbackContribution, _Mapping]] = ..., aggregate: _Optional[_Union[Aggregate, _Mapping]] = ..., attestation: _Optional[_Union[Attestation, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., refusal: _Optional[_Union[Refusal, _Mapping]] = ..., citation_report: _Optional[_Union[CitationReport, _Mapping]] = ...) -> None: ...
 
 class Registration(_message.Message):
     __slots__ = ("organisation_id", "envelope_public_key", "product_ids", "roles", "supply_edges")
@@ -155,7 +159,7 @@ class BatchItem(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., lifetime_energy_kwh: _Optional[float] = ...) -> None: ...
 
 class CalculationRequest(_message.Message):
-    __slots__ = ("target_organisation", "products", "depth_bound", "batch_size", "deadline", "key_holder", "quantity_commitment", "auditors", "min_attestations", "factor_set_id")
+    __slots__ = ("target_organisation", "products", "depth_bound", "batch_size", "deadline", "key_holder", "quantity_commitment", "auditors", "min_attestations", "factor_set_id", "citation_slots", "factor_provider")
     TARGET_ORGANISATION_FIELD_NUMBER: _ClassVar[int]
     PRODUCTS_FIELD_NUMBER: _ClassVar[int]
     DEPTH_BOUND_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +170,8 @@ class CalculationRequest(_message.Message):
     AUDITORS_FIELD_NUMBER: _ClassVar[int]
     MIN_ATTESTATIONS_FIELD_NUMBER: _ClassVar[int]
     FACTOR_SET_ID_FIELD_NUMBER: _ClassVar[int]
+    CITATION_SLOTS_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     target_organisation: str
     products: _containers.RepeatedCompositeFieldContainer[BatchItem]
     depth_bound: int
@@ -176,21 +182,25 @@ class CalculationRequest(_message.Message):
     auditors: _containers.RepeatedScalarFieldContainer[str]
     min_attestations: int
     factor_set_id: str
-    def __init__(self, target_organisation: _Optional[str] = ..., products: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., depth_bound: _Optional[int] = ..., batch_size: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_holder: _Optional[str] = ..., quantity_commitment: _Optional[bytes] = ..., auditors: _Optional[_Iterable[str]] = ..., min_attestations: _Optional[int] = ..., factor_set_id: _Optional[str] = ...) -> None: ...
+    citation_slots: int
+    factor_provider: str
+    def __init__(self, target_organisation: _Optional[str] = ..., products: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., depth_bound: _Optional[int] = ..., batch_size: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_holder: _Optional[str] = ..., quantity_commitment: _Optional[bytes] = ..., auditors: _Optional[_Iterable[str]] = ..., min_attestations: _Optional[int] = ..., factor_set_id: _Optional[str] = ..., citation_slots: _Optional[int] = ..., factor_provider: _Optional[str] = ...) -> None: ...
 
 class KeyAnnouncement(_message.Message):
-    __slots__ = ("key_fingerprint", "ckks_params_hash", "preset", "context_object_hash", "transit_level")
+    __slots__ = ("key_fingerprint", "ckks_params_hash", "preset", "context_object_hash", "transit_level", "width")
     KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     CKKS_PARAMS_HASH_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_OBJECT_HASH_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
     key_fingerprint: bytes
     ckks_params_hash: bytes
     preset: str
     context_object_hash: bytes
     transit_level: int
-    def __init__(self, key_fingerprint: _Optional[bytes] = ..., ckks_params_hash: _Optional[bytes] = ..., preset: _Optional[str] = ..., context_object_hash: _Optional[bytes] = ..., transit_level: _Optional[int] = ...) -> None: ...
+    width: int
+    def __init__(self, key_fingerprint: _Optional[bytes] = ..., ckks_params_hash: _Optional[bytes] = ..., preset: _Optional[str] = ..., context_object_hash: _Optional[bytes] = ..., transit_level: _Optional[int] = ..., width: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
     __slots__ = ("supplier", "product_id", "quantity_unit", "depth_remaining", "weight_object_hash", "level")
@@ -231,16 +241,26 @@ class MergedPart(_message.Message):
     def __init__(self, quantity_unit: _Optional[str] = ..., weight_object_hash: _Optional[bytes] = ..., requests: _Optional[_Iterable[_Union[RequestRef, _Mapping]]] = ..., level: _Optional[int] = ...) -> None: ...
 
 class MergedRequest(_message.Message):
-    __slots__ = ("supplier", "product_id", "depth_remaining", "parts")
+    __slots__ = ("supplier", "product_id", "depth_remaining", "parts", "buyer_fan_out")
     SUPPLIER_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     DEPTH_REMAINING_FIELD_NUMBER: _ClassVar[int]
     PARTS_FIELD_NUMBER: _ClassVar[int]
+    BUYER_FAN_OUT_FIELD_NUMBER: _ClassVar[int]
     supplier: str
     product_id: str
     depth_remaining: int
     parts: _containers.RepeatedCompositeFieldContainer[MergedPart]
-    def __init__(self, supplier: _Optional[str] = ..., product_id: _Optional[str] = ..., depth_remaining: _Optional[int] = ..., parts: _Optional[_Iterable[_Union[MergedPart, _Mapping]]] = ...) -> None: ...
+    buyer_fan_out: _containers.RepeatedCompositeFieldContainer[BuyerFanOut]
+    def __init__(self, supplier: _Optional[str] = ..., product_id: _Optional[str] = ..., depth_remaining: _Optional[int] = ..., parts: _Optional[_Iterable[_Union[MergedPart, _Mapping]]] = ..., buyer_fan_out: _Optional[_Iterable[_Union[BuyerFanOut, _Mapping]]] = ...) -> None: ...
+
+class BuyerFanOut(_message.Message):
+    __slots__ = ("buyer", "inputs")
+    BUYER_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    buyer: str
+    inputs: int
+    def __init__(self, buyer: _Optional[str] = ..., inputs: _Optional[int] = ...) -> None: ...
 
 class Contribution(_message.Message):
     __slots__ = ("product_id", "ciphertext_hash", "record_commitment", "level")
@@ -343,6 +363,14 @@ class Result(_message.Message):
     result_json: bytes
     attestation_hashes: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, result_json: _Optional[bytes] = ..., attestation_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class CitationReport(_message.Message):
+    __slots__ = ("counts", "contributions")
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
+    counts: _containers.RepeatedScalarFieldContainer[int]
+    contributions: int
+    def __init__(self, counts: _Optional[_Iterable[int]] = ..., contributions: _Optional[int] = ...) -> None: ...
 
 class Refusal(_message.Message):
     __slots__ = ("code", "message")

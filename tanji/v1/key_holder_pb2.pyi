@@ -67,10 +67,12 @@ class PublishKeyResponse(_message.Message):
     def __init__(self, outcome: _Optional[_Union[_common_pb2.PushOutcome, _Mapping]] = ...) -> None: ...
 
 class SubmitResultRequest(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "citation_report")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    CITATION_REPORT_FIELD_NUMBER: _ClassVar[int]
     result: _envelope_pb2.Envelope
-    def __init__(self, result: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+    citation_report: _envelope_pb2.Envelope
+    def __init__(self, result: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., citation_report: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
 class SubmitResultResponse(_message.Message):
     __slots__ = ("outcome",)

@@ -3,10 +3,11 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tanji.v1 import common_pb2 as _common_pb2
 from tanji.v1 import envelope_pb2 as _envelope_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -91,3 +92,17 @@ class GetResultResponse(_message.Message):
     state: CalculationState
     result: _envelope_pb2.Envelope
     def __init__(self, state: _Optional[_Union[CalculationState, str]] = ..., result: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class GetCitationsRequest(_message.Message):
+    __slots__ = ("provider_id", "factor_set_hash")
+    PROVIDER_ID_FIELD_NUMBER: _ClassVar[int]
+    FACTOR_SET_HASH_FIELD_NUMBER: _ClassVar[int]
+    provider_id: str
+    factor_set_hash: bytes
+    def __init__(self, provider_id: _Optional[str] = ..., factor_set_hash: _Optional[bytes] = ...) -> None: ...
+
+class GetCitationsResponse(_message.Message):
+    __slots__ = ("reports",)
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    reports: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    def __init__(self, reports: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ...) -> None: ...

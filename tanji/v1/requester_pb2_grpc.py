@@ -50,6 +50,11 @@ class RequesterServiceStub:
                 request_serializer=tanji_dot_v1_dot_requester__pb2.GetResultRequest.SerializeToString,
                 response_deserializer=tanji_dot_v1_dot_requester__pb2.GetResultResponse.FromString,
                 _registered_method=True)
+        self.GetCitations = channel.unary_unary(
+                '/tanji.v1.RequesterService/GetCitations',
+                request_serializer=tanji_dot_v1_dot_requester__pb2.GetCitationsRequest.SerializeToString,
+                response_deserializer=tanji_dot_v1_dot_requester__pb2.GetCitationsResponse.FromString,
+                _registered_method=True)
 
 
 class RequesterServiceServicer:
@@ -78,6 +83,14 @@ class RequesterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCitations(self, request, context):
+        """A factor provider's CITATION_REPORTs, exactly as the key holders signed
+        them (under mTLS only the provider's own certificate may ask).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RequesterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +108,11 @@ def add_RequesterServiceServicer_to_server(servicer, server):
                     servicer.GetResult,
                     request_deserializer=tanji_dot_v1_dot_requester__pb2.GetResultRequest.FromString,
                     response_serializer=tanji_dot_v1_dot_requester__pb2.GetResultResponse.SerializeToString,
+            ),
+            'GetCitations': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCitations,
+                    request_deserializer=tanji_dot_v1_dot_requester__pb2.GetCitationsRequest.FromString,
+                    response_serializer=tanji_dot_v1_dot_requester__pb2.GetCitationsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -179,6 +197,33 @@ class RequesterService:
             '/tanji.v1.RequesterService/GetResult',
             tanji_dot_v1_dot_requester__pb2.GetResultRequest.SerializeToString,
             tanji_dot_v1_dot_requester__pb2.GetResultResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCitations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tanji.v1.RequesterService/GetCitations',
+            tanji_dot_v1_dot_requester__pb2.GetCitationsRequest.SerializeToString,
+            tanji_dot_v1_dot_requester__pb2.GetCitationsResponse.FromString,
             options,
             channel_credentials,
             insecure,
