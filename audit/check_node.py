@@ -52,11 +52,12 @@ def check_node(bundle: bytes, opening: bytes, anchor: bytes | None = None) -> Re
     report.add("same calculation", index.get("calculation") == manifest.get("calculation"),
                f"opening of {index.get('calculation')!r}, bundle of {manifest.get('calculation')!r}")
     for entry in index["entries"]:
-        _check_entry(entry, o, b, envelopes, context, profile, fed, report)
+        _check_entry(entry, o, b, envelopes, (context, ka.payload.width or slots.WIDTH), profile, fed, report)
     return report
 
 
-def _check_entry(entry, o, b, envelopes, context, profile, fed, report) -> None:
+def _check_entry(entry, o, b, envelopes, keyed, profile, fed, report) -> None:
+    context, width = keyed
     h = entry["contribution"]
     label = f"{entry['product']}" + (f" (fallback for {entry['fallback_of']})" if entry.get("fallback_of") else "")
     c = envelopes.get(bytes.fromhex(h))
@@ -104,7 +105,8 @@ def _check_entry(entry, o, b, envelopes, context, profile, fed, report) -> None:
         factors_c = [1.0] * len(cts)
     weighted = (vector * slots.WEIGHTED).tolist()
     try:
-        recomputed = he_tasks.recompute_contribution(context, list(zip(cts, factors_c)), weighted, o[f"fresh/{h}.ct"])
+        recomputed = he_tasks.recompute_contribution(context, list(zip(cts, factors_c)), weighted, o[f"fresh/{h}.ct"],
+                                                     width)
     except TanjiError as exc:
         report.add(f"{label}: Enc(w) ⊙ own(p) + R is the summed ciphertext", False, str(exc))
         return

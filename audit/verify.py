@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from pcf import envelope as env
-from pcf import merkle
+from pcf import merkle, slots
 from pcf.bundle import BUNDLE_SCHEMA, MANIFEST_TAG, BundleFormatError, unpack
 from pcf.errors import TanjiError
 from pcf.federation import Federation, UntrustedFederation, check_list
@@ -260,7 +260,7 @@ def _check_aggregation(b: _Bundle, report: Report) -> None:
     try:
         context = b.files[f"objects/{ka.context_object_hash.hex()}"]
         cts = [b.files[f"objects/{b.envelopes[h].payload.ciphertext_hash.hex()}"] for h in listed]
-        total = he_tasks.add_all(context, cts)
+        total = he_tasks.add_all(context, cts, ka.width or slots.WIDTH)
     except KeyError as exc:
         report.add("aggregation re-executed", False, f"object missing from the bundle: {exc}")
         return

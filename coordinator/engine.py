@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from coordinator import db
 from pcf.federation import Federation
 from pcf import envelope as env
-from pcf import merkle
+from pcf import merkle, slots
 from pcf import he_tasks as he_sum
 from pcf.objectstore import ObjectMissing, ObjectStore
 from pcf.signing import SigningKey
@@ -291,6 +291,11 @@ class Coordinator:
                     raise Refused(cpb.REFUSAL_CODE_DUPLICATE, "the calculation already has a key")
                 if opened.body.answers_hash != calc.request_hash:
                     raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "key announcement answers another request")
+                req = self._calc_request(calc).payload
+                if (ka.width or slots.WIDTH) != slots.calc_width(req.batch_size, req.citation_slots):
+                    raise Refused(cpb.REFUSAL_CODE_SLOT_LAYOUT_MISMATCH,
+                                  f"the key is for {ka.width} slots; the calculation needs "
+                                  f"{slots.calc_width(req.batch_size, req.citation_slots)}")
                 context = self.objects.get(ka.context_object_hash)
                 he_sum.check_public_context(context, ka.key_fingerprint, ka.ckks_params_hash)
                 self._store(s, opened)
@@ -382,9 +387,15 @@ class Coordinator:
                 return pair
         raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, f"{opened.type_name} from {opened.body.sender!r} answers no request sent to it")
 
+    def _width(self, calc: db.Calculation) -> int:
+        """Slots every ciphertext of the calculation carries, as its key holder announced."""
+        with self.sessions() as s:
+            return env.parse(self._envelope(s, calc.key_announcement_hash)).payload.width or slots.WIDTH
+
     def _ciphertext(self, calc: db.Calculation, digest: bytes, *, transit: bool):
         context = self.objects.get(calc.context_hash)
-        return he_sum.load_ciphertext(context, self.objects.get(digest), calc.transit_level if transit else None)
+        return he_sum.load_ciphertext(context, self.objects.get(digest), calc.transit_level if transit else None,
+                                      self._width(calc))
 
     def _on_request(self, s, calc, opened) -> None:
         self._check_bindings(calc, opened)
@@ -482,11 +493,16 @@ class Coordinator:
             if len(group) == 1:
                 digest = group[0].weight_hash
             else:
-                digest = self.objects.put(he_sum.add_all(context, [self.objects.get(r.weight_hash) for r in group]))
+                digest = self.objects.put(he_sum.add_all(context, [self.objects.get(r.weight_hash) for r in group],
+                                                         self._width(calc)))
             part = mr.parts.add(quantity_unit=unit, weight_object_hash=digest)
             for r in group:
                 part.requests.add(buyer=r.buyer, request_hash=r.hash, weight_object_hash=r.weight_hash)
             body.object_hashes.append(digest)
+        for buyer in sorted({r.buyer for r in reqs}):  # for the supplier's minimum-contributors policy
+            inputs = {(r.supplier, r.product) for r in s.scalars(select(db.CalcRequest).where(
+                db.CalcRequest.calculation_id == calc.id, db.CalcRequest.buyer == buyer))}
+            mr.buyer_fan_out.add(buyer=buyer, inputs=len(inputs))
         opened = self._seal(s, body)
         pair.merged_request_hash, pair.state = opened.hash, "dispatched"
         self._deliver(s, key[0], opened.hash)
@@ -575,7 +591,8 @@ class Coordinator:
         hashes = [p.contribution_hash for p in live] + [f.hash for f in fallbacks]
         contributions = [env.parse(self._envelope(s, h)) for h in hashes]
         context = self.objects.get(calc.context_hash)
-        total = he_sum.add_all(context, [self.objects.get(c.payload.ciphertext_hash) for c in contributions])
+        total = he_sum.add_all(context, [self.objects.get(c.payload.ciphertext_hash) for c in contributions],
+                               self._width(calc))
         out = self.objects.put(total)
         body = self._body(calc, MT.MESSAGE_TYPE_AGGREGATE, calc.key_holder)
         body.answers_hash = calc.request_hash
@@ -635,17 +652,22 @@ class Coordinator:
                 out.append(item)
             return out
 
-    def submit_result(self, envelope: epb.Envelope) -> cpb.PushOutcome:
+    def submit_result(self, envelope: epb.Envelope, citation_report: epb.Envelope | None = None) -> cpb.PushOutcome:
         try:
             opened = self._verify(envelope)
+            report = self._verify(citation_report) if citation_report is not None else None
             with self.lock, self.sessions.begin() as s:
                 calc = self._calc(s, opened.body.calculation_id)
                 if opened.body.sender != calc.key_holder:
                     raise Refused(cpb.REFUSAL_CODE_UNKNOWN_PARTY, "only the calculation's key holder submits its result")
                 if calc.result_hash is not None:
                     raise Refused(cpb.REFUSAL_CODE_DUPLICATE, "the calculation already has a result")
+                if report is not None:
+                    self._check_citation_report(calc, opened, report)
                 if opened.body.message_type == MT.MESSAGE_TYPE_RESULT:
                     calc.state = S.Name(S.CALCULATION_STATE_DONE)
+                    if report is not None:
+                        self._store(s, report)
                 elif opened.body.message_type == MT.MESSAGE_TYPE_REFUSAL:
                     calc.state = S.Name(S.CALCULATION_STATE_WITHHELD)
                     calc.failure_code, calc.failure_message = opened.payload.code, opened.payload.message
@@ -658,6 +680,28 @@ class Coordinator:
         except (env.EnvelopeRefused, Refused) as exc:
             return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, exc.code, exc.message)
         return outcome(opened.hash, cpb.PUSH_STATUS_ACCEPTED)
+
+    def _check_citation_report(self, calc: db.Calculation, result: env.Opened, report: env.Opened) -> None:
+        """A CITATION_REPORT rides with its RESULT: same key holder, same aggregate, one count per slot."""
+        req = self._calc_request(calc).payload
+        r = report.payload
+        if (report.body.message_type != MT.MESSAGE_TYPE_CITATION_REPORT or report.body.sender != calc.key_holder
+                or report.body.calculation_id != calc.id or report.body.answers_hash != calc.aggregate_hash
+                or result.body.message_type != MT.MESSAGE_TYPE_RESULT):
+            raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "the citation report does not answer this calculation's aggregate")
+        if report.body.receiver != req.factor_provider or len(r.counts) != req.citation_slots:
+            raise Refused(cpb.REFUSAL_CODE_MALFORMED, "the citation report names another provider or slot count")
+
+    def citations(self, provider: str, factor_set_hash: bytes = b"") -> list[epb.Envelope]:
+        """Every CITATION_REPORT addressed to `provider`, oldest first (optionally for one factor set)."""
+        with self.sessions() as s:
+            rows = s.scalars(select(db.StoredEnvelope).where(
+                db.StoredEnvelope.message_type == "MESSAGE_TYPE_CITATION_REPORT",
+                db.StoredEnvelope.receiver == provider).order_by(db.StoredEnvelope.received_at))
+            out = [epb.Envelope(body=r.body, signature=r.signature) for r in rows]
+        if factor_set_hash:
+            out = [e for e in out if env.parse(e).body.factor_set_hash == factor_set_hash]
+        return out
 
     # ---------------------------------------------------------------- requester
     def check_deadlines(self) -> None:

@@ -191,6 +191,10 @@ class RequesterServicer(rgrpc.RequesterServiceServicer):
         except Refused as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
 
+    def GetCitations(self, request, context):
+        authenticate(context, request.provider_id)  # under mTLS: the provider's own certificate only
+        return rpb.GetCitationsResponse(reports=self.c.citations(request.provider_id, request.factor_set_hash))
+
 
 class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
     def __init__(self, coord: Coordinator):
@@ -219,7 +223,8 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
 
     def SubmitResult(self, request, context):
         authenticate(context, _sender(request.result))
-        return kpb.SubmitResultResponse(outcome=self.c.submit_result(request.result))
+        report = request.citation_report if request.HasField("citation_report") else None
+        return kpb.SubmitResultResponse(outcome=self.c.submit_result(request.result, report))
 
 
 def serve(coord: Coordinator, listen: str, staging: Path, tls=None) -> grpc.Server:

@@ -96,7 +96,8 @@ class KeyHolder:
         with self.store.sessions() as s:
             row = s.get(KeyedCalculation, cid)
         if row is None:
-            keys = self.pool.submit(he_work.keygen, req.payload.depth_bound, max(1, req.payload.batch_size)).result()
+            keys = self.pool.submit(he_work.keygen, req.payload.depth_bound, max(1, req.payload.batch_size),
+                                    req.payload.citation_slots).result()
             self.store.write_secret(cid, keys.secret_context)
             context_hash = push_object(self.objects, self.party, cid, keys.public_context, opb.OBJECT_KIND_PUBLIC_CONTEXT)
             body = env.new_body(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, calculation_id=cid, sender=self.party,
@@ -109,6 +110,7 @@ class KeyHolder:
             ka = body.key_announcement
             ka.key_fingerprint, ka.ckks_params_hash = keys.key_fingerprint, keys.params_hash
             ka.preset, ka.context_object_hash, ka.transit_level = keys.preset, context_hash, keys.transit_level
+            ka.width = keys.width
             sealed = env.seal(body, self.key)
             with self.store.sessions.begin() as s:
                 s.add(KeyedCalculation(calculation_id=cid, preset=keys.preset, state="keyed",
@@ -133,7 +135,8 @@ class KeyHolder:
             return
         if row.state != "keyed":
             if row.submitted is not None:
-                self._submit(epb.Envelope.FromString(row.submitted))
+                self._submit(epb.Envelope.FromString(row.submitted),
+                             epb.Envelope.FromString(row.citation_report) if row.citation_report else None)
             else:
                 self._refuse(req, cpb.REFUSAL_CODE_ALREADY_DECRYPTED,
                              f"calculation {cid} was already decrypted (state {row.state}); a second decryption is refused")
@@ -147,10 +150,17 @@ class KeyHolder:
             s.get(KeyedCalculation, cid).state = "decrypting"  # durable before the one decryption
         ct = pull_object(self.objects, self.party, cid, agg.payload.output_ciphertext_hash, limits.MAX_CIPHERTEXT_BYTES)
         secret = self.store.secret_path(cid).read_bytes()
-        values, precision, max_value = self.pool.submit(he_work.decrypt, secret, ct).result()
+        width = (env.parse(epb.Envelope.FromString(row.announcement)).payload.width if row.announcement else 0) or slots.WIDTH
+        try:
+            values, precision, max_value = self.pool.submit(he_work.decrypt, secret, ct, width).result()
+        except he_work.HEError as exc:  # not the calculation's ciphertext: nothing was decrypted
+            self.store.destroy_secret(cid)
+            self._refuse(req, he_work.refusal_code(exc), f"the aggregate cannot be decrypted: {exc}", final=True)
+            return
         self.store.destroy_secret(cid)
         try:
             result_json = self._release(req, agg, attestations, np.asarray(values), precision, max_value)
+            counts = self._citations(req, agg, np.asarray(values))
         except Withheld as exc:
             self._refuse(req, exc.code, exc.message, final=True)
             return
@@ -162,13 +172,18 @@ class KeyHolder:
         body.result.result_json = result_json
         body.result.attestation_hashes.extend(a.hash for a in attestations)
         sealed = env.seal(body, self.key)
+        report = self._citation_report(req, agg, counts) if counts is not None else None
         with self.store.sessions.begin() as s:
             r = s.get(KeyedCalculation, cid)
             r.state, r.submitted = "released", sealed.SerializeToString()
-        self._submit(sealed)
+            r.citation_report = report.SerializeToString() if report is not None else None
+        self._submit(sealed, report)
         log.info("released the result of %s", cid[:8])
 
     def _check_attested(self, req: env.Opened, item: kpb.DecryptionNeeded):
+        if len(req.payload.quantity_commitment) != 32:  # DESIGN "Trust model": an after-the-fact audit hook
+            raise Withheld(cpb.REFUSAL_CODE_QUANTITIES_UNCOMMITTED,
+                           "the requester committed no quantities (salted SHA-256) before the calculation started")
         agg = env.open_envelope(item.aggregate, lambda p: self.federation.key_of(p))
         if agg.body.sender != COORDINATOR or agg.body.answers_hash != req.hash:
             raise Withheld(cpb.REFUSAL_CODE_NOT_ATTESTED, "the aggregate is not the coordinator's for this calculation")
@@ -215,6 +230,33 @@ class KeyHolder:
             fallbacks=fallbacks, warnings=warnings_list, audit_bundle=BUNDLE_NAME)
         return result.to_json().encode()
 
+    def _citations(self, req, agg, values: np.ndarray) -> list[int] | None:
+        """The citation counts after the product block: whole numbers between 0 and the number of
+        contributions summed, else withheld (a count is 1 per contribution, so anything else is tampering)."""
+        n_slots = req.payload.citation_slots
+        if n_slots == 0:
+            return None
+        start = slots.WIDTH * max(1, req.payload.batch_size)
+        raw = values[start:start + n_slots]
+        limit = len(agg.payload.contribution_hashes)
+        rounded = np.rint(raw)
+        if raw.size != n_slots or np.any(np.abs(raw - rounded) > 0.01) or np.any(rounded < 0) or np.any(rounded > limit):
+            raise Withheld(cpb.REFUSAL_CODE_OUT_OF_BOUNDS,
+                           f"citation counts are not whole numbers between 0 and {limit} (detected, result withheld)")
+        return [int(c) for c in rounded]
+
+    def _citation_report(self, req: env.Opened, agg: env.Opened, counts: list[int]) -> epb.Envelope:
+        """Counts per factor for the factor set's provider — no amounts, no citing node."""
+        body = env.new_body(MT.MESSAGE_TYPE_CITATION_REPORT, calculation_id=req.body.calculation_id,
+                            sender=self.party, receiver=req.payload.factor_provider or "factor-provider")
+        body.answers_hash = agg.hash
+        body.key_fingerprint, body.ckks_params_hash = agg.body.key_fingerprint, agg.body.ckks_params_hash
+        body.factor_set_hash = req.body.factor_set_hash
+        body.method_profile.CopyFrom(req.body.method_profile)
+        body.citation_report.counts.extend(counts)
+        body.citation_report.contributions = len(agg.payload.contribution_hashes)
+        return env.seal(body, self.key)
+
     def _refuse(self, req: env.Opened, code: int, message: str, final: bool = False) -> None:
         log.error("withholding %s: %s", req.body.calculation_id[:8], message)
         body = env.new_body(MT.MESSAGE_TYPE_REFUSAL, calculation_id=req.body.calculation_id, sender=self.party,
@@ -228,8 +270,11 @@ class KeyHolder:
                 r.state, r.submitted = "withheld", sealed.SerializeToString()
         self._submit(sealed)
 
-    def _submit(self, sealed: epb.Envelope) -> None:
-        out = self.work.SubmitResult(kpb.SubmitResultRequest(result=sealed), timeout=limits.RPC_TIMEOUT_SECONDS)
+    def _submit(self, sealed: epb.Envelope, citation_report: epb.Envelope | None = None) -> None:
+        request = kpb.SubmitResultRequest(result=sealed)
+        if citation_report is not None:
+            request.citation_report.CopyFrom(citation_report)
+        out = self.work.SubmitResult(request, timeout=limits.RPC_TIMEOUT_SECONDS)
         if out.outcome.status == cpb.PUSH_STATUS_REFUSED:
             log.warning("coordinator refused our submission: %s", out.outcome.message)
 

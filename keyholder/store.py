@@ -29,6 +29,7 @@ class KeyedCalculation(Base):
     state: Mapped[str] = mapped_column(String(16))
     announcement: Mapped[bytes] = mapped_column(LargeBinary)   # our signed KEY_ANNOUNCEMENT
     submitted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # our RESULT/REFUSAL
+    citation_report: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # our CITATION_REPORT
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                  default=lambda: datetime.now(timezone.utc))
 

@@ -24,7 +24,7 @@ from node.importer import load_current
 from node.policy import POLICY_FILE, Policy, load_policy
 from node.store import CalcKey, CalcRecord, Handled, NodeStore, OutObject, Outbox, Received
 from pcf import envelope as env
-from pcf import limits, profiles, slots, units
+from pcf import commitment, limits, profiles, slots, units
 from pcf.federation import Federation
 from pcf.runtime import open_channel, register_with_retry, stop_on_signals, utcnow
 from pcf.footprint import fallback, own
@@ -51,7 +51,7 @@ class NodeRefusal(Exception):
 
 class Node:
     def __init__(self, org: str, store: NodeStore, key: SigningKey, federation: Federation, channel: grpc.Channel,
-                 policy: Policy | None = None):
+                 policy: Policy | None = None, state: Path | None = None):
         current = load_current(store)
         if current is None:
             raise RuntimeError("no data imported: run `tanji node import` first")
@@ -59,6 +59,7 @@ class Node:
         if self.data.org != org:
             raise RuntimeError(f"imported data is for {self.data.org!r}, this node is {org!r}")
         self.org = org
+        self.state = state if state is not None else Path(".")  # where `tanji calc start` keeps commitments
         self.store = store
         self.key = key
         self.federation = federation
@@ -196,6 +197,12 @@ class Node:
         with self.store.sessions() as s:
             return s.get(CalcKey, cid)
 
+    def _layout(self, cid: str) -> tuple[int, dict[str, int]]:
+        """(slots per ciphertext, factor id -> citation slot) of a calculation; no citation slots: {}."""
+        ka = env.parse(epb.Envelope.FromString(self._calc_key(cid).announcement)).payload
+        width = ka.width or slots.WIDTH
+        return width, (slots.citation_slots(self.factors.by_id) if width > slots.WIDTH else {})
+
     def _bind(self, body: epb.EnvelopeBody, cid: str) -> None:
         """Bind a body to the calculation's key, parameters, factor set and method."""
         ck = self._calc_key(cid)
@@ -222,6 +229,10 @@ class Node:
             raise NodeRefusal(cpb.REFUSAL_CODE_FACTOR_SET_MISMATCH,
                               f"calculation uses factor set {opened.body.factor_set_hash.hex()[:16]}…, "
                               f"this node holds {self.factors.model.id} ({self.factors.sha256[:16]}…)")
+        if ka.width not in (0, slots.WIDTH, slots.calc_width(1, len(self.factors.model.factors))):
+            raise NodeRefusal(cpb.REFUSAL_CODE_SLOT_LAYOUT_MISMATCH,
+                              f"the key is for {ka.width} slots; this node's layout is {slots.WIDTH} slots, plus "
+                              f"{len(self.factors.model.factors)} citation slots for {self.factors.model.id}")
         with self.store.sessions.begin() as s:
             s.add(CalcKey(calculation_id=opened.body.calculation_id, announcement=opened.envelope.SerializeToString(),
                           context=context))
@@ -234,9 +245,29 @@ class Node:
         if opened.body.sender != self.org:
             self.keep(opened)  # another party's calculation that reaches us: for the usage ledger
             return
-        self.keep(opened)
         req = opened.payload
+        self._check_commitment(opened)
+        self.keep(opened)
         self.answer(opened, req.products[0].product_id, parts=None, depth_remaining=req.depth_bound)
+
+    def _check_commitment(self, opened: env.Opened) -> None:
+        """Our own calculation: the quantities we are about to send must be the ones committed to.
+
+        `tanji calc start` wrote the salt and the bill of materials it committed to; a node
+        whose data changed since (or a request carrying another commitment) refuses by name."""
+        req = opened.payload
+        try:
+            product = self.data.model.product(req.products[0].product_id)
+        except KeyError:
+            return  # answer() refuses the unknown product by name
+        kept = commitment.load(self.state, opened.body.calculation_id)
+        if not req.quantity_commitment or kept is None:
+            raise NodeRefusal(cpb.REFUSAL_CODE_QUANTITIES_UNCOMMITTED,
+                              f"no quantity commitment for {opened.body.calculation_id} in {commitment.folder(self.state)}")
+        if commitment.commit(kept.salt, commitment.bill_of_materials(product)) != req.quantity_commitment:
+            raise NodeRefusal(cpb.REFUSAL_CODE_COMMITMENT_MISMATCH,
+                              f"{self.org}/{product.id}: the quantities in the imported data (version {self.version}) "
+                              "are not the ones the requester committed to")
 
     def on_merged_request(self, opened: env.Opened) -> None:
         if opened.body.sender != COORDINATOR:
@@ -248,10 +279,28 @@ class Node:
         if refused:
             raise NodeRefusal(cpb.REFUSAL_CODE_CUSTOMER_NOT_APPROVED,
                               f"{self.org} has not approved {', '.join(refused)} as a customer of {mr.product_id}")
+        self._check_contributors(mr)
         self._check_rate_limit(opened.body.calculation_id)
         parts = [(p.quantity_unit, p.weight_object_hash) for p in mr.parts]
         self.keep(opened)  # its Enc(w) is kept until the calculation ends: a dead supplier's fallback needs it
         self.answer(opened, mr.product_id, parts=parts, depth_remaining=mr.depth_remaining)
+
+    def _check_contributors(self, mr) -> None:
+        """The minimum-contributors policy: every buyer merged here requested at least N inputs.
+
+        A buyer naming this product as its only input (or one of too few) would learn this
+        node's footprint from the total (DESIGN.md "Trust model"); the coordinator states each
+        buyer's fan-out without naming the other suppliers."""
+        need = self.policy.min_contributors
+        if need is None:
+            return
+        buyers = {r.buyer for p in mr.parts for r in p.requests}
+        fan_out = {f.buyer: f.inputs for f in mr.buyer_fan_out}
+        short = sorted(b for b in buyers if b != self.org and fan_out.get(b, 0) < need)
+        if short:
+            raise NodeRefusal(cpb.REFUSAL_CODE_TOO_FEW_CONTRIBUTORS,
+                              f"{self.org} answers {mr.product_id} only for a buyer with at least {need} inputs; "
+                              + ", ".join(f"{b} has {fan_out.get(b, 0)}" for b in short))
 
     def _root_of(self, s, cid: str) -> tuple[str, str] | None:
         row = s.query(Received).filter(Received.calculation_id == cid,
@@ -309,8 +358,11 @@ class Node:
         n_warnings = int(part.vector[slots.WARNINGS])
         scaled_parts = self._weights(cid, product, parts)
         qs = [inp.quantity for inp in product.inputs]
+        width, citation = self._layout(cid)
+        cited = sorted(citation[f] for f in part.cited) if citation else []
         try:
-            answered = self.pool.submit(he_work.answer, ck.context, scaled_parts, weighted, n_warnings, qs).result()
+            answered = self.pool.submit(he_work.answer, ck.context, scaled_parts, weighted, n_warnings, qs,
+                                        width, cited).result()
         except he_work.OutOfLevels as exc:
             raise NodeRefusal(cpb.REFUSAL_CODE_INSUFFICIENT_LEVELS, f"{self.org}/{product_id}: {exc}") from None
         except he_work.HEError as exc:
@@ -424,7 +476,9 @@ class Node:
         weights = self._weights(cid, product, parts)
         ck = self._calc_key(cid)
         weighted = (fb.vector * slots.WEIGHTED).tolist()
-        answered = self.pool.submit(he_work.answer, ck.context, weights, weighted, 1, []).result()
+        width, citation = self._layout(cid)
+        cited = sorted(citation[f] for f in fb.cited) if citation else []
+        answered = self.pool.submit(he_work.answer, ck.context, weights, weighted, 1, [], width, cited).result()
         ct = answered.contribution
         digest = hashlib.sha256(ct).digest()
         salt = os.urandom(32)
@@ -470,7 +524,7 @@ class Node:
                 if c.body.calculation_id != cid:
                     raise NodeRefusal(cpb.REFUSAL_CODE_UNEXPECTED, "a contribution of another calculation is in the sum")
                 ciphertexts.append(self._pull(cid, c.payload.ciphertext_hash, limits.MAX_CIPHERTEXT_BYTES))
-        total = self.pool.submit(he_work.add_all, ck.context, ciphertexts).result()
+        total = self.pool.submit(he_work.add_all, ck.context, ciphertexts, self._layout(cid)[0]).result()
         if hashlib.sha256(total).digest() != agg.output_ciphertext_hash:
             raise NodeRefusal(cpb.REFUSAL_CODE_HASH_MISMATCH, "re-executed aggregation does not match the coordinator's output")
         body = env.new_body(MT.MESSAGE_TYPE_ATTESTATION, calculation_id=cid, sender=self.org, receiver=COORDINATOR)
@@ -508,7 +562,7 @@ def serve(org: str, state: Path, federation_file: Path, coordinator: str,
         log.info("imported %s as data version %d", data_file, version)
     key = SigningKey.load_or_create(state / "envelope-key.pem")
     channel = open_channel(coordinator, tls_dir, org)
-    node = Node(org, store, key, Federation.load(federation_file), channel, load_policy(state))
+    node = Node(org, store, key, Federation.load(federation_file), channel, load_policy(state), state=state)
     stop_on_signals(node.stop)
     register_with_retry(node.register, coordinator)
     (state / "ready").write_text("registered\n")

@@ -6,9 +6,12 @@
     [rate_limit]                                            # per (root requester, root product)
     calculations = 10                                       # at most this many calculations …
     days = 1                                                # … in any window of this many days
+    min_contributors = 3    # (top level) answer only buyers that requested ≥ 3 inputs in the calculation
 
 A node with no policy file answers every buyer and says so at start-up; a buyer not
-on the list gets a named refusal (CUSTOMER_NOT_APPROVED), logged and in the ledger.
+on the list gets a named refusal (CUSTOMER_NOT_APPROVED), logged and in the ledger; so does
+a buyer with too few inputs (TOO_FEW_CONTRIBUTORS) — the defence against a requester that
+names this product as its only input to read its footprint from the total.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ class Policy:
     #: (calculations, days): at most that many calculations per (root requester, root product) in
     #: any window of that many days; None: no limit
     rate_limit: tuple[int, float] | None = None
+    #: every buyer merged into a request must have requested at least this many inputs; None: any
+    min_contributors: int | None = None
 
     def approves(self, buyer: str, own_org: str) -> bool:
         return buyer == own_org or self.approved_customers is None or buyer in self.approved_customers
@@ -40,7 +45,7 @@ def load_policy(state: Path) -> Policy:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DataError(str(path), "(document)", f"cannot read the policy: {exc}") from None
-    unknown = sorted(set(doc) - {"approved_customers", "rate_limit"})
+    unknown = sorted(set(doc) - {"approved_customers", "rate_limit", "min_contributors"})
     if unknown:
         raise DataError(str(path), unknown[0], "unknown policy setting")
     customers = doc.get("approved_customers")
@@ -53,4 +58,7 @@ def load_policy(state: Path) -> Policy:
                 or limit["calculations"] < 1 or not isinstance(limit["days"], (int, float)) or limit["days"] <= 0):
             raise DataError(str(path), "rate_limit", "needs calculations (an integer ≥ 1) and days (a number > 0)")
         limit = (limit["calculations"], float(limit["days"]))
-    return Policy(frozenset(customers) if customers is not None else None, limit)
+    minimum = doc.get("min_contributors")
+    if minimum is not None and (not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1):
+        raise DataError(str(path), "min_contributors", "must be an integer ≥ 1")
+    return Policy(frozenset(customers) if customers is not None else None, limit, minimum)

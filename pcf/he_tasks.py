@@ -16,7 +16,7 @@ from pcf.he.errors import (HEError, KeyMismatch, LevelMismatch, MalformedCiphert
                            ParameterMismatch)
 from tanji.v1 import common_pb2 as cpb
 
-WIDTH = slots.WIDTH  # one product block per calculation (batches: DESIGN §6, later)
+WIDTH = slots.WIDTH  # one product block per calculation (batches: DESIGN §6, later); + citation slots
 
 #: wire refusal code for each HE failure
 REFUSAL_CODES = {
@@ -46,19 +46,20 @@ def check_public_context(context: bytes, fingerprint: bytes, params_hash: bytes,
         raise ParameterMismatch("the context's parameters are not the ones the key holder signed")
 
 
-def load_ciphertext(context: bytes, data: bytes, level: int | None) -> None:
-    """Validate a ciphertext under a calculation's context (at `level` if given, else at level ≥ 1)."""
+def load_ciphertext(context: bytes, data: bytes, level: int | None, width: int = WIDTH) -> None:
+    """Validate a ciphertext under a calculation's context (at `level` if given, else at level ≥ 1)
+    and with the calculation's slot count (`slots.calc_width`)."""
     ctx = _public(context)
     if level is None:
-        ctx.deserialize(data, min_level=1, width=WIDTH)
+        ctx.deserialize(data, min_level=1, width=width)
     else:
-        ctx.deserialize(data, level=level, width=WIDTH)
+        ctx.deserialize(data, level=level, width=width)
 
 
-def add_all(context: bytes, items: list[bytes]) -> bytes:
+def add_all(context: bytes, items: list[bytes], width: int = WIDTH) -> bytes:
     """Σ ciphertexts; deterministic bytes, so anyone with the inputs re-derives the same hash."""
     ctx = _public(context)
-    return ctx.serialize(ctx.add_many([ctx.deserialize(b, width=WIDTH) for b in items]))
+    return ctx.serialize(ctx.add_many([ctx.deserialize(b, width=width) for b in items]))
 
 
 class Answer(NamedTuple):
@@ -71,7 +72,11 @@ class Answer(NamedTuple):
 
 
 def weighted_product(ctx, weights, own: list[float]):
-    """Σ_u Enc(w_u) ⊙ (c_u·own) at the output level — deterministic, so it can be re-computed on site."""
+    """Σ_u Enc(w_u) ⊙ (c_u·own) at the output level — deterministic, so it can be re-computed on site.
+
+    `own` covers the product block; the slots after it (citation counts) get 0 here."""
+    width = weights[0][0].width
+    own = list(own) + [0.0] * (width - len(own))
     terms = []
     for w, c in weights:
         if w.level < 1:
@@ -83,25 +88,30 @@ def weighted_product(ctx, weights, own: list[float]):
 
 
 def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted: list[float], warnings: int,
-           quantities: list[float]) -> Answer:
+           quantities: list[float], width: int = WIDTH, cited: list[int] = ()) -> Answer:
     """A node's whole answer to one request.
 
     `parts` are (Enc(w) in one quantity unit, factor converting that unit to the
     product's unit); None means the requester's own target, answered with w = 1.
     The contribution is Σ Enc(w_u) ⊙ (c_u·own) + R at the output level, R a fresh
-    encryption of the warning count n·e6; each request is q_i·Σ c_u·Enc(w_u) + Enc(0).
+    encryption of the warning count n·e6 and of a 1 in the citation slot of each
+    factor cited (`cited`: slot indices); each request is q_i·Σ c_u·Enc(w_u) + Enc(0).
     Conversion factors fold into the plaintext multipliers, so they cost no level.
     """
     ctx = _public(context)
     if parts is None:
-        start = chain.start(ctx, WIDTH)
+        start = chain.start(ctx, width)
         weights = [(start, 1.0)]
         used = [(ctx.serialize(start), 1.0)]
     else:
-        weights = [(ctx.deserialize(b, min_level=1, width=WIDTH), c) for b, c in parts]
+        weights = [(ctx.deserialize(b, min_level=1, width=width), c) for b, c in parts]
         used = list(parts)
-    addend = [0.0] * WIDTH
+    addend = [0.0] * width
     addend[slots.WARNINGS] = float(warnings)
+    for i in cited:
+        if not WIDTH <= i < width:
+            raise ValueError(f"citation slot {i} outside {WIDTH}..{width - 1}")
+        addend[i] += 1.0
     fresh = ctx.encrypt(addend, level=ctx.preset.output_level)
     contribution = ctx.add(weighted_product(ctx, weights, own_weighted), fresh)
     requests = []
@@ -112,11 +122,11 @@ def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted
 
 
 def recompute_contribution(context: bytes, weights: list[tuple[bytes, float]], own_weighted: list[float],
-                           fresh: bytes) -> bytes:
+                           fresh: bytes, width: int = WIDTH) -> bytes:
     """The on-site check: Σ Enc(w_u) ⊙ (c_u·own) + R from the opened record, as bytes."""
     ctx = _public(context)
-    ws = [(ctx.deserialize(b, min_level=1, width=WIDTH), c) for b, c in weights]
-    r = ctx.deserialize(fresh, level=ctx.preset.output_level, width=WIDTH)
+    ws = [(ctx.deserialize(b, min_level=1, width=width), c) for b, c in weights]
+    r = ctx.deserialize(fresh, level=ctx.preset.output_level, width=width)
     return ctx.serialize(ctx.add(weighted_product(ctx, ws, own_weighted), r))
 
 
@@ -128,20 +138,22 @@ class Keys:
     key_fingerprint: bytes
     params_hash: bytes
     transit_level: int
+    width: int
 
 
-def keygen(depth_bound: int, batch_size: int = 1) -> Keys:
-    """A fresh key pair from the pinned preset for this depth bound (key holder only)."""
-    preset = preset_for(depth_bound, WIDTH * batch_size)
+def keygen(depth_bound: int, batch_size: int = 1, citation_slots: int = 0) -> Keys:
+    """A fresh key pair from the pinned preset for this depth bound and slot count (key holder only)."""
+    width = slots.calc_width(batch_size, citation_slots)
+    preset = preset_for(depth_bound, width)
     sk = default_backend().generate_keys(preset)
     return Keys(preset=preset.name, secret_context=sk.export_secret(), public_context=sk.export(),
                 key_fingerprint=bytes.fromhex(sk.key_fingerprint), params_hash=bytes.fromhex(sk.param_hash),
-                transit_level=preset.output_level)
+                transit_level=preset.output_level, width=width)
 
 
-def decrypt(secret_context: bytes, data: bytes) -> tuple[list[float], float, float]:
+def decrypt(secret_context: bytes, data: bytes, width: int = WIDTH) -> tuple[list[float], float, float]:
     """(values, preset precision, preset max value) of the attested aggregate (key holder only)."""
     sk = default_backend().load_secret_context(data=secret_context)
-    values = sk.decrypt(sk.deserialize(data, width=WIDTH))
+    values = sk.decrypt(sk.deserialize(data, width=width))
     preset = get_preset(sk.preset.name)
     return [float(v) for v in values], preset.precision, preset.max_value

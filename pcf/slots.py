@@ -17,10 +17,22 @@ PRIMARY = 4        #: emissions from primary (measured) data
 DQR_WEIGHTED = 5   #: Σ emissions × DQR
 WARNINGS = 6       #: fallback-warning count, added unweighted by each product once
 CHECK = 7          #: reserved, must decrypt to 0
-WIDTH = 8          #: slots per product block (8.. reserved for later layouts)
+WIDTH = 8          #: slots per product block; after the blocks: citation counts (`citation_slots`)
 
 #: slots that scale with the multiplier w (everything but the warning count and the check slot)
 WEIGHTED = np.array([1, 1, 1, 1, 1, 1, 0, 0], dtype=float)
+
+
+def calc_width(batch_size: int = 1, citation_slots: int = 0) -> int:
+    """Slots every ciphertext of a calculation carries: the product blocks, then one
+    citation-count slot per factor of the calculation's factor set."""
+    return WIDTH * max(1, batch_size) + citation_slots
+
+
+def citation_slots(factor_ids) -> dict[str, int]:
+    """Factor id -> its citation slot (after one product block): sorted ids, so every
+    party holding the same factor set derives the same layout."""
+    return {fid: WIDTH + i for i, fid in enumerate(sorted(factor_ids))}
 
 
 def zeros() -> np.ndarray:

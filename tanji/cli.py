@@ -221,16 +221,11 @@ def calc_start(
             raise TanjiError(f"{state}: no data imported")
         nd, fs, _ = current
         try:
-            target = nd.model.product(product)
+            nd.model.product(product)
         except KeyError:
             raise TanjiError(f"{nd.org} has no product {product!r}") from None
-        if target.declaration is None:
-            raise TanjiError(f"{nd.org}/{product} has no declaration, so it cannot be the target of a calculation")
-        spec = requester.CalculationSpec(
-            requester=nd.org, product=product, method=target.declaration.method,
-            method_version=target.declaration.profile.version,
-            lifetime_energy_kwh=target.declaration.lifetime_energy_kwh(), depth_bound=depth,
-            factor_set_id=fs.model.id, factor_set_sha256=fs.sha256, key_holder=key_holder, deadline_seconds=deadline)
+        spec = requester.spec_for(nd.org, nd.model, fs, product, state=state, depth_bound=depth,
+                                  key_holder=key_holder, deadline_seconds=deadline)
         channel = open_channel(coordinator, tls, nd.org)
         cid = requester.start(channel, SigningKey.load_or_create(state / "envelope-key.pem"), spec)
     except TanjiError as exc:

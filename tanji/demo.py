@@ -171,7 +171,6 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
     if unknown or target[0] in offline:
         raise DemoFailed(f"--offline names {', '.join(unknown) or target[0]}: only a supplier organisation of the data can be offline")
     graph = build_graph(data, target)        # unknown target / missing declaration: named error now
-    declaration = graph.product(target).declaration
     if depth_bound is None:  # the requester declares the depth of its chain
         depth_bound = graph.depth()
 
@@ -195,11 +194,9 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
             console.print(f"[yellow]{org} is offline[/]: its lease expires in {DEMO_LEASE_SECONDS:g} s; "
                           "its buyers will answer with their fallback factors")
         channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
-        spec = requester.CalculationSpec(
-            requester=target[0], product=target[1], method=graph.profile.name, method_version=graph.profile.version,
-            lifetime_energy_kwh=declaration.lifetime_energy_kwh(), depth_bound=depth_bound,
-            factor_set_id=data.factors.model.id, factor_set_sha256=data.factors.sha256, key_holder=KEY_HOLDER,
-            deadline_seconds=deadline_seconds)
+        spec = requester.spec_for(target[0], data.nodes[target[0]].model, data.factors, target[1],
+                                  state=state / target[0], depth_bound=depth_bound, key_holder=KEY_HOLDER,
+                                  deadline_seconds=deadline_seconds)
         started = time.monotonic()
         cid = requester.start(channel, SigningKey.load_or_create(state / target[0] / "envelope-key.pem"), spec)
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

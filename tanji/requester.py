@@ -9,7 +9,9 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+from pcf import commitment
 from pcf import envelope as env
 from pcf import limits
 from pcf.errors import TanjiError
@@ -41,6 +43,27 @@ class CalculationSpec:
     factor_set_sha256: str
     key_holder: str
     deadline_seconds: float
+    #: the requester's state folder: where the salt of the quantity commitment is kept
+    state: Path | None = None
+    #: the target product's record (its inputs are the committed quantities)
+    target: object | None = None
+    citation_slots: int = 0            #: factors in the factor set (0: no citation counts)
+    factor_provider: str = ""
+
+
+def spec_for(org: str, node_data, factors, product: str, *, state: Path, depth_bound: int, key_holder: str,
+             deadline_seconds: float) -> CalculationSpec:
+    """A calculation of `org`/`product` from the requester's own imported data and factor set."""
+    target = node_data.product(product)
+    if target.declaration is None:
+        raise TanjiError(f"{org}/{product} has no declaration, so it cannot be the target of a calculation")
+    return CalculationSpec(
+        requester=org, product=product, method=target.declaration.method,
+        method_version=target.declaration.profile.version,
+        lifetime_energy_kwh=target.declaration.lifetime_energy_kwh(), depth_bound=depth_bound,
+        factor_set_id=factors.model.id, factor_set_sha256=factors.sha256, key_holder=key_holder,
+        deadline_seconds=deadline_seconds, state=state, target=target,
+        citation_slots=len(factors.model.factors), factor_provider=factors.model.provider)
 
 
 def start(channel, key: SigningKey, spec: CalculationSpec) -> str:
@@ -57,6 +80,11 @@ def start(channel, key: SigningKey, spec: CalculationSpec) -> str:
     req.key_holder = spec.key_holder
     req.factor_set_id = spec.factor_set_id
     req.min_attestations = 1
+    req.citation_slots, req.factor_provider = spec.citation_slots, spec.factor_provider
+    if spec.state is not None and spec.target is not None:
+        kept = commitment.new(spec.target)
+        commitment.save(spec.state, cid, kept)  # before the request leaves: our node checks against it
+        req.quantity_commitment = kept.commitment
     resp = rgrpc.RequesterServiceStub(channel).StartCalculation(
         rpb.StartCalculationRequest(calculation_request=env.seal(body, key)), timeout=limits.RPC_TIMEOUT_SECONDS)
     if resp.outcome.status != cpb.PUSH_STATUS_ACCEPTED:

@@ -48,11 +48,9 @@ class Federation:
 
     def start_calculation(self) -> str:
         graph = build_graph(self.data, TARGET)
-        spec = requester.CalculationSpec(
-            requester=TARGET[0], product=TARGET[1], method="miit-2025", method_version="1",
-            lifetime_energy_kwh=graph.product(TARGET).declaration.lifetime_energy_kwh(), depth_bound=graph.depth(),
-            factor_set_id=self.data.factors.model.id, factor_set_sha256=self.data.factors.sha256,
-            key_holder="keyholder", deadline_seconds=600)
+        spec = requester.spec_for(TARGET[0], self.data.nodes[TARGET[0]].model, self.data.factors, TARGET[1],
+                                  state=self.state / TARGET[0], depth_bound=graph.depth(), key_holder="keyholder",
+                                  deadline_seconds=600)
         return requester.start(self.channel(), SigningKey.load_or_create(self.state / TARGET[0] / "envelope-key.pem"), spec)
 
     def wait(self, cid, predicate, timeout=600):

@@ -27,9 +27,11 @@ class Recorder:
     def __init__(self, objects):
         self.objects = objects
         self.submitted = []
+        self.reports = []
 
     def SubmitResult(self, request, timeout=None):
         self.submitted.append(request.result)
+        self.reports.append(request.citation_report if request.HasField("citation_report") else None)
         return kpb.SubmitResultResponse(outcome=cpb.PushOutcome(status=cpb.PUSH_STATUS_ACCEPTED))
 
     def PullObject(self, request, timeout=None):
@@ -44,12 +46,15 @@ def setup(tmp_path):
     roles = {"coordinator": "coordinator", "keyholder": "key_holder", "a": "node"}
     fed = Federation({p: ListedParty(p, roles[p], k.public_raw) for p, k in keys.items()})
     kh = KeyHolder("keyholder", KeyHolderStore(tmp_path), keys["keyholder"], fed, grpc.insecure_channel("127.0.0.1:9"))
-    ck = he_tasks.keygen(1)
+    ck = he_tasks.keygen(1, 1, citation_slots=3)   # a factor set of three factors: slots 8, 9, 10
     kh.store.write_secret(CID, ck.secret_context)
+    b = env.new_body(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, calculation_id=CID, sender="keyholder", receiver="coordinator")
+    b.key_announcement.preset, b.key_announcement.width = ck.preset, ck.width
     with kh.store.sessions.begin() as s:
-        s.add(KeyedCalculation(calculation_id=CID, preset=ck.preset, state="keyed", announcement=b""))
+        s.add(KeyedCalculation(calculation_id=CID, preset=ck.preset, state="keyed",
+                               announcement=env.seal(b, keys["keyholder"]).SerializeToString()))
 
-    def build(check_slot=0.0):
+    def build(check_slot=0.0, committed=True, cited=(8, 10), contributions=1):
         b = env.new_body(MT.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id=CID, sender="a", receiver="coordinator")
         b.method_profile.name, b.method_profile.version = "miit-2025", "1"
         b.factor_set_hash = b"\x05" * 32
@@ -57,18 +62,23 @@ def setup(tmp_path):
         r.target_organisation, r.key_holder, r.factor_set_id, r.depth_bound = "a", "keyholder", "fs", 1
         r.products.add(product_id="P", lifetime_energy_kwh=1000.0)
         r.deadline.FromDatetime(datetime.now(timezone.utc) + timedelta(minutes=5))
+        r.citation_slots, r.factor_provider = 3, "factor-lab"
+        if committed:
+            r.quantity_commitment = hashlib.sha256(b"salt and bill of materials").digest()
         req = env.seal(b, keys["a"])
         own = [600.0, 300.0, 50.0, 50.0, 700.0, 1500.0, 0.0, check_slot]
-        total = he_tasks.answer(ck.public_context, None, own, 3, []).contribution
+        total = he_tasks.answer(ck.public_context, None, own, 3, [], ck.width, list(cited)).contribution
         objects = {hashlib.sha256(total).digest(): total}
         out_hash = next(iter(objects))
         b = env.new_body(MT.MESSAGE_TYPE_AGGREGATE, calculation_id=CID, sender="coordinator", receiver="keyholder")
         b.answers_hash = env.message_hash(req)
         b.aggregate.output_ciphertext_hash = out_hash
+        b.aggregate.contribution_hashes.extend(bytes([i]) * 32 for i in range(contributions))
         agg = env.seal(b, keys["coordinator"])
         b = env.new_body(MT.MESSAGE_TYPE_ATTESTATION, calculation_id=CID, sender="a", receiver="coordinator")
         b.answers_hash = env.message_hash(agg)
         b.attestation.output_ciphertext_hash = out_hash
+        b.attestation.contribution_hashes.extend(bytes([i]) * 32 for i in range(contributions))
         b.attestation.requester_warnings.append("a/P activities[0]: example warning")
         att = env.seal(b, keys["a"])
         item = kpb.DecryptionNeeded(calculation_request=req, aggregate=agg, attestations=[att])
@@ -120,3 +130,33 @@ def test_an_unattested_aggregate_is_not_decrypted(setup):
     kh.decrypt(item)
     assert env.parse(kh.work.submitted[-1]).payload.code == cpb.REFUSAL_CODE_NOT_ATTESTED
     assert kh.store.secret_path(CID).exists()
+
+
+def test_citation_counts_go_to_the_factor_provider_signed_and_not_into_the_result(setup):
+    kh, build = setup
+    kh.decrypt(build(cited=(8, 10, 10), contributions=2))
+    result, report = env.parse(kh.work.submitted[-1]), kh.work.reports[-1]
+    assert result.body.message_type == MT.MESSAGE_TYPE_RESULT
+    assert "citation" not in result.payload.result_json.decode()        # the requester does not get them
+    opened = env.parse(report)
+    assert opened.body.message_type == MT.MESSAGE_TYPE_CITATION_REPORT and opened.body.receiver == "factor-lab"
+    assert list(opened.payload.counts) == [1, 0, 2] and opened.payload.contributions == 2
+    assert opened.body.answers_hash == result.body.answers_hash         # both answer the same aggregate
+    kh.decrypt(build(cited=(8, 10, 10), contributions=2))              # resent after a restart: the same report
+    assert kh.work.reports[-1] == report
+
+
+def test_citation_counts_beyond_the_number_of_contributions_withhold_the_result(setup):
+    kh, build = setup
+    kh.decrypt(build(cited=(9, 9, 9), contributions=2))   # a node (or a forged ciphertext) inflated a count
+    refusal = env.parse(kh.work.submitted[-1])
+    assert refusal.payload.code == cpb.REFUSAL_CODE_OUT_OF_BOUNDS and "citation counts" in refusal.payload.message
+    assert kh.work.reports[-1] is None
+
+
+def test_a_calculation_without_a_quantity_commitment_is_not_decrypted(setup):
+    kh, build = setup
+    kh.decrypt(build(committed=False))
+    refusal = env.parse(kh.work.submitted[-1])
+    assert refusal.payload.code == cpb.REFUSAL_CODE_QUANTITIES_UNCOMMITTED
+    assert kh.store.secret_path(CID).exists()   # refused before the one decryption: the key is intact

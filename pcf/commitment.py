@@ -1,0 +1,75 @@
+"""The requester's salted commitment to its own quantities (DESIGN.md "Trust model").
+
+Before a calculation starts, `tanji calc start` commits to the target product's bill of
+materials — every (supplier, product, quantity, unit) it will request — as
+SHA-256(tag || salt || canonical JSON), and keeps salt and bill in the requester's state
+folder. The commitment travels in the signed CALCULATION_REQUEST; the requester's own node
+refuses to answer when its data no longer matches, and the key holder refuses to decrypt a
+calculation without one. Nothing binds the commitment to the ciphertexts the node sends:
+it is an after-the-fact audit hook (an auditor opens it on site), not a proof.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+TAG = b"tanji/v1/quantity-commitment\x00"
+FOLDER = "commitments"
+
+
+@dataclass(frozen=True)
+class Kept:
+    salt: bytes
+    bill: list[dict]
+    commitment: bytes
+
+
+def bill_of_materials(product) -> list[dict]:
+    """The quantities a product's answer sends down, in a canonical order."""
+    return sorted(({"supplier": i.supplier, "product": i.product, "quantity": float(i.quantity), "unit": i.unit}
+                   for i in product.inputs), key=lambda d: (d["supplier"], d["product"], d["unit"], d["quantity"]))
+
+
+def commit(salt: bytes, bill: list[dict]) -> bytes:
+    canonical = json.dumps(bill, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(TAG + salt + canonical).digest()
+
+
+def new(product) -> Kept:
+    salt = os.urandom(32)
+    bill = bill_of_materials(product)
+    return Kept(salt, bill, commit(salt, bill))
+
+
+def folder(state: Path) -> Path:
+    return state / FOLDER
+
+
+def save(state: Path, calculation_id: str, kept: Kept) -> Path:
+    """Write atomically (temp file, fsync, rename): the node must never read half a commitment."""
+    path = folder(state) / f"{calculation_id}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"calculation_id": calculation_id, "salt": kept.salt.hex(), "bill_of_materials": kept.bill,
+                   "commitment": kept.commitment.hex()}, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load(state: Path, calculation_id: str) -> Kept | None:
+    path = folder(state) / f"{calculation_id}.json"
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return Kept(bytes.fromhex(doc["salt"]), doc["bill_of_materials"], bytes.fromhex(doc["commitment"]))
+
+
+def opens(kept: Kept, commitment: bytes) -> bool:
+    """Does this (salt, bill) open `commitment`? What an auditor checks on site."""
+    return commit(kept.salt, kept.bill) == commitment
