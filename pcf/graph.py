@@ -138,6 +138,14 @@ class Evaluation:
         out += [w for edge, fb in self.fallbacks if edge.buyer[0] == org for w in fb.warnings]
         return out
 
+    def citations(self) -> dict[str, int]:
+        """Factor id -> contributions citing it: what the factor provider's report must say."""
+        out = {fid: 0 for fid in self.graph.data.factors.by_id}
+        for part in list(self.parts.values()) + [fb for _, fb in self.fallbacks]:
+            for fid in part.cited:
+                out[fid] += 1
+        return out
+
     def requester_fallbacks(self) -> list[FallbackRef]:
         org = self.graph.target[0]
         return [FallbackRef(supplier=e.supplier[0], product=e.supplier[1], buyer=e.buyer[0])

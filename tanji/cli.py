@@ -5,6 +5,7 @@ calculated), 1 anything unexpected.
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -297,6 +298,49 @@ def calc_bundle(
     except TanjiError as exc:
         fail(exc)
     stderr.print(f"wrote {out}", highlight=False)
+
+
+factors_app = typer.Typer(no_args_is_help=True, help="the factor provider's view")
+app.add_typer(factors_app, name="factors")
+
+
+@factors_app.command("citations")
+def factors_citations(
+    factor_set: Annotated[Path, typer.Option("--factor-set", help="your published factor set (tanji.factor-set/1)")],
+    coordinator: CoordinatorOpt,
+    federation: FederationOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="print tanji.citations/1 JSON")] = False,
+    tls: TLSOpt = None,
+) -> None:
+    """How often each factor of your set was cited: counts per factor and version, no amounts, no citing node.
+
+    Under mutual TLS only the certificate of the factor set's provider may ask."""
+    import grpc
+    from rich.console import Console
+    from rich.table import Table
+
+    from pcf.federation import Federation
+    from pcf.loader import load_factor_set
+    from tanji import citations
+
+    try:
+        fs = load_factor_set(factor_set)
+        channel = open_channel(coordinator, tls, fs.model.provider)
+        tally = citations.fetch(channel, fs, Federation.load(federation))
+    except TanjiError as exc:
+        fail(exc)
+    except grpc.RpcError as exc:
+        fail(TanjiError(f"{exc.code().name}: {exc.details()}"))
+    if as_json:
+        sys.stdout.write(json.dumps(tally.to_json(), indent=2) + "\n")
+        return
+    table = Table(title=f"{tally.provider}: {tally.factor_set_id} (sha256 {tally.factor_set_sha256[:12]}…), "
+                        f"{len(tally.calculations)} calculation(s)")
+    for col in ("factor", "citations", "calculations"):
+        table.add_column(col, justify="left" if col == "factor" else "right")
+    for fid, (n, c) in tally.factors.items():
+        table.add_row(fid, str(n), str(c))
+    Console().print(table)
 
 
 audit_app = typer.Typer(no_args_is_help=True, help="the verifier's keyless checks")

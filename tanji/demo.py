@@ -28,7 +28,7 @@ from pcf.graph import build_graph, parse_target
 from pcf.loader import load_data_dir
 from pcf.signing import SigningKey
 from tanji import metrics as metrics_
-from tanji import requester
+from tanji import citations, requester
 from tanji.v1 import requester_pb2 as rpb
 
 KEY_HOLDER = "keyholder"
@@ -220,6 +220,9 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
                    "peak_rss_mib": {name: metrics_.peak_rss_mib(p.pid) for name, p in fed.procs.items()},
                    "bytes_sent": {org: metrics_.node_bytes_sent(state / org / "node.db") for org in data.nodes}}
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        # the factor provider's view: counts per factor, no amounts, no citing node
+        tally = citations.fetch(channel, data.factors, federation)
+        (out / "citations.json").write_text(json.dumps(tally.to_json(), indent=2) + "\n")
         console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e, "
                       f"{doc['per_kwh_kgco2e']} kgCO2e/kWh → {out / 'result.json'} (costs: {out / 'metrics.json'})")
     finally:

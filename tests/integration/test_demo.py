@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pcf.graph import reference_result
+from pcf.graph import build_graph, evaluate, reference_result
 from pcf.loader import load_data_dir
 from tests.conftest import EXAMPLES
 
@@ -55,6 +55,10 @@ def test_demo_on_the_example_chain_matches_the_reference(tmp_path):
     errors = compare(result, reference_result(load_data_dir(data), ("pack-assembler", "PACK-NMC811-80")))
     print("relative errors (examples):", json.dumps(errors, indent=1))
     assert max(errors.values()) < REL, errors
+    cited = json.loads((out / "citations.json").read_text())   # the factor provider's view
+    expected = evaluate(build_graph(load_data_dir(data), ("pack-assembler", "PACK-NMC811-80"))).citations()
+    assert {f["id"]: f["citations"] for f in cited["factors"]} == expected and cited["calculations"] == 1
+    assert sum(expected.values()) > 0 and cited["provider"] == load_data_dir(data).factors.model.provider
     coordinator_holds_no_plaintext(data, out / "state" / "coordinator")
     dag_supplier_answered_once(out / "state" / "lithium-refiner")
 
@@ -183,6 +187,9 @@ def test_offline_suppliers_are_replaced_by_their_buyers_fallbacks(tmp_path):
     assert result["fallbacks"] == [{"supplier": "battery-recycler", "product": "EOL-PACK-HYDROMET",
                                     "buyer": "pack-assembler"}]
     assert result["warnings_count"] == 2 + 3  # the chain's own two, one per fallback (LiOH has two buyers)
+    cited = {f["id"]: f["citations"] for f in json.loads((out / "citations.json").read_text())["factors"]}
+    offline = frozenset({"battery-recycler", "lithium-refiner"})
+    assert cited == evaluate(build_graph(load_data_dir(data), ("pack-assembler", "PACK-NMC811-80"), offline)).citations()
     no_stray_processes(out)
 
 
