@@ -499,13 +499,26 @@ class Coordinator:
             for r in group:
                 part.requests.add(buyer=r.buyer, request_hash=r.hash, weight_object_hash=r.weight_hash)
             body.object_hashes.append(digest)
-        for buyer in sorted({r.buyer for r in reqs}):  # for the supplier's minimum-contributors policy
-            inputs = {(r.supplier, r.product) for r in s.scalars(select(db.CalcRequest).where(
-                db.CalcRequest.calculation_id == calc.id, db.CalcRequest.buyer == buyer))}
-            mr.buyer_fan_out.add(buyer=buyer, inputs=len(inputs))
+        for buyer, inputs in self._fan_out(s, calc, reqs).items():  # for the minimum-contributors policy
+            mr.buyer_fan_out.add(buyer=buyer, inputs=inputs)
         opened = self._seal(s, body)
         pair.merged_request_hash, pair.state = opened.hash, "dispatched"
         self._deliver(s, key[0], opened.hash)
+
+    def _fan_out(self, s, calc, reqs: list[db.CalcRequest]) -> dict[str, int]:
+        """Buyer -> the inputs its requesting product named in this calculation (the fewest, where
+        several of its products request this one): what it could isolate from the total."""
+        def answered(h: bytes) -> bytes:
+            return env.parse(self._envelope(s, h)).body.answers_hash
+
+        out: dict[str, int] = {}
+        for r in reqs:
+            siblings = s.scalars(select(db.CalcRequest).where(db.CalcRequest.calculation_id == calc.id,
+                                                              db.CalcRequest.buyer == r.buyer))
+            mine = answered(r.hash)
+            n = len({(x.supplier, x.product) for x in siblings if answered(x.hash) == mine})
+            out[r.buyer] = min(n, out.get(r.buyer, n))
+        return dict(sorted(out.items()))
 
     def _declare_dead(self, s, calc, pair: db.CalcPair, reason: int) -> None:
         """Signed DEAD_SUPPLIER to every buyer that named the pair; each answers with its fallback."""

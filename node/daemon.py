@@ -79,7 +79,7 @@ class Node:
         reg.roles.extend([cpb.PARTY_ROLE_NODE, cpb.PARTY_ROLE_REQUESTER, cpb.PARTY_ROLE_AUDITOR])
         for p in self.data.model.products:
             reg.product_ids.append(p.id)
-            for inp in p.inputs:
+            for _, inp in requested_inputs(p):
                 reg.supply_edges.add(buyer_product=p.id, supplier=inp.supplier, supplier_product=inp.product)
         resp = self.stub.Register(npb.RegisterRequest(registration=env.seal(body, self.key)),
                                   timeout=limits.RPC_TIMEOUT_SECONDS)
@@ -350,14 +350,14 @@ class Node:
             profile = profiles.get(ka.body.method_profile.name)
         except ValueError as exc:
             raise NodeRefusal(cpb.REFUSAL_CODE_METHOD_MISMATCH, str(exc)) from None
-        if product.inputs and depth_remaining == 0:
+        if requested_inputs(product) and depth_remaining == 0:
             raise NodeRefusal(cpb.REFUSAL_CODE_DEPTH_EXCEEDED,
                               f"{self.org}/{product_id} has federated inputs but the declared depth bound is exhausted")
         part = own(product, self.org, self.data.model.organisation.country, self.factors.by_id, profile)
         weighted = (part.vector * slots.WEIGHTED).tolist()
         n_warnings = int(part.vector[slots.WARNINGS])
         scaled_parts = self._weights(cid, product, parts)
-        qs = [inp.quantity for inp in product.inputs]
+        qs = [inp.quantity for _, inp in requested_inputs(product)]
         width, citation = self._layout(cid)
         cited = sorted(citation[f] for f in part.cited) if citation else []
         try:
@@ -391,7 +391,7 @@ class Node:
         declared = []
         request_index = {}
         contribution = answered.contribution
-        for index, (inp, ct) in enumerate(zip(product.inputs, answered.requests)):
+        for (index, inp), ct in zip(requested_inputs(product), answered.requests):
             digest = hashlib.sha256(ct).digest()
             objects.append((digest, ct))
             body = env.new_body(MT.MESSAGE_TYPE_REQUEST, calculation_id=cid, sender=self.org, receiver=inp.supplier)
@@ -545,6 +545,12 @@ class Node:
                          signature=sealed.signature))
             s.add(Handled(hash=opened.hash, calculation_id=cid, kind=opened.type_name, outcome="attested"))
         log.info("%s attested the aggregate of %s (%d contributions)", self.org, cid[:8], len(ciphertexts))
+
+
+def requested_inputs(product) -> list[tuple[int, object]]:
+    """(index, input) of the inputs a product requests: a zero quantity names no supplier, so a
+    buyer that zeroes inputs has fewer contributors — which suppliers' policies can refuse."""
+    return [(j, inp) for j, inp in enumerate(product.inputs) if inp.quantity > 0]
 
 
 def serve(org: str, state: Path, federation_file: Path, coordinator: str,

@@ -91,6 +91,8 @@ def build_graph(data: DataDir, target: Key, offline: frozenset[str] = frozenset(
         for j, inp in enumerate(product.inputs):
             where = f"{_label(key)} inputs[{j}]"
             child = (inp.supplier, inp.product)
+            if inp.quantity == 0:
+                continue  # a zero quantity names no supplier: nothing is requested, nobody's data is used
             if inp.supplier in offline:
                 if inp.fallback_factor is None:
                     raise CalculationError(f"{where}: supplier {inp.supplier!r} is dead and the input has no fallback_factor")

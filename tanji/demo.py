@@ -124,20 +124,28 @@ def onboard(state: Path, organisations) -> tuple[Path, Federation]:
 
 
 def write_policies(state: Path, data) -> None:
-    """Each supplier approves the buyers its data names it for (kept if the folder already has one)."""
+    """Each supplier approves the buyers its data names it for and, where every buyer's product names
+    at least two inputs, demands that minimum (kept if the folder already has a policy)."""
     from node.policy import POLICY_FILE
 
     buyers: dict[str, set[str]] = {org: set() for org in data.nodes}
+    fan_out: dict[str, int] = {}  # the fewest inputs of any other organisation's product buying from it
     for org, nd in data.nodes.items():
         for product in nd.model.products:
+            named = {(i.supplier, i.product) for i in product.inputs}
             for inp in product.inputs:
                 buyers.setdefault(inp.supplier, set()).add(org)
+                if inp.supplier != org:
+                    fan_out[inp.supplier] = min(len(named), fan_out.get(inp.supplier, len(named)))
     for org in data.nodes:
         path = state / org / POLICY_FILE
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("# buyers this node answers (tanji demo: every buyer its data names)\n"
-                            f"approved_customers = {json.dumps(sorted(buyers[org]))}\n")
+            text = ("# buyers this node answers (tanji demo: every buyer its data names)\n"
+                    f"approved_customers = {json.dumps(sorted(buyers[org]))}\n")
+            if fan_out.get(org, 0) >= 2:  # no buyer could isolate this node's figure: demand it stays so
+                text += "# answer only buyers whose product names at least two inputs\nmin_contributors = 2\n"
+            path.write_text(text)
 
 
 def _die_with_parent() -> None:

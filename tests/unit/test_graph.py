@@ -151,3 +151,19 @@ def test_data_dir_rules(tmp_path):
     (d / "pack-copy.json").write_text((d / "pack.json").read_text())
     with pytest.raises(Exception, match=r"pack.json: organisation.id: organisation 'pack' already comes from .*pack-copy.json"):
         load_data_dir(d)
+
+
+def test_a_zero_quantity_names_no_supplier():
+    """The requester cannot pull a supplier's data into a calculation by naming it with quantity 0."""
+    from pcf.graph import build_graph, evaluate
+    from pcf.loader import load_data_dir
+    from tests.conftest import EXAMPLES
+
+    data = load_data_dir(EXAMPLES / "nmc811-pack")
+    pack = data.nodes["pack-assembler"].model.product("PACK-NMC811-80")
+    for inp in pack.inputs:
+        if inp.supplier == "freight-services":
+            object.__setattr__(inp, "quantity", 0.0)
+    graph = build_graph(data, ("pack-assembler", "PACK-NMC811-80"))
+    assert not any(key[0] == "freight-services" for key in graph.order)
+    assert evaluate(graph).citations()  # still a complete evaluation of what is left

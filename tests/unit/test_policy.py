@@ -18,6 +18,9 @@ def test_no_file_answers_everyone_a_list_only_those(tmp_path):
     ('approved_customers = "cell-co"\n', "approved_customers"),
     ('approved_customer = ["cell-co"]\n', "approved_customer"),
     ('approved_customers = [\n', "(document)"),
+    ('min_contributors = 0\n', "min_contributors"),
+    ('min_contributors = "3"\n', "min_contributors"),
+    ('min_contributors = true\n', "min_contributors"),
 ])
 def test_a_bad_policy_is_a_named_error(tmp_path, text, where):
     (tmp_path / "policy.toml").write_text(text)
@@ -32,3 +35,9 @@ def test_rate_limit_setting(tmp_path):
     (tmp_path / "policy.toml").write_text("[rate_limit]\ncalculations = 0\ndays = 1\n")
     with pytest.raises(DataError, match="rate_limit: needs calculations"):
         load_policy(tmp_path)
+
+
+def test_minimum_contributors_setting(tmp_path):
+    assert load_policy(tmp_path).min_contributors is None          # no policy: any fan-out
+    (tmp_path / "policy.toml").write_text("min_contributors = 3\n")
+    assert load_policy(tmp_path).min_contributors == 3
