@@ -562,13 +562,14 @@ def serve(org: str, state: Path, federation_file: Path, coordinator: str,
     """
     from node.importer import import_files
 
+    policy = load_policy(state)
     store = NodeStore(state / "node.db")
     if data_file is not None:
-        nd, _, version = import_files(store, data_file, factors_file)
+        nd, _, version = import_files(store, data_file, factors_file, policy.ceilings)
         log.info("imported %s as data version %d", data_file, version)
     key = SigningKey.load_or_create(state / "envelope-key.pem")
     channel = open_channel(coordinator, tls_dir, org)
-    node = Node(org, store, key, Federation.load(federation_file), channel, load_policy(state), state=state)
+    node = Node(org, store, key, Federation.load(federation_file), channel, policy, state=state)
     stop_on_signals(node.stop)
     register_with_retry(node.register, coordinator)
     (state / "ready").write_text("registered\n")

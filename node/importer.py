@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from node import plausibility
 from node.store import DataVersion, FactorSetRow, NodeStore
 from pcf.loader import LoadedFactorSet, LoadedNodeData, parse_factor_set, parse_node_data
 
@@ -15,12 +16,15 @@ def read_bytes(path: Path) -> bytes:
         raise DataError(str(path), "(document)", f"cannot read: {exc.strerror}") from None
 
 
-def import_files(store: NodeStore, data_file: Path, factors_file: Path) -> tuple[LoadedNodeData, LoadedFactorSet, int]:
-    """Validate both files (raises DataError/DataErrors naming file and path), then store them in one transaction."""
+def import_files(store: NodeStore, data_file: Path, factors_file: Path,
+                 ceilings: dict[str, float] | None = None) -> tuple[LoadedNodeData, LoadedFactorSet, int]:
+    """Validate both files (raises DataError/DataErrors naming file and path) and the operator's
+    plausibility ceilings, then store them in one transaction."""
     fs_bytes = read_bytes(factors_file)
     factors = parse_factor_set(fs_bytes, str(factors_file))
     nd_bytes = read_bytes(data_file)
     nd = parse_node_data(nd_bytes, str(data_file), factors)
+    plausibility.check(nd.model, ceilings or {}, str(data_file))
     latest = store.latest_data()
     if latest is not None and latest.sha256 == nd.sha256 and latest.factor_set_sha256 == factors.sha256:
         return nd, factors, latest.version

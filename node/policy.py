@@ -7,6 +7,8 @@
     calculations = 10                                       # at most this many calculations …
     days = 1                                                # … in any window of this many days
     min_contributors = 3    # (top level) answer only buyers that requested ≥ 3 inputs in the calculation
+    [ceilings]              # plausibility ceilings on this node's own input (node/plausibility.py)
+    kWh = 2000
 
 A node with no policy file answers every buyer and says so at start-up; a buyer not
 on the list gets a named refusal (CUSTOMER_NOT_APPROVED), logged and in the ledger; so does
@@ -16,9 +18,10 @@ names this product as its only input to read its footprint from the total.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from node.plausibility import parse_ceilings
 from pcf.errors import DataError
 
 POLICY_FILE = "policy.toml"
@@ -32,6 +35,8 @@ class Policy:
     rate_limit: tuple[int, float] | None = None
     #: every buyer merged into a request must have requested at least this many inputs; None: any
     min_contributors: int | None = None
+    #: unit -> largest plausible amount per declared product unit, checked at import
+    ceilings: dict[str, float] = field(default_factory=dict)
 
     def approves(self, buyer: str, own_org: str) -> bool:
         return buyer == own_org or self.approved_customers is None or buyer in self.approved_customers
@@ -45,7 +50,7 @@ def load_policy(state: Path) -> Policy:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise DataError(str(path), "(document)", f"cannot read the policy: {exc}") from None
-    unknown = sorted(set(doc) - {"approved_customers", "rate_limit", "min_contributors"})
+    unknown = sorted(set(doc) - {"approved_customers", "rate_limit", "min_contributors", "ceilings"})
     if unknown:
         raise DataError(str(path), unknown[0], "unknown policy setting")
     customers = doc.get("approved_customers")
@@ -61,4 +66,5 @@ def load_policy(state: Path) -> Policy:
     minimum = doc.get("min_contributors")
     if minimum is not None and (not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1):
         raise DataError(str(path), "min_contributors", "must be an integer ≥ 1")
-    return Policy(frozenset(customers) if customers is not None else None, limit, minimum)
+    ceilings = parse_ceilings(doc["ceilings"], str(path)) if "ceilings" in doc else {}
+    return Policy(frozenset(customers) if customers is not None else None, limit, minimum, ceilings)

@@ -171,10 +171,11 @@ def node_import(
 ) -> None:
     """Validate and import a node-data file; a refused file changes nothing."""
     from node.importer import import_files
+    from node.policy import load_policy
     from node.store import NodeStore
 
     try:
-        nd, fs, version = import_files(NodeStore(state / "node.db"), data, factors)
+        nd, fs, version = import_files(NodeStore(state / "node.db"), data, factors, load_policy(state).ceilings)
     except TanjiError as exc:
         fail(exc)
     stderr.print(f"imported {nd.org}: {len(nd.model.products)} products, data version {version} "
