@@ -729,11 +729,17 @@ class Coordinator:
                     self._fail(s, calc, cpb.REFUSAL_CODE_DEADLINE_EXCEEDED,
                                f"deadline passed in state {calc.state}; not answered: {', '.join(missing) or 'none'}")
 
-    def status(self, cid: str) -> rpb.GetStatusResponse:
+    def status(self, cid: str, party: str | None = None) -> rpb.GetStatusResponse:
+        """State and counts, for the calculation's own parties (every organisation it reached: their
+        usage ledgers ask whether it was decrypted). An empty `party`: an in-process caller,
+        or a plain-loopback client (no authentication there at all; under mTLS the party is the
+        client certificate's)."""
         self.check_deadlines()
         with self.sessions() as s:
             calc = self._calc(s, cid)
             pairs = self._pairs(s, cid)
+            if party and party not in {calc.requester, calc.key_holder, *calc.auditors, *(p.org for p in pairs)}:
+                raise Refused(cpb.REFUSAL_CODE_UNKNOWN_PARTY, f"{party!r} is not a party of calculation {cid}")
             resp = rpb.GetStatusResponse(
                 calculation_id=cid, state=S.Value(calc.state),
                 requests_declared=len(pairs), requests_answered=sum(p.state in ("answered", "dead", "skipped") for p in pairs),
@@ -743,9 +749,13 @@ class Coordinator:
             resp.updated_at.FromDatetime(calc.updated_at)
             return resp
 
-    def result(self, cid: str) -> rpb.GetResultResponse:
+    def result(self, cid: str, party: str | None = None) -> rpb.GetResultResponse:
+        """The key holder's signed result, for the requester, its auditors and the key holder only."""
         with self.sessions() as s:
             calc = self._calc(s, cid)
+            if party and party not in {calc.requester, calc.key_holder, *calc.auditors}:
+                raise Refused(cpb.REFUSAL_CODE_UNKNOWN_PARTY,
+                              f"the result of {cid} is released to its requester and auditors, not to {party!r}")
             resp = rpb.GetResultResponse(state=S.Value(calc.state))
             if calc.result_hash:
                 resp.result.CopyFrom(self._envelope(s, calc.result_hash))

@@ -168,6 +168,10 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         return resp
 
 
+def _status_of(exc: Refused) -> grpc.StatusCode:
+    return grpc.StatusCode.PERMISSION_DENIED if exc.code == cpb.REFUSAL_CODE_UNKNOWN_PARTY else grpc.StatusCode.NOT_FOUND
+
+
 class RequesterServicer(rgrpc.RequesterServiceServicer):
     def __init__(self, coord: Coordinator):
         self.c = coord
@@ -180,16 +184,16 @@ class RequesterServicer(rgrpc.RequesterServiceServicer):
     def GetStatus(self, request, context):
         authenticate(context, request.party_id)
         try:
-            return self.c.status(request.calculation_id)
+            return self.c.status(request.calculation_id, request.party_id)
         except Refused as exc:
-            context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
+            context.abort(_status_of(exc), exc.message)
 
     def GetResult(self, request, context):
         authenticate(context, request.party_id)
         try:
-            return self.c.result(request.calculation_id)
+            return self.c.result(request.calculation_id, request.party_id)
         except Refused as exc:
-            context.abort(grpc.StatusCode.NOT_FOUND, exc.message)
+            context.abort(_status_of(exc), exc.message)
 
     def GetCitations(self, request, context):
         authenticate(context, request.provider_id)  # under mTLS: the provider's own certificate only

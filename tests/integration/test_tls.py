@@ -88,3 +88,15 @@ def test_a_rotated_certificate_works_and_the_registration_survives(coordinator):
     channel = open_channel(coordinator["address"], coordinator["tls"], "cell-co")
     resp = ngrpc.NodeServiceStub(channel).Heartbeat(npb.HeartbeatRequest(party_id="cell-co"), timeout=30)
     assert resp.next_heartbeat_seconds > 0  # still registered: nothing was lost with the old certificate
+
+
+def test_citation_reports_go_only_to_the_providers_own_certificate(coordinator):
+    from tanji.v1 import requester_pb2 as rpb
+    from tanji.v1 import requester_pb2_grpc as rgrpc
+
+    channel = open_channel(coordinator["address"], coordinator["tls"], "cam-co")
+    stub = rgrpc.RequesterServiceStub(channel)
+    assert list(stub.GetCitations(rpb.GetCitationsRequest(provider_id="cam-co"), timeout=30).reports) == []
+    with pytest.raises(grpc.RpcError) as info:      # another provider's counts
+        stub.GetCitations(rpb.GetCitationsRequest(provider_id="factor-lab"), timeout=30)
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
