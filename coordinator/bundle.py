@@ -37,6 +37,7 @@ def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federatio
         head = coord.issue_tree_head(s)
         earlier = s.scalars(select(db.TreeHeadRow).where(db.TreeHeadRow.tree_size < head.tree_size)
                             .order_by(db.TreeHeadRow.tree_size.desc()).limit(1)).first()
+        tree = merkle.MerkleLog.from_leaf_hashes(leaves[:head.tree_size])  # every subtree hashed once
         proofs = {}
         objects: set[bytes] = set()
         for n, leaf in enumerate(rows):
@@ -47,15 +48,15 @@ def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federatio
             files[name] = envelope.SerializeToString()
             objects.update(opened.body.object_hashes)
             proofs[leaf.envelope_hash.hex()] = {"index": leaf.index, "proof": [
-                h.hex() for h in merkle.inclusion_proof(leaves[:head.tree_size], leaf.index)]}
+                h.hex() for h in tree.inclusion_proof(leaf.index)]}
         log = {"tree_head": _head_json(head), "leaves": proofs}
         if earlier is not None:
             log["earlier_head"] = _head_json(earlier)
-            log["consistency"] = [h.hex() for h in merkle.consistency_proof(leaves[:head.tree_size], earlier.tree_size)]
-        agg = env.parse(coord._envelope(s, calc.aggregate_hash)).payload
-        result = env.parse(coord._envelope(s, calc.result_hash))
-        request = env.parse(coord._envelope(s, calc.request_hash))
-        preset = env.parse(coord._envelope(s, calc.key_announcement_hash)).payload.preset
+            log["consistency"] = [h.hex() for h in tree.consistency_proof(earlier.tree_size)]
+        agg = env.parse(coord.envelope(s, calc.aggregate_hash)).payload
+        result = env.parse(coord.envelope(s, calc.result_hash))
+        request = env.parse(coord.envelope(s, calc.request_hash))
+        preset = env.parse(coord.envelope(s, calc.key_announcement_hash)).payload.preset
     for digest in sorted(objects):
         files[f"objects/{digest.hex()}"] = coord.objects.get(digest)
     files["aggregation.json"] = json.dumps({"order": [h.hex() for h in agg.contribution_hashes],

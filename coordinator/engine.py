@@ -112,6 +112,10 @@ class Coordinator:
         row = s.get(db.StoredEnvelope, h)
         return epb.Envelope(body=row.body, signature=row.signature)
 
+    def envelope(self, s, h: bytes) -> epb.Envelope:
+        """A stored envelope's exact signed bytes, inside the caller's session (bundle export)."""
+        return self._envelope(s, h)
+
     def _calc_request(self, calc: db.Calculation) -> env.Opened:
         with self.sessions() as s:
             return env.parse(self._envelope(s, calc.request_hash))
