@@ -120,6 +120,11 @@ class KeyHolder:
             sealed = epb.Envelope.FromString(row.announcement)
             ctx_hash = env.parse(sealed).payload.context_object_hash
             log.info("re-announcing the key of %s (%s)", cid[:8], ctx_hash.hex()[:12])
+            if row.state == "keyed" and self.store.secret_path(cid).exists():
+                # the coordinator may have lost the object (restored from an older backup): push it again
+                public = self.pool.submit(he_work.public_context_of, self.store.secret_path(cid).read_bytes()).result()
+                if push_object(self.objects, self.party, cid, public, opb.OBJECT_KIND_PUBLIC_CONTEXT) != ctx_hash:
+                    log.error("the re-derived public context of %s does not match its announcement", cid[:8])
         out = self.work.PublishKey(kpb.PublishKeyRequest(key_announcement=sealed), timeout=limits.RPC_TIMEOUT_SECONDS)
         if out.outcome.status == cpb.PUSH_STATUS_REFUSED:
             log.error("key announcement of %s refused: %s", cid[:8], out.outcome.message)

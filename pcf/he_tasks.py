@@ -151,6 +151,11 @@ def keygen(depth_bound: int, batch_size: int = 1, citation_slots: int = 0) -> Ke
                 transit_level=preset.output_level, width=width)
 
 
+def public_context_of(secret_context: bytes) -> bytes:
+    """The public context (public key only) of a key pair: what its announcement names."""
+    return default_backend().load_secret_context(data=secret_context).export()
+
+
 def decrypt(secret_context: bytes, data: bytes, width: int = WIDTH) -> tuple[list[float], float, float]:
     """(values, preset precision, preset max value) of the attested aggregate (key holder only)."""
     sk = default_backend().load_secret_context(data=secret_context)

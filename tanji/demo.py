@@ -233,6 +233,8 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         (out / "citations.json").write_text(json.dumps(tally.to_json(), indent=2) + "\n")
         console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e, "
                       f"{doc['per_kwh_kgco2e']} kgCO2e/kWh → {out / 'result.json'} (costs: {out / 'metrics.json'})")
+        console.print(f"factor provider {tally.provider}: {sum(n for n, _ in tally.factors.values())} citations of "
+                      f"{sum(1 for n, _ in tally.factors.values() if n)} factors → {out / 'citations.json'}")
     finally:
         fed.stop()
         signal.signal(signal.SIGTERM, previous)

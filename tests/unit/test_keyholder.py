@@ -160,3 +160,46 @@ def test_a_calculation_without_a_quantity_commitment_is_not_decrypted(setup):
     refusal = env.parse(kh.work.submitted[-1])
     assert refusal.payload.code == cpb.REFUSAL_CODE_QUANTITIES_UNCOMMITTED
     assert kh.store.secret_path(CID).exists()   # refused before the one decryption: the key is intact
+
+
+class ObjectStoreRecorder:
+    """The coordinator's object and key services as far as make_key uses them (plumbing only)."""
+
+    def __init__(self):
+        self.objects, self.announced = {}, []
+
+    def StatObject(self, request, timeout=None):
+        return opb.StatObjectResponse(complete=request.object_hash in self.objects)
+
+    def PushObject(self, request, timeout=None):
+        self.objects[request.object_hash] = self.objects.get(request.object_hash, b"") + request.data
+        done = len(self.objects[request.object_hash]) == request.total_size
+        return opb.PushObjectResponse(complete=done, received_bytes=len(self.objects[request.object_hash]))
+
+    def PublishKey(self, request, timeout=None):
+        self.announced.append(request.key_announcement)
+        return kpb.PublishKeyResponse(outcome=cpb.PushOutcome(status=cpb.PUSH_STATUS_ACCEPTED))
+
+
+def test_a_re_announced_key_pushes_its_public_context_again(tmp_path):
+    keys = {p: SigningKey.generate() for p in ("coordinator", "keyholder", "a")}
+    roles = {"coordinator": "coordinator", "keyholder": "key_holder", "a": "node"}
+    fed = Federation({p: ListedParty(p, roles[p], k.public_raw) for p, k in keys.items()})
+    kh = KeyHolder("keyholder", KeyHolderStore(tmp_path), keys["keyholder"], fed, grpc.insecure_channel("127.0.0.1:9"))
+    kh.work = kh.objects = ObjectStoreRecorder()
+    b = env.new_body(MT.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id="calc-rekey-0000000001", sender="a",
+                     receiver="coordinator")
+    r = b.calculation_request
+    r.target_organisation, r.key_holder, r.depth_bound, r.citation_slots = "a", "keyholder", 1, 5
+    request = env.seal(b, keys["a"])
+    try:
+        kh.make_key(request)
+        (first,) = kh.work.announced
+        ka = env.parse(first).payload
+        assert ka.width == 8 + 5 and ka.context_object_hash in kh.work.objects
+        kh.work.objects.clear()                      # the coordinator lost the object (restored backup)
+        kh.make_key(request)                         # asked again: same announcement, same context bytes
+        assert kh.work.announced[-1] == first
+        assert hashlib.sha256(kh.work.objects[ka.context_object_hash]).digest() == ka.context_object_hash
+    finally:
+        kh.pool.shutdown()
