@@ -52,12 +52,13 @@ def check_node(bundle: bytes, opening: bytes, anchor: bytes | None = None) -> Re
     report.add("same calculation", index.get("calculation") == manifest.get("calculation"),
                f"opening of {index.get('calculation')!r}, bundle of {manifest.get('calculation')!r}")
     for entry in index["entries"]:
-        _check_entry(entry, o, b, envelopes, (context, ka.payload.width or slots.WIDTH), profile, fed, report)
+        _check_entry(entry, o, b, envelopes, (context, ka.payload.width or slots.WIDTH, ka.payload.unit_weight_object_hash),
+                     profile, fed, report)
     return report
 
 
 def _check_entry(entry, o, b, envelopes, keyed, profile, fed, report) -> None:
-    context, width = keyed
+    context, width, unit_weight = keyed
     h = entry["contribution"]
     label = f"{entry['product']}" + (f" (fallback for {entry['fallback_of']})" if entry.get("fallback_of") else "")
     c = envelopes.get(bytes.fromhex(h))
@@ -101,8 +102,10 @@ def _check_entry(entry, o, b, envelopes, keyed, profile, fed, report) -> None:
         bound = [hashlib.sha256(ct).digest() for ct in cts] == [p.weight_object_hash for p in parts]
         report.add(f"{label}: Enc(w) is the request it received", bound)
         factors_c = [units.factor(p.quantity_unit, product.unit) for p in parts]
-    else:  # the requester's own target, answered with its own Enc(1)
+    else:  # the requester's own target: w = 1, the key holder's Enc(1) (older calculations: the requester's own)
         factors_c = [1.0] * len(cts)
+        if unit_weight:
+            report.add(f"{label}: Enc(1) is the key holder's", [hashlib.sha256(ct).digest() for ct in cts] == [unit_weight])
     weighted = (vector * slots.WEIGHTED).tolist()
     try:
         recomputed = he_tasks.recompute_contribution(context, list(zip(cts, factors_c)), weighted, o[f"fresh/{h}.ct"],

@@ -302,6 +302,11 @@ class Coordinator:
                                   f"{slots.calc_width(req.batch_size, req.citation_slots)}")
                 context = self.objects.get(ka.context_object_hash)
                 he_sum.check_public_context(context, ka.key_fingerprint, ka.ckks_params_hash)
+                if ka.unit_weight_object_hash:
+                    if list(opened.body.object_hashes) != [ka.context_object_hash, ka.unit_weight_object_hash]:
+                        raise Refused(cpb.REFUSAL_CODE_MALFORMED, "object_hashes must name the context and Enc(1)")
+                    he_sum.load_unit_weight(context, self.objects.get(ka.unit_weight_object_hash),
+                                            ka.width or slots.WIDTH)
                 self._store(s, opened)
                 calc.key_announcement_hash = opened.hash
                 calc.key_fingerprint, calc.params_hash = ka.key_fingerprint, ka.ckks_params_hash

@@ -100,17 +100,18 @@ class KeyHolder:
                                     req.payload.citation_slots).result()
             self.store.write_secret(cid, keys.secret_context)
             context_hash = push_object(self.objects, self.party, cid, keys.public_context, opb.OBJECT_KIND_PUBLIC_CONTEXT)
+            unit_hash = push_object(self.objects, self.party, cid, keys.unit_weight, opb.OBJECT_KIND_CIPHERTEXT)
             body = env.new_body(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, calculation_id=cid, sender=self.party,
                                 receiver=COORDINATOR)
             body.answers_hash = req.hash
             body.key_fingerprint, body.ckks_params_hash = keys.key_fingerprint, keys.params_hash
             body.factor_set_hash = req.body.factor_set_hash
             body.method_profile.CopyFrom(req.body.method_profile)
-            body.object_hashes.append(context_hash)
+            body.object_hashes.extend([context_hash, unit_hash])
             ka = body.key_announcement
             ka.key_fingerprint, ka.ckks_params_hash = keys.key_fingerprint, keys.params_hash
             ka.preset, ka.context_object_hash, ka.transit_level = keys.preset, context_hash, keys.transit_level
-            ka.width = keys.width
+            ka.width, ka.unit_weight_object_hash = keys.width, unit_hash
             sealed = env.seal(body, self.key)
             with self.store.sessions.begin() as s:
                 s.add(KeyedCalculation(calculation_id=cid, preset=keys.preset, state="keyed",

@@ -233,6 +233,12 @@ class Node:
             raise NodeRefusal(cpb.REFUSAL_CODE_SLOT_LAYOUT_MISMATCH,
                               f"the key is for {ka.width} slots; this node's layout is {slots.WIDTH} slots, plus "
                               f"{len(self.factors.model.factors)} citation slots for {self.factors.model.id}")
+        if ka.unit_weight_object_hash:  # the key holder's Enc(1): checked now, used for our own target
+            unit = self._pull(opened.body.calculation_id, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES)
+            try:
+                he_work.load_unit_weight(context, unit, ka.width or slots.WIDTH)
+            except he_work.HEError as exc:
+                raise NodeRefusal(he_work.refusal_code(exc), f"the key holder's Enc(1): {exc}") from None
         with self.store.sessions.begin() as s:
             s.add(CalcKey(calculation_id=opened.body.calculation_id, announcement=opened.envelope.SerializeToString(),
                           context=context))
@@ -371,8 +377,11 @@ class Node:
 
     def _weights(self, cid: str, product, parts) -> list[tuple[bytes, float]] | None:
         """Enc(w) per quantity unit with the factor converting that unit to the product's own."""
-        if parts is None:
-            return None  # the requester's own target: w = 1
+        if parts is None:  # the requester's own target: w = 1, the key holder's Enc(1) where it made one
+            ka = env.parse(epb.Envelope.FromString(self._calc_key(cid).announcement)).payload
+            if not ka.unit_weight_object_hash:
+                return None
+            return [(self._pull(cid, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES), 1.0)]
         out = []
         for unit, digest in parts:
             try:

@@ -56,6 +56,12 @@ def load_ciphertext(context: bytes, data: bytes, level: int | None, width: int =
         ctx.deserialize(data, level=level, width=width)
 
 
+def load_unit_weight(context: bytes, data: bytes, width: int) -> None:
+    """Validate the key holder's Enc(1): the calculation's key, width, and the top level."""
+    ctx = _public(context)
+    ctx.deserialize(data, level=ctx.preset.top_level, width=width)
+
+
 def add_all(context: bytes, items: list[bytes], width: int = WIDTH) -> bytes:
     """Σ ciphertexts; deterministic bytes, so anyone with the inputs re-derives the same hash."""
     ctx = _public(context)
@@ -139,6 +145,8 @@ class Keys:
     params_hash: bytes
     transit_level: int
     width: int
+    #: Enc(1) over `width` slots at the top level: the requester's weight, made where the key is
+    unit_weight: bytes
 
 
 def keygen(depth_bound: int, batch_size: int = 1, citation_slots: int = 0) -> Keys:
@@ -148,7 +156,7 @@ def keygen(depth_bound: int, batch_size: int = 1, citation_slots: int = 0) -> Ke
     sk = default_backend().generate_keys(preset)
     return Keys(preset=preset.name, secret_context=sk.export_secret(), public_context=sk.export(),
                 key_fingerprint=bytes.fromhex(sk.key_fingerprint), params_hash=bytes.fromhex(sk.param_hash),
-                transit_level=preset.output_level, width=width)
+                transit_level=preset.output_level, width=width, unit_weight=sk.serialize(chain.start(sk, width)))
 
 
 def public_context_of(secret_context: bytes) -> bytes:

@@ -187,20 +187,22 @@ class CalculationRequest(_message.Message):
     def __init__(self, target_organisation: _Optional[str] = ..., products: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., depth_bound: _Optional[int] = ..., batch_size: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., key_holder: _Optional[str] = ..., quantity_commitment: _Optional[bytes] = ..., auditors: _Optional[_Iterable[str]] = ..., min_attestations: _Optional[int] = ..., factor_set_id: _Optional[str] = ..., citation_slots: _Optional[int] = ..., factor_provider: _Optional[str] = ...) -> None: ...
 
 class KeyAnnouncement(_message.Message):
-    __slots__ = ("key_fingerprint", "ckks_params_hash", "preset", "context_object_hash", "transit_level", "width")
+    __slots__ = ("key_fingerprint", "ckks_params_hash", "preset", "context_object_hash", "transit_level", "width", "unit_weight_object_hash")
     KEY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     CKKS_PARAMS_HASH_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_OBJECT_HASH_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_LEVEL_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
+    UNIT_WEIGHT_OBJECT_HASH_FIELD_NUMBER: _ClassVar[int]
     key_fingerprint: bytes
     ckks_params_hash: bytes
     preset: str
     context_object_hash: bytes
     transit_level: int
     width: int
-    def __init__(self, key_fingerprint: _Optional[bytes] = ..., ckks_params_hash: _Optional[bytes] = ..., preset: _Optional[str] = ..., context_object_hash: _Optional[bytes] = ..., transit_level: _Optional[int] = ..., width: _Optional[int] = ...) -> None: ...
+    unit_weight_object_hash: bytes
+    def __init__(self, key_fingerprint: _Optional[bytes] = ..., ckks_params_hash: _Optional[bytes] = ..., preset: _Optional[str] = ..., context_object_hash: _Optional[bytes] = ..., transit_level: _Optional[int] = ..., width: _Optional[int] = ..., unit_weight_object_hash: _Optional[bytes] = ...) -> None: ...
 
 class Request(_message.Message):
     __slots__ = ("supplier", "product_id", "quantity_unit", "depth_remaining", "weight_object_hash", "level")

@@ -250,6 +250,8 @@ def test_an_opening_verifies_on_site_and_an_altered_amount_does_not(run, org):
     opening = export_opening(NodeStore(run["out"] / "state" / org / "node.db"), cid)
     report = check_node(run["bundle"], opening, run["anchor"])
     assert report.ok, failed(report)
+    if org == "pack-assembler":  # the requester's w = 1 is the key holder's Enc(1), named in the bundle
+        assert any("Enc(1) is the key holder's" in c.name and c.ok for c in report.checks)
     files = unpack(opening)
     data_name = next(n for n in files if n.startswith("data/"))
     doc = json.loads(files[data_name])
