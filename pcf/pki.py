@@ -18,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from pcf.errors import TanjiError
 
-ROLES = ("coordinator", "node", "key_holder")
+ROLES = ("coordinator", "node", "key_holder", "factor_provider")  # factor_provider: reads its citation counts
 
 
 def _write_private(path: Path, data: bytes) -> None:

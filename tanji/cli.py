@@ -492,7 +492,7 @@ def pki_init(folder: Annotated[Path, typer.Option("--dir", help="where the CA ke
 @pki_app.command("issue")
 def pki_issue(
     party: Annotated[str, typer.Argument(help="party id (the certificate's common name)")],
-    role: Annotated[str, typer.Option("--role", help="coordinator, node or key_holder")],
+    role: Annotated[str, typer.Option("--role", help="coordinator, node, key_holder or factor_provider")],
     folder: Annotated[Path, typer.Option("--dir", help="the CA folder")],
     out: Annotated[Path, typer.Option("--out", help="folder for PARTY.crt and PARTY.key")],
     host: Annotated[list[str], typer.Option("--host", help="DNS name or IP the party is reached at (servers)")] = [],
