@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from coordinator import db
+from coordinator.faults import crash_point
 from pcf.federation import Federation
 from pcf import envelope as env
 from pcf import merkle, slots
@@ -316,6 +317,7 @@ class Coordinator:
                 for org in orgs:  # each party's usage ledger names the root requester and product
                     self._deliver(s, org, opened.hash)
                     self._deliver(s, org, calc.request_hash)
+            crash_point("key-announced")
         except ObjectMissing as exc:
             return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, cpb.REFUSAL_CODE_MISSING_OBJECT, str(exc))
         except (env.EnvelopeRefused, Refused) as exc:
@@ -504,6 +506,7 @@ class Coordinator:
             else:
                 digest = self.objects.put(he_sum.add_all(context, [self.objects.get(r.weight_hash) for r in group],
                                                          self._width(calc)))
+                crash_point("merge-uncommitted")
             part = mr.parts.add(quantity_unit=unit, weight_object_hash=digest)
             for r in group:
                 part.requests.add(buyer=r.buyer, request_hash=r.hash, weight_object_hash=r.weight_hash)
@@ -699,6 +702,8 @@ class Coordinator:
                 self.issue_tree_head(s)
                 calc.result_hash = opened.hash
                 self._deliver(s, calc.requester, opened.hash)
+                crash_point("result-uncommitted")
+            crash_point("result-stored")
         except (env.EnvelopeRefused, Refused) as exc:
             return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, exc.code, exc.message)
         return outcome(opened.hash, cpb.PUSH_STATUS_ACCEPTED)
