@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import OrderedDict
 from concurrent import futures
 from pathlib import Path
 
@@ -37,6 +38,72 @@ def wire_limits() -> cpb.Limits:
                       max_clock_skew_seconds=limits.MAX_CLOCK_SKEW_SECONDS)
 
 
+class _Unparsed:
+    """A request whose bytes are not the method's message (raw garbage, truncated, bad UTF-8)."""
+
+    def __init__(self, error: str):
+        self.error = error
+
+
+class StrictRequests(grpc.ServerInterceptor):
+    """A request that does not parse is refused as INVALID_ARGUMENT naming the method and the
+    parse error (gRPC's own answer is INTERNAL "Exception deserializing request!", logged as a
+    server error): malformed input is the client's fault, and the server carries on."""
+
+    def intercept_service(self, continuation, details):
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None or handler.request_deserializer is None:
+            return handler
+        parse, inner, method = handler.request_deserializer, handler.unary_unary, details.method
+
+        def lenient(raw: bytes):
+            try:
+                return parse(raw)
+            except Exception as exc:  # noqa: BLE001 - DecodeError, bad UTF-8, ...: all the client's bytes
+                return _Unparsed(f"{type(exc).__name__}: {exc}")
+
+        def behaviour(request, context):
+            if isinstance(request, _Unparsed):
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{method}: the request does not parse ({request.error})")
+            return inner(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(behaviour, request_deserializer=lenient,
+                                                   response_serializer=handler.response_serializer)
+
+
+def check_envelope_size(context, *envelopes) -> None:
+    """Every RPC that carries an envelope refuses one above MAX_ENVELOPE_BYTES."""
+    for e in envelopes:
+        if len(e.body) + len(e.signature) > limits.MAX_ENVELOPE_BYTES:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"envelope of {len(e.body) + len(e.signature)} bytes is above the limit "
+                          f"({limits.MAX_ENVELOPE_BYTES} bytes)")
+
+
+class UploadCounter:
+    """Objects each party started uploading per calculation, bounded by the coordinator's
+    `max_objects_per_calculation`. Kept in memory (it resets when the process restarts) for the
+    most recent calculations; its purpose is that one party cannot fill the object store."""
+
+    def __init__(self, keep: int = 100_000):
+        self.counts: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self.keep = keep
+        self.lock = threading.Lock()
+
+    def admit(self, calculation_id: str, party: str, limit: int) -> int | None:
+        """Count one more upload; None if that would exceed `limit` (nothing counted then)."""
+        key = (calculation_id, party)
+        with self.lock:
+            n = self.counts.get(key, 0)
+            if n >= limit:
+                return None
+            self.counts[key] = n + 1
+            self.counts.move_to_end(key)
+            while len(self.counts) > self.keep:
+                self.counts.popitem(last=False)
+            return n + 1
+
+
 def authenticate(context, party: str) -> None:
     """Under mutual TLS the client certificate's common name must be the party it acts for."""
     auth = context.auth_context()
@@ -62,6 +129,7 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         self.staging = staging
         staging.mkdir(parents=True, exist_ok=True)
         self.upload_lock = threading.Lock()
+        self.uploads = UploadCounter()
 
     def _known(self, party: str, context) -> None:
         if self.c.key_of(party) is None:
@@ -69,6 +137,7 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         authenticate(context, party)
 
     def Register(self, request, context):
+        check_envelope_size(context, request.registration)
         authenticate(context, _sender(request.registration))
         out = self.c.register(request.registration)
         return npb.RegisterResponse(outcome=out, coordinator_id="coordinator", protocol_version=1,
@@ -96,10 +165,9 @@ class NodeServicer(ngrpc.NodeServiceServicer):
     def PushMessages(self, request, context):
         self._known(request.party_id, context)
         if len(request.envelopes) > limits.MAX_ENVELOPES_PER_CALL:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many envelopes in one call")
-        for e in request.envelopes:
-            if len(e.body) + len(e.signature) > limits.MAX_ENVELOPE_BYTES:
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "envelope above the size limit")
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"{len(request.envelopes)} envelopes in one call; the limit is {limits.MAX_ENVELOPES_PER_CALL}")
+        check_envelope_size(context, *request.envelopes)
         return npb.PushMessagesResponse(outcomes=self.c.push(request.party_id, list(request.envelopes)))
 
     def _part(self, digest: bytes) -> Path:
@@ -119,9 +187,22 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         if limit is None:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "unknown object kind")
         if request.total_size > limit or len(request.data) > limits.CHUNK_BYTES:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"object or chunk above the limit ({limit} bytes)")
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"object of {request.total_size} bytes or chunk of {len(request.data)} bytes above the "
+                          f"limit ({limit} bytes per {opb.ObjectKind.Name(request.kind)}, {limits.CHUNK_BYTES} per chunk)")
         if len(request.object_hash) != 32:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "object hash must be 32 bytes")
+        if request.offset + len(request.data) < request.total_size and len(request.data) < limits.MIN_CHUNK_BYTES:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"a chunk other than the last must carry at least {limits.MIN_CHUNK_BYTES} bytes "
+                          f"(at most {limits.MAX_CHUNKS_PER_OBJECT} chunks per object), not {len(request.data)}")
+        if request.offset == 0 and not self.c.objects.has(request.object_hash) and not self._part(request.object_hash).exists():
+            if not self.c.has_calculation(request.calculation_id):
+                context.abort(grpc.StatusCode.NOT_FOUND, f"unknown calculation {request.calculation_id!r}")
+            if self.uploads.admit(request.calculation_id, request.party_id, self.c.limits.max_objects_per_calculation) is None:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                              f"{request.party_id!r} already uploaded {self.c.limits.max_objects_per_calculation} "
+                              f"objects for calculation {request.calculation_id!r} (the limit)")
         with self.upload_lock:
             if self.c.objects.has(request.object_hash):
                 return opb.PushObjectResponse(received_bytes=request.total_size, complete=True)
@@ -157,8 +238,9 @@ class NodeServicer(ngrpc.NodeServiceServicer):
 
     def ProveInclusion(self, request, context):
         self._known(request.party_id, context)
-        if len(request.envelope_hashes) > 10_000:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "at most 10000 hashes per call")
+        if len(request.envelope_hashes) > limits.MAX_PROOF_HASHES_PER_CALL:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                          f"at most {limits.MAX_PROOF_HASHES_PER_CALL} hashes per call, not {len(request.envelope_hashes)}")
         head, proofs = self.c.prove_inclusion(list(request.envelope_hashes))
         resp = npb.ProveInclusionResponse(tree_head=npb.SignedTreeHead(
             log_id="coordinator", tree_size=head.tree_size, root=head.root, timestamp_ms=head.timestamp_ms,
@@ -177,6 +259,7 @@ class RequesterServicer(rgrpc.RequesterServiceServicer):
         self.c = coord
 
     def StartCalculation(self, request, context):
+        check_envelope_size(context, request.calculation_request)
         authenticate(context, _sender(request.calculation_request))
         out, cid = self.c.start(request.calculation_request)
         return rpb.StartCalculationResponse(outcome=out, calculation_id=cid)
@@ -209,7 +292,8 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"unknown party {request.party_id!r}")
         authenticate(context, request.party_id)
         resp = kpb.PullWorkResponse()
-        for item in self.c.pull_work(request.party_id, request.ack_cursor, request.max_items or 16):
+        n = min(request.max_items or limits.MAX_WORK_ITEMS_PER_CALL, limits.MAX_WORK_ITEMS_PER_CALL)
+        for item in self.c.pull_work(request.party_id, request.ack_cursor, n):
             w = resp.items.add(sequence=item["sequence"])
             if item["kind"] == "key":
                 w.key_needed.calculation_request.CopyFrom(item["request"])
@@ -222,10 +306,12 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
         return resp
 
     def PublishKey(self, request, context):
+        check_envelope_size(context, request.key_announcement)
         authenticate(context, _sender(request.key_announcement))
         return kpb.PublishKeyResponse(outcome=self.c.publish_key(request.key_announcement))
 
     def SubmitResult(self, request, context):
+        check_envelope_size(context, request.result, request.citation_report)
         authenticate(context, _sender(request.result))
         report = request.citation_report if request.HasField("citation_report") else None
         return kpb.SubmitResultResponse(outcome=self.c.submit_result(request.result, report))
@@ -233,7 +319,8 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
 
 def serve(coord: Coordinator, listen: str, staging: Path, tls=None) -> grpc.Server:
     """Start the services on `listen` (host:port; port 0 picks one) and return the running server."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=limits.GRPC_OPTIONS)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=limits.GRPC_OPTIONS,
+                         interceptors=[StrictRequests()])
     ngrpc.add_NodeServiceServicer_to_server(NodeServicer(coord, staging), server)
     rgrpc.add_RequesterServiceServicer_to_server(RequesterServicer(coord), server)
     kgrpc.add_KeyHolderServiceServicer_to_server(KeyHolderServicer(coord), server)

@@ -41,6 +41,8 @@ def parse_json_bytes(data: bytes, file: str) -> Any:
         raise DataError(file, "(document)", str(exc)) from None
     except json.JSONDecodeError as exc:
         raise DataError(file, f"(line {exc.lineno}, column {exc.colno})", f"invalid JSON: {exc.msg}") from None
+    except RecursionError:  # arrays/objects nested thousands deep: no tanji file is
+        raise DataError(file, "(document)", "invalid JSON: arrays or objects nested too deeply") from None
 
 
 def read_json(path: Path) -> tuple[Any, bytes]:

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+from pcf import limits
 from pcf.errors import TanjiError
 from pcf.runtime import open_channel
 
@@ -101,6 +102,8 @@ def coordinator_serve(
     database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL", help="SQLAlchemy URL (default: SQLite in the state folder)")] = None,
     lease_seconds: Annotated[float, typer.Option("--lease-seconds", envvar="TANJI_LEASE_SECONDS", help="a party silent this long is dead")] = 20.0,
     tls: TLSOpt = None,
+    max_open_calculations: Annotated[int, typer.Option("--max-open-calculations", envvar="TANJI_MAX_OPEN_CALCULATIONS", min=1, help="calculations one requester may have open at once")] = limits.MAX_OPEN_CALCULATIONS_PER_PARTY,
+    max_objects_per_calculation: Annotated[int, typer.Option("--max-objects-per-calculation", envvar="TANJI_MAX_OBJECTS_PER_CALCULATION", min=1, help="objects one party may upload for one calculation")] = limits.MAX_OBJECTS_PER_CALCULATION,
 ) -> None:
     """Run the coordinator: routes requests, sums ciphertexts, never holds a key."""
     import signal
@@ -120,7 +123,9 @@ def coordinator_serve(
     state.mkdir(parents=True, exist_ok=True)
     engine = db.make_engine(database or db.sqlite_url(state / "coordinator.db"))
     coord = Coordinator(db.session_factory(engine), ObjectStore(state / "objects"),
-                        SigningKey.load_or_create(state / "envelope-key.pem"), fed, Limits(lease_seconds=lease_seconds))
+                        SigningKey.load_or_create(state / "envelope-key.pem"), fed,
+                        Limits(lease_seconds=lease_seconds, max_open_calculations=max_open_calculations,
+                               max_objects_per_calculation=max_objects_per_calculation))
     tls_files = None
     if tls is not None:
         from pcf.pki import TLSFiles

@@ -98,6 +98,14 @@ def _clean_loc(loc: tuple[Any, ...]) -> list[Any]:
     return out
 
 
+#: a refusal quotes the offending value, cut to a readable length (a value may be a megabyte)
+MAX_MESSAGE_CHARS = 300
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text)} characters)"
+
+
 def errors_from_validation(exc: ValidationError, file: str) -> DataErrors:
     """Turn pydantic's errors into DataErrors that name file, JSON path and what is wrong."""
     found: list[DataError] = []
@@ -116,6 +124,6 @@ def errors_from_validation(exc: ValidationError, file: str) -> DataErrors:
             msg = msg[len("Value error, "):]
         if (err["type"] not in ("extra_forbidden", "missing") and "input" in err
                 and not isinstance(err["input"], (dict, list)) and repr(err["input"]) not in msg):
-            msg = f"{msg} (got {err['input']!r})"
-        found.append(DataError(file, format_path(loc), msg))
+            msg = f"{msg} (got {_clip(repr(err['input']), 80)})"
+        found.append(DataError(file, format_path(loc), _clip(msg, MAX_MESSAGE_CHARS)))
     return DataErrors(found)
