@@ -1,15 +1,21 @@
-"""The coordinator's state, through SQLAlchemy (SQLite with WAL by default).
+"""The coordinator's state, through SQLAlchemy: SQLite with WAL by default, PostgreSQL for production.
 
 Holds the registry, every accepted envelope (exact bytes), delivery queues and
 each calculation's routing state. It never holds a plaintext value of any node:
-only ids, hashes, signatures and ciphertext object names.
+only ids, hashes, signatures and ciphertext object names (on PostgreSQL also the
+ciphertext objects themselves, so that coordinator replicas share them).
+
+The schema is owned by the Alembic migrations in `coordinator/migrations/`;
+`make_engine` upgrades a database to their head. A change to these models needs
+a new revision there (a unit test compares the models with the migration head).
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint,
+                        create_engine)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -82,8 +88,33 @@ class TreeHeadRow(Base):
     __tablename__ = "tree_heads"
     tree_size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
-    timestamp_ms: Mapped[int] = mapped_column(Integer)
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger)  # milliseconds since 1970 overflow 32 bits
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+class LogHead(Base):
+    """The log's one head row: its size. Appending locks it (SELECT ... FOR UPDATE), which orders the
+    log, the delivery queues and the key holders' work across coordinator replicas in commit order."""
+    __tablename__ = "log_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+class StoredObject(Base):
+    """A content-addressed object (ciphertext or public context) kept in the database, on PostgreSQL:
+    every replica reads what any replica received (SQLite keeps them as files, pcf.objectstore)."""
+    __tablename__ = "objects"
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ObjectChunk(Base):
+    """A chunk of an object still being uploaded (PushObject), whichever replica received it."""
+    __tablename__ = "object_chunks"
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Delivery(Base):
@@ -171,10 +202,39 @@ class Attestation(Base):
     auditor: Mapped[str] = mapped_column(String(63))
 
 
+def normalise_url(url: str) -> str:
+    """`postgresql://` and `postgres://` mean the psycopg (v3) driver, the one tanji installs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def connect(url: str) -> Engine:
+    """An engine without touching the schema. SQLite: WAL, synchronous=FULL (pcf.runtime).
+    PostgreSQL: connections checked before use (a restarted server costs one failed call, not a
+    stuck pool), a pool sized for the server's threads, and a lock wait bounded below the RPC
+    deadline so a stuck replica turns into UNAVAILABLE (clients retry), not a hung call."""
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        return durable_engine(url)
+    connect_args = {"options": "-c lock_timeout=20000"} if url.startswith("postgresql+psycopg") else {}
+    return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=32, pool_timeout=20,
+                         connect_args=connect_args)
+
+
 def make_engine(url: str) -> Engine:
-    engine = durable_engine(url)
-    Base.metadata.create_all(engine)
+    """Connect and upgrade the schema to the migrations' head (instead of create_all)."""
+    from coordinator import migrations
+
+    engine = connect(url)
+    migrations.upgrade(engine)
     return engine
+
+
+def is_shared(engine: Engine) -> bool:
+    """True where several coordinator processes may share the database (anything but SQLite)."""
+    return engine.dialect.name != "sqlite"
 
 
 def sqlite_url(path: Path) -> str:

@@ -6,22 +6,31 @@ once every buyer naming it has declared (DESIGN §2 step 4); contributions are
 accepted exactly once; when every reached product has answered, it sums the
 contributions homomorphically in a fixed order and asks the auditors to
 attest. It holds public contexts only and never a secret key.
+
+Replicas (PostgreSQL): several coordinator processes may share one database.
+What one process guarded with its own lock is then guarded in the database:
+each transition locks its calculation's row (SELECT ... FOR UPDATE) and
+re-checks what it is about to do, sweeps claim calculations with SKIP LOCKED,
+and the log, the delivery queues and the key holders' work are appended at
+commit under the log head's row lock, so they grow in commit order. On SQLite
+(one process) the row locks are no-ops and the process lock serialises as before.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from collections import defaultdict
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from coordinator import db
+from coordinator.dbguard import is_outage
 from coordinator.faults import crash_point
 from pcf.federation import Federation
 from pcf import envelope as env
-from pcf import limits as bounds
 from pcf import merkle, slots
 from pcf import he_tasks as he_sum
 from pcf.objectstore import ObjectMissing, ObjectStore
@@ -34,8 +43,6 @@ log = logging.getLogger("tanji.coordinator")
 MT = epb.MessageType
 S = rpb.CalculationState
 COORDINATOR_ID = "coordinator"
-FINAL_STATES = (S.Name(S.CALCULATION_STATE_DONE), S.Name(S.CALCULATION_STATE_FAILED),
-                S.Name(S.CALCULATION_STATE_WITHHELD))
 
 
 class Refused(Exception):
@@ -53,8 +60,46 @@ class Limits:
     lease_seconds: float = 20
     heartbeat_seconds: int = 5
     max_clock_skew_seconds: int = 300
-    max_open_calculations: int = bounds.MAX_OPEN_CALCULATIONS_PER_PARTY
-    max_objects_per_calculation: int = bounds.MAX_OBJECTS_PER_CALCULATION
+
+
+@dataclass
+class _Appends:
+    """What a transaction adds to the ordered, shared sequences; appended at its commit."""
+    leaves: list = field(default_factory=list)      # (envelope hash, calculation id)
+    deliveries: list = field(default_factory=list)  # (party, envelope hash)
+    work: list = field(default_factory=list)        # (key holder, kind, calculation id)
+
+
+def _appends(s) -> _Appends:
+    return s.info.setdefault("tanji_appends", _Appends())
+
+
+def _lock_head(s) -> db.LogHead:
+    head = s.get(db.LogHead, 1, with_for_update=True, populate_existing=True)
+    if head is None:
+        raise RuntimeError("the coordinator database has no log head row: it was not migrated (coordinator.migrations)")
+    return head
+
+
+def _append_pending(s) -> None:
+    """Append the transaction's log leaves, deliveries and work under the log head's row lock, which
+    is held to the commit: every replica appends in commit order, so a party that has read its queue
+    up to a sequence number never misses a row committed later with a smaller one."""
+    a = s.info.get("tanji_appends")
+    if a is None or not (a.leaves or a.deliveries or a.work):
+        return
+    head = _lock_head(s)
+    for h, cid in a.leaves:
+        s.add(db.LogLeaf(index=head.size, envelope_hash=h, calculation_id=cid, leaf_hash=merkle.leaf_hash(h)))
+        head.size += 1
+    s.flush()
+    for party, h in a.deliveries:  # one by one: the sequence follows the order they were queued in
+        s.add(db.Delivery(party=party, envelope_hash=h))
+        s.flush()
+    for party, kind, cid in a.work:
+        s.add(db.KeyHolderWork(party=party, kind=kind, calculation_id=cid))
+        s.flush()
+    s.info["tanji_appends"] = _Appends()
 
 
 class Coordinator:
@@ -65,8 +110,15 @@ class Coordinator:
         self.key = key
         self.federation = federation
         self.limits = limits or Limits()
-        self.lock = threading.RLock()
+        bind = sessions.kw.get("bind")
+        #: several coordinator processes may share the database: row locks guard it, not this process
+        self.shared = bind is not None and db.is_shared(bind)
+        self.lock = nullcontext() if self.shared else threading.RLock()
+        self._outage = False  # the database failed a sweep: grant leases again once it is back
+        if not event.contains(sessions, "before_commit", _append_pending):
+            event.listen(sessions, "before_commit", _append_pending)
         with self.sessions.begin() as s:
+            _lock_head(s)  # replicas starting together take turns
             for party in federation.parties.values():
                 row = s.get(db.Party, party.id)
                 if row is None:
@@ -75,9 +127,12 @@ class Coordinator:
                     row.public_key, row.role, row.registered = party.public_key, party.role, False
             # a (re)started coordinator heard nobody while it was down: every party gets a fresh
             # lease rather than being declared dead for the coordinator's own outage
-            grace = db.now() + timedelta(seconds=self.limits.lease_seconds)
-            for row in s.scalars(select(db.Party).where(db.Party.registered)):
-                row.lease_expires_at = grace
+            self._grant_leases(s)
+
+    def _grant_leases(self, s) -> None:
+        grace = db.now() + timedelta(seconds=self.limits.lease_seconds)
+        for row in s.scalars(select(db.Party).where(db.Party.registered)):
+            row.lease_expires_at = grace
 
     # ---------------------------------------------------------------- helpers
     def key_of(self, party: str) -> bytes | None:
@@ -91,13 +146,14 @@ class Coordinator:
         s.add(db.StoredEnvelope(hash=opened.hash, calculation_id=b.calculation_id, message_type=opened.type_name,
                                 sender=b.sender, receiver=b.receiver, message_id=b.message_id,
                                 body=opened.envelope.body, signature=opened.envelope.signature))
-        size = s.scalar(select(func.count()).select_from(db.LogLeaf))
-        s.add(db.LogLeaf(index=size, envelope_hash=opened.hash, calculation_id=b.calculation_id,
-                         leaf_hash=merkle.leaf_hash(opened.hash)))
         s.flush()  # deliveries reference the envelope
+        _appends(s).leaves.append((opened.hash, b.calculation_id))  # logged at commit (_append_pending)
 
     def _deliver(self, s, party: str, h: bytes) -> None:
-        s.add(db.Delivery(party=party, envelope_hash=h))
+        _appends(s).deliveries.append((party, h))
+
+    def _work(self, s, party: str, kind: str, cid: str) -> None:
+        _appends(s).work.append((party, kind, cid))
 
     def _seal(self, s, body: epb.EnvelopeBody) -> env.Opened:
         opened = env.parse(env.seal(body, self.key))
@@ -146,6 +202,8 @@ class Coordinator:
 
     def issue_tree_head(self, s) -> db.TreeHeadRow:
         """Sign the log's current head; every head must stay consistent with the later ones."""
+        _append_pending(s)
+        _lock_head(s)  # held to the commit: no replica appends meanwhile
         leaves = self.log_leaf_hashes(s)
         row = s.get(db.TreeHeadRow, len(leaves))
         if row is not None:
@@ -188,7 +246,7 @@ class Coordinator:
         except env.EnvelopeRefused as exc:
             return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, exc.code, exc.message)
         with self.lock, self.sessions.begin() as s:
-            party = s.get(db.Party, reg.organisation_id)
+            party = s.get(db.Party, reg.organisation_id, with_for_update=True, populate_existing=True)
             party.registered = True
             party.lease_expires_at = db.now() + timedelta(seconds=self.limits.lease_seconds)
             for row in s.scalars(select(db.ServedProduct).where(db.ServedProduct.org == party.id)):
@@ -227,6 +285,10 @@ class Coordinator:
             if opened.body.message_type != MT.MESSAGE_TYPE_CALCULATION_REQUEST:
                 raise env.EnvelopeRefused(cpb.REFUSAL_CODE_MALFORMED, "StartCalculation takes a CALCULATION_REQUEST")
             with self.lock, self.sessions.begin() as s:
+                # one start at a time per requester (its open-calculation count), whichever replica
+                s.get(db.Party, opened.body.sender, with_for_update=True)
+                if s.get(db.StoredEnvelope, opened.hash) is not None:  # the same signed request, retried
+                    return outcome(opened.hash, cpb.PUSH_STATUS_ACCEPTED), opened.body.calculation_id
                 self._start(s, opened)
         except (env.EnvelopeRefused, Refused) as exc:
             return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, exc.code, exc.message), ""
@@ -237,12 +299,6 @@ class Coordinator:
         cid = body.calculation_id
         if len(cid) < 16 or s.get(db.Calculation, cid) is not None:
             raise Refused(cpb.REFUSAL_CODE_REPLAY, f"calculation id {cid!r} is too short or already used")
-        open_now = s.scalar(select(func.count()).select_from(db.Calculation).where(
-            db.Calculation.requester == body.sender, db.Calculation.state.not_in(FINAL_STATES)))
-        if open_now >= self.limits.max_open_calculations:
-            raise Refused(cpb.REFUSAL_CODE_RATE_LIMITED,
-                          f"{body.sender!r} already has {open_now} calculations open; the limit is "
-                          f"{self.limits.max_open_calculations} (wait until one is done, failed or withheld)")
         if req.target_organisation != body.sender:
             raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "a requester calculates its own products only")
         kh = self.federation.parties.get(req.key_holder)
@@ -262,7 +318,7 @@ class Coordinator:
         s.flush()
         for org, product in pairs:
             s.add(db.CalcPair(calculation_id=cid, org=org, product=product, is_root=(org, product) == root))
-        s.add(db.KeyHolderWork(party=req.key_holder, kind="key", calculation_id=cid))
+        self._work(s, req.key_holder, "key", cid)
         log.info("calculation %s: %s/%s, %d products reached", cid, *root, len(pairs))
 
     def _reachable(self, s, root: tuple[str, str]) -> list[tuple[str, str]]:
@@ -287,16 +343,13 @@ class Coordinator:
             stack.extend((child, pair) for child in edges[pair])
         return seen
 
-    def _calc(self, s, cid: str) -> db.Calculation:
-        calc = s.get(db.Calculation, cid)
+    def _calc(self, s, cid: str, lock: bool = False) -> db.Calculation:
+        """The calculation; with `lock`, its row locked to the commit (the transition's claim on it:
+        another replica's transition of the same calculation waits, then sees this one's outcome)."""
+        calc = s.get(db.Calculation, cid, with_for_update=lock, populate_existing=lock)
         if calc is None:
             raise Refused(cpb.REFUSAL_CODE_UNKNOWN_CALCULATION, f"unknown calculation {cid!r}")
         return calc
-
-    def has_calculation(self, cid: str) -> bool:
-        """Objects are uploaded for a calculation that exists (its per-party object count is bounded)."""
-        with self.sessions() as s:
-            return bool(cid) and s.get(db.Calculation, cid) is not None
 
     def publish_key(self, envelope: epb.Envelope) -> cpb.PushOutcome:
         try:
@@ -304,7 +357,7 @@ class Coordinator:
             if opened.body.message_type != MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT:
                 raise Refused(cpb.REFUSAL_CODE_MALFORMED, "PublishKey takes a KEY_ANNOUNCEMENT")
             with self.lock, self.sessions.begin() as s:
-                calc = self._calc(s, opened.body.calculation_id)
+                calc = self._calc(s, opened.body.calculation_id, lock=True)
                 ka = opened.payload
                 if opened.body.sender != calc.key_holder:
                     raise Refused(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER, "only the calculation's key holder announces its key")
@@ -362,7 +415,9 @@ class Coordinator:
                 if opened.body.receiver != COORDINATOR_ID and opened.body.message_type != MT.MESSAGE_TYPE_REQUEST:
                     raise Refused(cpb.REFUSAL_CODE_WRONG_RECEIVER, f"{opened.type_name} must be addressed to the coordinator")
                 with self.sessions.begin() as s:
-                    calc = self._calc(s, opened.body.calculation_id)
+                    calc = self._calc(s, opened.body.calculation_id, lock=True)
+                    if s.get(db.StoredEnvelope, h) is not None:  # accepted meanwhile (a retry through another replica)
+                        return outcome(h, cpb.PUSH_STATUS_ALREADY_ACCEPTED)
                     handler = self._handlers().get(opened.body.message_type)
                     if handler is None:
                         raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, f"{opened.type_name} is not pushed by a party")
@@ -564,11 +619,22 @@ class Coordinator:
         log.warning("calculation %s: %s/%s declared dead (%s)", calc.id[:8], pair.org, pair.product,
                     epb.DeathReason.Name(reason))
 
+    def _claim(self, s, cid: str, *where) -> db.Calculation | None:
+        """Lock a calculation for a sweep, or None if another transaction (an RPC, another replica's
+        sweep) holds it or it no longer matches `where`: the next sweep looks again."""
+        return s.scalars(select(db.Calculation).where(db.Calculation.id == cid, *where)
+                         .with_for_update(skip_locked=True).execution_options(populate_existing=True)).first()
+
     def sweep_leases(self) -> None:
         """Declare dead every supplier whose request is out while its lease has expired."""
-        with self.lock, self.sessions.begin() as s:
-            for calc in s.scalars(select(db.Calculation).where(
-                    db.Calculation.state == S.Name(S.CALCULATION_STATE_RUNNING))):
+        running = db.Calculation.state == S.Name(S.CALCULATION_STATE_RUNNING)
+        with self.sessions() as s:
+            cids = list(s.scalars(select(db.Calculation.id).where(running)))
+        for cid in cids:  # one transaction per calculation: a slow one holds up no other
+            with self.lock, self.sessions.begin() as s:
+                calc = self._claim(s, cid, running)
+                if calc is None:
+                    continue
                 for pair in self._pairs(s, calc.id):
                     if pair.state == "dispatched" and not self._lease_alive(s, pair.org):
                         self._declare_dead(s, calc, pair, epb.DEATH_REASON_LEASE_EXPIRED)
@@ -668,7 +734,7 @@ class Coordinator:
         n = len(list(s.scalars(select(db.Attestation).where(db.Attestation.calculation_id == calc.id))))
         if n >= calc.min_attestations:
             calc.state = S.Name(S.CALCULATION_STATE_AWAITING_DECRYPTION)
-            s.add(db.KeyHolderWork(party=calc.key_holder, kind="decrypt", calculation_id=calc.id))
+            self._work(s, calc.key_holder, "decrypt", calc.id)
 
     def _on_refusal(self, s, calc, opened) -> None:
         r = opened.payload
@@ -698,7 +764,7 @@ class Coordinator:
             opened = self._verify(envelope)
             report = self._verify(citation_report) if citation_report is not None else None
             with self.lock, self.sessions.begin() as s:
-                calc = self._calc(s, opened.body.calculation_id)
+                calc = self._calc(s, opened.body.calculation_id, lock=True)
                 if opened.body.sender != calc.key_holder:
                     raise Refused(cpb.REFUSAL_CODE_UNKNOWN_PARTY, "only the calculation's key holder submits its result")
                 if calc.result_hash is not None:
@@ -748,16 +814,36 @@ class Coordinator:
 
     # ---------------------------------------------------------------- requester
     def check_deadlines(self) -> None:
-        self.sweep_leases()
-        with self.lock, self.sessions.begin() as s:
-            for calc in s.scalars(select(db.Calculation).where(db.Calculation.deadline.is_not(None))):
-                active = calc.state not in ("CALCULATION_STATE_DONE", "CALCULATION_STATE_FAILED", "CALCULATION_STATE_WITHHELD")
-                deadline = db.aware(calc.deadline)
-                if active and deadline < db.now():
-                    missing = [f"{p.org}/{p.product}" for p in self._pairs(s, calc.id)
-                               if p.state not in ("answered", "skipped")]
-                    self._fail(s, calc, cpb.REFUSAL_CODE_DEADLINE_EXCEEDED,
-                               f"deadline passed in state {calc.state}; not answered: {', '.join(missing) or 'none'}")
+        try:
+            if self._outage:
+                # nobody could renew a lease while the database was down: that outage is ours, not theirs
+                with self.lock, self.sessions.begin() as s:
+                    self._grant_leases(s)
+                self._outage = False
+                log.warning("the database is back: every registered party has a fresh lease")
+            self.sweep_leases()
+            self._sweep_deadlines()
+        except Exception as exc:
+            if is_outage(exc):
+                self._outage = True
+            raise
+
+    def _sweep_deadlines(self) -> None:
+        ended = ("CALCULATION_STATE_DONE", "CALCULATION_STATE_FAILED", "CALCULATION_STATE_WITHHELD")
+        active = (db.Calculation.deadline.is_not(None), db.Calculation.state.not_in(ended))
+        with self.sessions() as s:
+            now = db.now()
+            cids = [cid for cid, deadline in s.execute(select(db.Calculation.id, db.Calculation.deadline).where(*active))
+                    if db.aware(deadline) < now]
+        for cid in cids:
+            with self.lock, self.sessions.begin() as s:
+                calc = self._claim(s, cid, *active)
+                if calc is None or db.aware(calc.deadline) >= db.now():
+                    continue
+                missing = [f"{p.org}/{p.product}" for p in self._pairs(s, calc.id)
+                           if p.state not in ("answered", "skipped")]
+                self._fail(s, calc, cpb.REFUSAL_CODE_DEADLINE_EXCEEDED,
+                           f"deadline passed in state {calc.state}; not answered: {', '.join(missing) or 'none'}")
 
     def status(self, cid: str, party: str | None = None) -> rpb.GetStatusResponse:
         """State and counts, for the calculation's own parties (every organisation it reached: their
