@@ -31,6 +31,7 @@ from coordinator.dbguard import is_outage
 from coordinator.faults import crash_point
 from pcf.federation import Federation
 from pcf import envelope as env
+from pcf import limits as bounds
 from pcf import merkle, slots
 from pcf import he_tasks as he_sum
 from pcf.objectstore import ObjectMissing, ObjectStore
@@ -43,6 +44,8 @@ log = logging.getLogger("tanji.coordinator")
 MT = epb.MessageType
 S = rpb.CalculationState
 COORDINATOR_ID = "coordinator"
+FINAL_STATES = (S.Name(S.CALCULATION_STATE_DONE), S.Name(S.CALCULATION_STATE_FAILED),
+                S.Name(S.CALCULATION_STATE_WITHHELD))
 
 
 class Refused(Exception):
@@ -60,6 +63,8 @@ class Limits:
     lease_seconds: float = 20
     heartbeat_seconds: int = 5
     max_clock_skew_seconds: int = 300
+    max_open_calculations: int = bounds.MAX_OPEN_CALCULATIONS_PER_PARTY
+    max_objects_per_calculation: int = bounds.MAX_OBJECTS_PER_CALCULATION
 
 
 @dataclass
@@ -299,6 +304,12 @@ class Coordinator:
         cid = body.calculation_id
         if len(cid) < 16 or s.get(db.Calculation, cid) is not None:
             raise Refused(cpb.REFUSAL_CODE_REPLAY, f"calculation id {cid!r} is too short or already used")
+        open_now = s.scalar(select(func.count()).select_from(db.Calculation).where(
+            db.Calculation.requester == body.sender, db.Calculation.state.not_in(FINAL_STATES)))
+        if open_now >= self.limits.max_open_calculations:
+            raise Refused(cpb.REFUSAL_CODE_RATE_LIMITED,
+                          f"{body.sender!r} already has {open_now} calculations open; the limit is "
+                          f"{self.limits.max_open_calculations} (wait until one is done, failed or withheld)")
         if req.target_organisation != body.sender:
             raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "a requester calculates its own products only")
         kh = self.federation.parties.get(req.key_holder)
@@ -350,6 +361,11 @@ class Coordinator:
         if calc is None:
             raise Refused(cpb.REFUSAL_CODE_UNKNOWN_CALCULATION, f"unknown calculation {cid!r}")
         return calc
+
+    def has_calculation(self, cid: str) -> bool:
+        """Objects are uploaded for a calculation that exists (its per-party object count is bounded)."""
+        with self.sessions() as s:
+            return bool(cid) and s.get(db.Calculation, cid) is not None
 
     def publish_key(self, envelope: epb.Envelope) -> cpb.PushOutcome:
         try:
