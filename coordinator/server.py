@@ -14,7 +14,9 @@ from pathlib import Path
 
 import grpc
 
+from coordinator.dbguard import DatabaseGuard, is_outage
 from coordinator.engine import Coordinator, Refused
+from coordinator.storage import ChunkPastEnd, FileStaging
 from pcf import limits
 from pcf.objectstore import ObjectMissing, sha256
 from tanji.v1 import common_pb2 as cpb
@@ -124,11 +126,10 @@ def _sender(envelope) -> str:
 
 
 class NodeServicer(ngrpc.NodeServiceServicer):
-    def __init__(self, coord: Coordinator, staging: Path):
+    def __init__(self, coord: Coordinator, staging):
+        """`staging`: a folder (one coordinator process) or a coordinator.storage staging (replicas)."""
         self.c = coord
-        self.staging = staging
-        staging.mkdir(parents=True, exist_ok=True)
-        self.upload_lock = threading.Lock()
+        self.staging = FileStaging(staging) if isinstance(staging, (str, Path)) else staging
         self.uploads = UploadCounter()
 
     def _known(self, party: str, context) -> None:
@@ -170,16 +171,12 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         check_envelope_size(context, *request.envelopes)
         return npb.PushMessagesResponse(outcomes=self.c.push(request.party_id, list(request.envelopes)))
 
-    def _part(self, digest: bytes) -> Path:
-        return self.staging / (digest.hex() + ".part")
-
     def StatObject(self, request, context):
         self._known(request.party_id, context)
         if self.c.objects.has(request.object_hash):
             size = self.c.objects.size(request.object_hash)
             return opb.StatObjectResponse(complete=True, total_size=size, received_bytes=size)
-        part = self._part(request.object_hash)
-        return opb.StatObjectResponse(received_bytes=part.stat().st_size if part.exists() else 0)
+        return opb.StatObjectResponse(received_bytes=self.staging.received(request.object_hash))
 
     def PushObject(self, request, context):
         self._known(request.party_id, context)
@@ -196,34 +193,25 @@ class NodeServicer(ngrpc.NodeServiceServicer):
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"a chunk other than the last must carry at least {limits.MIN_CHUNK_BYTES} bytes "
                           f"(at most {limits.MAX_CHUNKS_PER_OBJECT} chunks per object), not {len(request.data)}")
-        if request.offset == 0 and not self.c.objects.has(request.object_hash) and not self._part(request.object_hash).exists():
+        if request.offset == 0 and not self.c.objects.has(request.object_hash) and not self.staging.received(request.object_hash):
             if not self.c.has_calculation(request.calculation_id):
                 context.abort(grpc.StatusCode.NOT_FOUND, f"unknown calculation {request.calculation_id!r}")
             if self.uploads.admit(request.calculation_id, request.party_id, self.c.limits.max_objects_per_calculation) is None:
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                               f"{request.party_id!r} already uploaded {self.c.limits.max_objects_per_calculation} "
                               f"objects for calculation {request.calculation_id!r} (the limit)")
-        with self.upload_lock:
-            if self.c.objects.has(request.object_hash):
-                return opb.PushObjectResponse(received_bytes=request.total_size, complete=True)
-            part = self._part(request.object_hash)
-            have = part.stat().st_size if part.exists() else 0
-            if request.offset != have:
-                return opb.PushObjectResponse(received_bytes=have)
-            if have + len(request.data) > request.total_size:
-                part.unlink(missing_ok=True)
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "chunk runs past total_size")
-            with open(part, "ab") as fh:
-                fh.write(request.data)
-            have += len(request.data)
-            if have < request.total_size:
-                return opb.PushObjectResponse(received_bytes=have)
-            data = part.read_bytes()
-            part.unlink()
-            if sha256(data) != request.object_hash:
-                context.abort(grpc.StatusCode.DATA_LOSS, "object bytes do not match the object hash")
-            self.c.objects.put(data)
-            return opb.PushObjectResponse(received_bytes=have, complete=True)
+        if self.c.objects.has(request.object_hash):
+            return opb.PushObjectResponse(received_bytes=request.total_size, complete=True)
+        try:
+            have, data = self.staging.append(request.object_hash, request.offset, request.data, request.total_size)
+        except ChunkPastEnd as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        if data is None:
+            return opb.PushObjectResponse(received_bytes=have)
+        if sha256(data) != request.object_hash:
+            context.abort(grpc.StatusCode.DATA_LOSS, "object bytes do not match the object hash")
+        self.c.objects.put(data)
+        return opb.PushObjectResponse(received_bytes=have, complete=True)
 
     def PullObject(self, request, context):
         self._known(request.party_id, context)
@@ -317,10 +305,11 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
         return kpb.SubmitResultResponse(outcome=self.c.submit_result(request.result, report))
 
 
-def serve(coord: Coordinator, listen: str, staging: Path, tls=None) -> grpc.Server:
-    """Start the services on `listen` (host:port; port 0 picks one) and return the running server."""
+def serve(coord: Coordinator, listen: str, staging, tls=None) -> grpc.Server:
+    """Start the services on `listen` (host:port; port 0 picks one) and return the running server.
+    A database outage during a call answers UNAVAILABLE (DatabaseGuard); clients retry."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=limits.GRPC_OPTIONS,
-                         interceptors=[StrictRequests()])
+                         interceptors=[StrictRequests(), DatabaseGuard()])
     ngrpc.add_NodeServiceServicer_to_server(NodeServicer(coord, staging), server)
     rgrpc.add_RequesterServiceServicer_to_server(RequesterServicer(coord), server)
     kgrpc.add_KeyHolderServiceServicer_to_server(KeyHolderServicer(coord), server)
@@ -339,8 +328,11 @@ def deadline_sweeper(coord: Coordinator, stop: threading.Event, every: float = 1
         while not stop.wait(every):
             try:
                 coord.check_deadlines()
-            except Exception:  # noqa: BLE001 - keep sweeping; the error is logged
-                log.exception("deadline sweep failed")
+            except Exception as exc:  # noqa: BLE001 - keep sweeping; the error is logged
+                if is_outage(exc):  # one line a second while the database is down, not a traceback
+                    log.warning("deadline sweep: the database is unavailable (%s)", type(exc).__name__)
+                else:
+                    log.exception("deadline sweep failed")
     t = threading.Thread(target=run, name="deadlines", daemon=True)
     t.start()
     return t
