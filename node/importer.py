@@ -1,10 +1,15 @@
-"""Import a factor set and a node-data file into the node's store — validated whole, atomically."""
+"""Import a factor set and a node-data file into the node's store — validated whole, atomically.
+
+A new data version is one SQLite transaction: a crash, a full disk or a read-only
+store leaves the previous version current and no trace of the new one.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 from node import plausibility
 from node.store import DataVersion, FactorSetRow, NodeStore
+from pcf.faults import crash_point
 from pcf.loader import LoadedFactorSet, LoadedNodeData, parse_factor_set, parse_node_data
 
 
@@ -28,13 +33,17 @@ def import_files(store: NodeStore, data_file: Path, factors_file: Path,
     latest = store.latest_data()
     if latest is not None and latest.sha256 == nd.sha256 and latest.factor_set_sha256 == factors.sha256:
         return nd, factors, latest.version
-    with store.sessions.begin() as s:
+    kept = (f"nothing was imported; data version {latest.version} stays current" if latest is not None
+            else "nothing was imported; the store holds no data yet")
+    with store.writing(f"import {data_file} as a new data version", kept) as s:
         if s.get(FactorSetRow, factors.sha256) is None:
             s.add(FactorSetRow(sha256=factors.sha256, content=fs_bytes, file=str(factors_file)))
         row = DataVersion(sha256=nd.sha256, factor_set_sha256=factors.sha256, content=nd_bytes, file=str(data_file))
         s.add(row)
         s.flush()
         version = row.version
+        crash_point("import-uncommitted")
+    crash_point("import-committed")
     return nd, factors, version
 
 

@@ -4,15 +4,28 @@ Raw data never leaves this database. Imports are versioned and atomic: a file
 is validated whole before one transaction stores it, so a refused file changes
 nothing and every calculation can name the exact data version it used.
 Envelopes are stored before they are pushed, so a retry resends the same bytes.
+
+A store that cannot be written — a full disk, a file-size limit, a read-only
+mount, an I/O error — raises StoreError naming the store file and what failed;
+the transaction is rolled back whole (SQLite WAL), so nothing half-written stays.
+TANJI_NODE_STORE_READ_ONLY=1 opens the store read-only (SQLite `mode=ro`), as a
+store on a read-only mount is: for inspecting a store that must not change, and
+for the tests that check a refused write leaves the store as it was.
 """
 from __future__ import annotations
 
+import os
+import shutil
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import DateTime, Integer, LargeBinary, String, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from pcf.errors import TanjiError
 from pcf.runtime import durable_engine, utcnow
 
 
@@ -91,12 +104,59 @@ class Cursor(Base):
     value: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class StoreError(TanjiError):
+    """The node's store refused a write (or could not be opened): the file, what, and why."""
+
+    def __init__(self, path: Path, what: str, exc: Exception, consequence: str = ""):
+        self.path, self.what = path, what
+        self.reason = _reason(path, exc)
+        super().__init__(f"{path}: cannot {what}: {self.reason}" + (f"; {consequence}" if consequence else ""))
+
+
+def _reason(path: Path, exc: Exception) -> str:
+    """What SQLite's error means for an operator (sqlite3 names the error class, not the cause)."""
+    orig = getattr(exc, "orig", exc)
+    name = getattr(orig, "sqlite_errorname", "") or type(orig).__name__
+    if name.startswith("SQLITE_READONLY"):
+        return f"the store is read-only ({orig}; {name})"
+    if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")):
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free on its disk"
+        except OSError:
+            free = "free space unknown"
+        return f"writing failed — the disk is full, a file-size limit was reached or the disk failed ({orig}; {name}; {free})"
+    if name.startswith("SQLITE_CANTOPEN"):
+        return f"the store cannot be opened ({orig}; {name})"
+    return f"{orig} ({name})"
+
+
+def read_only_requested() -> bool:
+    return os.environ.get("TANJI_NODE_STORE_READ_ONLY", "") not in ("", "0")
+
+
 class NodeStore:
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine = durable_engine(f"sqlite:///{path}")
-        Base.metadata.create_all(self.engine)
+    def __init__(self, path: Path, read_only: bool | None = None):
+        self.path = path
+        self.read_only = read_only_requested() if read_only is None else read_only
+        try:
+            if self.read_only:
+                self.engine = durable_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.engine = durable_engine(f"sqlite:///{path}")
+            Base.metadata.create_all(self.engine)
+        except OperationalError as exc:
+            raise StoreError(path, "open the node's store" + (" read-only" if self.read_only else ""), exc) from None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def writing(self, what: str, consequence: str = "") -> Iterator:
+        """One write transaction; a store that refuses it raises StoreError naming the file and `what`."""
+        try:
+            with self.sessions.begin() as s:
+                yield s
+        except OperationalError as exc:
+            raise StoreError(self.path, what, exc, consequence) from None
 
     def latest_data(self) -> DataVersion | None:
         with self.sessions() as s:

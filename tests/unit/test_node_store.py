@@ -1,0 +1,32 @@
+"""The node's store names itself and what failed when it refuses a write (no processes here;
+the full disk, the read-only store and the crashes in real processes: tests/integration/test_node_store.py)."""
+import pytest
+
+from node.importer import import_files, load_current
+from node.store import NodeStore, StoreError
+from tests.builders import factors_doc, node_doc, product_doc, write_dir
+
+
+def _files(tmp_path):
+    act = [{"kind": "electricity", "amount": 3.0, "unit": "kWh", "model": "national_average"}]
+    d = write_dir(tmp_path / "data", factors_doc(), node_doc("cell-co", [product_doc("CELL", activities=act)]))
+    return d / "cell-co.json", d / "factors.json"
+
+
+def test_an_import_into_a_read_only_store_names_the_store_and_keeps_the_current_version(tmp_path):
+    data, factors = _files(tmp_path)
+    db = tmp_path / "state" / "node.db"
+    import_files(NodeStore(db), data, factors)
+    data.write_text(data.read_text().replace("3.0", "4.0"))
+    with pytest.raises(StoreError) as err:
+        import_files(NodeStore(db, read_only=True), data, factors)
+    assert str(err.value).startswith(f"{db}: cannot import {data} as a new data version: the store is read-only")
+    assert str(err.value).endswith("nothing was imported; data version 1 stays current")
+    assert load_current(NodeStore(db))[2] == 1
+
+
+def test_a_read_only_store_that_does_not_exist_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("TANJI_NODE_STORE_READ_ONLY", "1")
+    db = tmp_path / "nowhere" / "node.db"
+    with pytest.raises(StoreError, match=f"{db}: cannot open the node's store read-only: the store cannot be opened"):
+        NodeStore(db)
