@@ -85,18 +85,18 @@ def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federatio
 
 def write_bundle(state: Path, cid: str, federation_file: Path, out: Path, database: str | None = None) -> None:
     """Open the coordinator's state read-mostly and write the calculation's bundle to `out`."""
+    from coordinator.storage import open_storage
     from pcf.federation import Federation
-    from pcf.objectstore import ObjectStore
     from pcf.signing import SigningKey
 
     sig = Path(str(federation_file).removesuffix(".json") + ".sig")
     if not sig.exists():
         raise TanjiError(f"{sig}: the registry's signature of the federation list is missing")
-    engine = db.make_engine(database or db.sqlite_url(state / "coordinator.db"))
-    coord = Coordinator(db.session_factory(engine), ObjectStore(state / "objects"),
-                        SigningKey.load_or_create(state / "envelope-key.pem"), Federation.load(federation_file))
+    storage = open_storage(state, database)  # PostgreSQL: the objects are in the database too
+    coord = Coordinator(storage.sessions, storage.objects, SigningKey.load_or_create(state / "envelope-key.pem"),
+                        Federation.load(federation_file))
     data = export_bundle(coord, cid, federation_file, sig)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(out)
-    engine.dispose()
+    storage.engine.dispose()

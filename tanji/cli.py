@@ -99,7 +99,7 @@ def coordinator_serve(
     federation: FederationOpt,
     listen: Annotated[str, typer.Option("--listen", envvar="TANJI_LISTEN", help="host:port (port 0 picks a free one)")] = "127.0.0.1:7300",
     port_file: Annotated[Optional[Path], typer.Option("--port-file", help="write the bound port here once listening")] = None,
-    database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL", help="SQLAlchemy URL (default: SQLite in the state folder)")] = None,
+    database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL", help="SQLAlchemy URL, e.g. postgresql://USER@HOST/DB (replicas share one); default: SQLite in the state folder")] = None,
     lease_seconds: Annotated[float, typer.Option("--lease-seconds", envvar="TANJI_LEASE_SECONDS", help="a party silent this long is dead")] = 20.0,
     tls: TLSOpt = None,
     max_open_calculations: Annotated[int, typer.Option("--max-open-calculations", envvar="TANJI_MAX_OPEN_CALCULATIONS", min=1, help="calculations one requester may have open at once")] = limits.MAX_OPEN_CALCULATIONS_PER_PARTY,
@@ -109,11 +109,9 @@ def coordinator_serve(
     import signal
     import threading
 
-    from coordinator import db
-    from coordinator.engine import Coordinator, Limits
+    from coordinator.engine import COORDINATOR_ID, Coordinator, Limits
     from coordinator.server import deadline_sweeper, serve
     from pcf.federation import Federation
-    from pcf.objectstore import ObjectStore
     from pcf.signing import SigningKey
 
     try:
@@ -121,9 +119,13 @@ def coordinator_serve(
     except TanjiError as exc:
         fail(exc)
     state.mkdir(parents=True, exist_ok=True)
-    engine = db.make_engine(database or db.sqlite_url(state / "coordinator.db"))
-    coord = Coordinator(db.session_factory(engine), ObjectStore(state / "objects"),
-                        SigningKey.load_or_create(state / "envelope-key.pem"), fed,
+    key = SigningKey.load_or_create(state / "envelope-key.pem")
+    listed = fed.key_of(COORDINATOR_ID)
+    if listed is not None and listed != key.public_raw:
+        fail(TanjiError(f"{state / 'envelope-key.pem'}: not the coordinator key that {federation} lists; every "
+                        "coordinator replica signs with that one key (give each replica a copy)"))
+    storage = _open_coordinator_storage(state, database)
+    coord = Coordinator(storage.sessions, storage.objects, key, fed,
                         Limits(lease_seconds=lease_seconds, max_open_calculations=max_open_calculations,
                                max_objects_per_calculation=max_objects_per_calculation))
     tls_files = None
@@ -134,7 +136,7 @@ def coordinator_serve(
             tls_files = TLSFiles(tls / "ca.crt", tls / "coordinator.crt", tls / "coordinator.key")
         except TanjiError as exc:
             fail(exc)
-    server = serve(coord, listen, state / "staging", tls_files)
+    server = serve(coord, listen, storage.staging, tls_files)
     stop = threading.Event()
     deadline_sweeper(coord, stop)
     if port_file is not None:
@@ -145,6 +147,49 @@ def coordinator_serve(
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.stop(grace=2).wait()
+
+
+def _open_coordinator_storage(state: Path, database: Optional[str], wait_seconds: float = 60.0):
+    """The coordinator's storage, migrated to the head; waits for a database that is still starting."""
+    import time
+
+    from coordinator.dbguard import is_outage
+    from coordinator.storage import open_storage
+
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return open_storage(state, database)
+        except Exception as exc:  # noqa: BLE001 - only an unreachable database is waited for
+            if not is_outage(exc):
+                raise
+            if time.monotonic() > deadline:
+                stderr.print(f"error: the coordinator database is unreachable after {wait_seconds:.0f} s: "
+                             f"{str(getattr(exc, 'orig', exc)).strip()}")
+                raise typer.Exit(1)
+            time.sleep(1.0)
+
+
+@coordinator_app.command("migrate")
+def coordinator_migrate(
+    state: StateOpt,
+    database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL", help="SQLAlchemy URL; default: SQLite in the state folder")] = None,
+    sql: Annotated[bool, typer.Option("--sql", help="print the SQL of every migration instead of running it (for a DBA)")] = False,
+) -> None:
+    """Upgrade the coordinator database to the current schema (`serve` also does it on start)."""
+    from alembic import command
+
+    from coordinator import db, migrations
+
+    url = database or db.sqlite_url(state / "coordinator.db")
+    if sql:
+        command.upgrade(migrations.config(url=db.normalise_url(url)), "head", sql=True)
+        return
+    state.mkdir(parents=True, exist_ok=True)
+    storage = _open_coordinator_storage(state, database)
+    with storage.engine.connect() as conn:
+        print(f"{storage.engine.url.render_as_string(hide_password=True)}: schema at revision {migrations.current(conn)}")
+    storage.engine.dispose()
 
 
 @node_app.command("serve")
@@ -562,12 +607,13 @@ def demo(
     deadline: Annotated[float, typer.Option("--deadline", help="calculation deadline in seconds")] = 600.0,
     depth: Annotated[Optional[int], typer.Option("--depth", help="declared depth bound (default: the chain's depth)")] = None,
     offline: Annotated[list[str], typer.Option("--offline", help="start this organisation's node, then take it down before it can answer")] = [],
+    database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL", help="the coordinator's SQLAlchemy URL, e.g. postgresql://USER@HOST/DB (default: SQLite in its state folder)")] = None,
 ) -> None:
     """Run a whole federation locally (one process per party, loopback, no TLS) and write OUT/result.json."""
     from tanji.demo import run_demo
 
     try:
-        run_demo(data_dir, product, out, Console(), deadline, depth, frozenset(offline))
+        run_demo(data_dir, product, out, Console(), deadline, depth, frozenset(offline), database=database)
     except TanjiError as exc:
         fail(exc)
     except KeyboardInterrupt:

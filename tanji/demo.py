@@ -58,14 +58,21 @@ class Processes:
         return proc
 
     def start_coordinator(self, fed_file: Path, listen: str = "127.0.0.1:0",
-                          lease_seconds: float = DEMO_LEASE_SECONDS) -> str:
-        """Start (or restart) the coordinator on its state folder; returns its address."""
-        port_file = self.root / COORDINATOR / "port"
+                          lease_seconds: float = DEMO_LEASE_SECONDS, database: str | None = None,
+                          name: str = COORDINATOR) -> str:
+        """Start (or restart) the coordinator on its state folder; returns its address. `database`: its
+        SQLAlchemy URL (default SQLite in the folder); `name`: another replica on the same database
+        (its folder gets a copy of the coordinator's key, the one the federation lists)."""
+        folder = self.root / name
+        if name != COORDINATOR and not (folder / "envelope-key.pem").exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "envelope-key.pem").write_bytes((self.root / COORDINATOR / "envelope-key.pem").read_bytes())
+        port_file = folder / "port"
         port_file.unlink(missing_ok=True)
-        self.start(COORDINATOR, ["coordinator", "serve", "--state", str(self.root / COORDINATOR), "--federation",
-                                 str(fed_file), "--listen", listen, "--port-file", str(port_file),
-                                 "--lease-seconds", str(lease_seconds)])
-        return f"127.0.0.1:{_wait_for(port_file, self, 'the coordinator to listen')}"
+        args = ["coordinator", "serve", "--state", str(folder), "--federation", str(fed_file), "--listen", listen,
+                "--port-file", str(port_file), "--lease-seconds", str(lease_seconds)]
+        self.start(name, args + (["--database", database] if database else []))
+        return f"127.0.0.1:{_wait_for(port_file, self, f'{name} to listen')}"
 
     def start_keyholder(self, fed_file: Path, address: str) -> None:
         self.start(KEY_HOLDER, ["keyholder", "serve", "--id", KEY_HOLDER, "--state", str(self.root / KEY_HOLDER),
@@ -172,7 +179,7 @@ def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> 
 
 
 def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline_seconds: float = 600.0,
-             depth_bound: int | None = None, offline: frozenset[str] = frozenset()) -> dict:
+             depth_bound: int | None = None, offline: frozenset[str] = frozenset(), database: str | None = None) -> dict:
     data = load_data_dir(data_dir)           # bad data: refused here, before any process starts
     target = parse_target(product)
     unknown = sorted(offline - set(data.nodes))
@@ -191,7 +198,7 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
     fed = Processes(state)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        address = fed.start_coordinator(fed_file)
+        address = fed.start_coordinator(fed_file, database=database)
         fed.start_keyholder(fed_file, address)
         for org, nd in data.nodes.items():
             fed.start_node(org, nd.file, data.factors.file, fed_file, address)
@@ -240,7 +247,7 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         signal.signal(signal.SIGTERM, previous)
     from coordinator.bundle import write_bundle  # after the coordinator stopped: a quiet database
 
-    write_bundle(state / COORDINATOR, cid, fed_file, out / "bundle.tar")
+    write_bundle(state / COORDINATOR, cid, fed_file, out / "bundle.tar", database)
     console.print(f"audit bundle: {out / 'bundle.tar'} — check it with "
                   f"`tanji audit verify {out / 'bundle.tar'} --trust {state / 'registry' / 'anchor.pub'}`")
     return doc
