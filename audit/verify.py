@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 from pcf import envelope as env
-from pcf import merkle, slots
+from pcf import completeness, merkle, slots
 from pcf.bundle import BUNDLE_SCHEMA, MANIFEST_TAG, BundleFormatError, unpack
 from pcf.errors import TanjiError
 from pcf.federation import Federation, UntrustedFederation, check_list
@@ -158,47 +157,11 @@ def _check_structure(b: _Bundle, report: Report) -> None:
         problems.append("key announcement is not the named key holder's answer to the request")
     report.add("manifest matches the signed envelopes", not problems, "; ".join(problems))
 
-    problems = []
-    requests = {o.hash: o for o in b.of(MT.MESSAGE_TYPE_REQUEST)}
-    merged = {o.hash: o for o in b.of(MT.MESSAGE_TYPE_MERGED_REQUEST)}
-    for o in b.of(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS):
-        for d in o.payload.requests:
-            if d.request_hash not in requests:
-                problems.append(f"{o.body.sender} declared a request to {d.supplier}/{d.product_id} that is not in the bundle")
-    merged_of = defaultdict(list)
-    for o in merged.values():
-        for part in o.payload.parts:
-            for r in part.requests:
-                merged_of[r.request_hash].append(o.hash)
-    dead_of = {o.body.answers_hash: o for o in b.of(MT.MESSAGE_TYPE_DEAD_SUPPLIER)}
-    for h, r in requests.items():
-        routes = len(merged_of[h]) + (h in dead_of)
-        if routes != 1:
-            problems.append(f"request {r.body.sender}->{r.payload.supplier}/{r.payload.product_id} is routed {routes} times")
-    answers = defaultdict(list)
-    for o in b.of(MT.MESSAGE_TYPE_CONTRIBUTION):
-        answers[o.body.answers_hash].append(o)
-    for target, items in answers.items():
-        if target != req.hash and target not in merged:
-            problems.append(f"contribution from {items[0].body.sender} answers nothing in this bundle")
-        elif len(items) > 1:
-            problems.append(f"{len(items)} contributions answer one request (from {items[0].body.sender})")
-        elif target in merged and items[0].body.sender != merged[target].payload.supplier:
-            problems.append(f"{items[0].body.sender} answered a request sent to {merged[target].payload.supplier}")
-    if not answers.get(req.hash):
-        problems.append("the requester's own product has no contribution")
-    fallback_for = defaultdict(list)
-    for o in b.of(MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION):
-        fallback_for[o.body.answers_hash].append(o)
-    for mh, o in merged.items():
-        dead = [dead_of[r.request_hash] for p in o.payload.parts for r in p.requests if r.request_hash in dead_of]
-        if not answers.get(mh) and not dead:
-            problems.append(f"request to {o.payload.supplier}/{o.payload.product_id} was never answered")
-    for dh, d in dead_of.items():
-        if len(fallback_for[dh]) != 1:
-            problems.append(f"dead supplier {d.payload.supplier}/{d.payload.product_id}: {len(fallback_for[dh])} fallbacks from {d.body.receiver}")
+    problems = completeness.problems(b.envelopes.values())
+    n = {mt: len(b.of(mt)) for mt in (MT.MESSAGE_TYPE_REQUEST, MT.MESSAGE_TYPE_CONTRIBUTION, MT.MESSAGE_TYPE_DEAD_SUPPLIER)}
     report.add("completeness", not problems, "; ".join(problems) or
-               f"{len(requests)} requests, {sum(len(v) for v in answers.values())} contributions, {len(dead_of)} fallbacks")
+               f"{n[MT.MESSAGE_TYPE_REQUEST]} requests, {n[MT.MESSAGE_TYPE_CONTRIBUTION]} contributions, "
+               f"{n[MT.MESSAGE_TYPE_DEAD_SUPPLIER]} fallbacks")
 
 
 def _head(doc: dict) -> tuple[merkle.TreeHead, bytes]:
@@ -267,6 +230,17 @@ def _check_aggregation(b: _Bundle, report: Report) -> None:
     except TanjiError as exc:
         report.add("aggregation re-executed", False, f"a ciphertext does not load: {exc}")
         return
+    width = ka.width or slots.WIDTH
+    try:
+        wrong = completeness.merged_weight_problems(b.of(MT.MESSAGE_TYPE_MERGED_REQUEST),
+                                                    lambda h: b.files[f"objects/{h.hex()}"],
+                                                    lambda cts: he_tasks.add_all(context, cts, width))
+    except KeyError as exc:
+        wrong = [f"object missing from the bundle: {exc}"]
+    except TanjiError as exc:
+        wrong = [f"a request ciphertext does not load: {exc}"]
+    report.add("merged requests", not wrong, "; ".join(wrong) or
+               "each merged Enc(w) is the sum of its buyers' signed requests")
     digest = hashlib.sha256(total).digest()
     report.add("aggregation re-executed", digest == agg.payload.output_ciphertext_hash,
                f"sum of {len(cts)} ciphertexts hashes to {digest.hex()[:16]}…, the aggregate names "

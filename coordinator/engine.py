@@ -46,6 +46,9 @@ S = rpb.CalculationState
 COORDINATOR_ID = "coordinator"
 FINAL_STATES = (S.Name(S.CALCULATION_STATE_DONE), S.Name(S.CALCULATION_STATE_FAILED),
                 S.Name(S.CALCULATION_STATE_WITHHELD))
+#: what an auditor needs, besides the contributions, to check that a calculation is complete
+EVIDENCE = ("MESSAGE_TYPE_REQUEST", "MESSAGE_TYPE_MERGED_REQUEST", "MESSAGE_TYPE_DECLARATION_OF_REQUESTS",
+            "MESSAGE_TYPE_DEAD_SUPPLIER")
 
 
 class Refused(Exception):
@@ -729,7 +732,12 @@ class Coordinator:
         self.issue_tree_head(s)
         calc.aggregate_hash = opened.hash
         calc.state = S.Name(S.CALCULATION_STATE_AWAITING_ATTESTATION)
+        evidence = list(s.scalars(select(db.StoredEnvelope.hash).where(
+            db.StoredEnvelope.calculation_id == calc.id, db.StoredEnvelope.message_type.in_(EVIDENCE))
+            .order_by(db.StoredEnvelope.received_at, db.StoredEnvelope.hash)))
         for auditor in calc.auditors:
+            for h in evidence:  # the auditor checks completeness before it attests (pcf.completeness)
+                self._deliver(s, auditor, h)
             for h in hashes:  # the auditor re-executes from the signed contributions
                 self._deliver(s, auditor, h)
             self._deliver(s, auditor, opened.hash)

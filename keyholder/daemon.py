@@ -140,7 +140,15 @@ class KeyHolder:
             log.error("asked to decrypt %s, which this key holder never keyed", cid)
             return
         if row.state != "keyed":
-            if row.submitted is not None:
+            released = env.parse(epb.Envelope.FromString(row.submitted)) if row.submitted is not None else None
+            if (released is not None and released.body.message_type == MT.MESSAGE_TYPE_RESULT
+                    and released.body.answers_hash != env.message_hash(item.aggregate)):
+                # asked to decrypt another aggregate of a released calculation (one supplier's
+                # contribution alone, say): the one decryption is spent, the key destroyed
+                self._refuse(req, cpb.REFUSAL_CODE_ALREADY_DECRYPTED,
+                             f"calculation {cid} was already decrypted (its result answers aggregate "
+                             f"{released.body.answers_hash.hex()[:12]}); a second decryption is refused")
+            elif row.submitted is not None:
                 self._submit(epb.Envelope.FromString(row.submitted),
                              epb.Envelope.FromString(row.citation_report) if row.citation_report else None)
             else:

@@ -24,12 +24,12 @@ from node.importer import load_current
 from node.policy import POLICY_FILE, Policy, load_policy
 from node.store import CalcKey, CalcRecord, Handled, NodeStore, OutObject, Outbox, Received
 from pcf import envelope as env
-from pcf import commitment, limits, profiles, slots, units
+from pcf import commitment, completeness, limits, profiles, slots, units
 from pcf.federation import Federation
 from pcf.runtime import open_channel, register_with_retry, stop_on_signals, utcnow
 from pcf.footprint import fallback, own
 from pcf.signing import SigningKey
-from pcf.transfer import pull_object, push_object
+from pcf.transfer import TransferError, pull_object, push_object
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb
@@ -98,7 +98,14 @@ class Node:
         return self.federation.key_of(party)
 
     def _pull(self, calc: str, digest: bytes, kind_limit: int) -> bytes:
-        return pull_object(self.stub, self.org, calc, digest, kind_limit)
+        """An object, checked against its name: other bytes (a coordinator substituting a
+        ciphertext or context) or an oversized object are refused by name, never used."""
+        try:
+            return pull_object(self.stub, self.org, calc, digest, kind_limit)
+        except TransferError as exc:
+            code = (cpb.REFUSAL_CODE_TOO_LARGE if "above the limit" in str(exc) else
+                    cpb.REFUSAL_CODE_HASH_MISMATCH if "does not match its hash" in str(exc) else cpb.REFUSAL_CODE_MALFORMED)
+            raise NodeRefusal(code, str(exc)) from None
 
     # ------------------------------------------------------------------ loop
     def run(self) -> None:
@@ -149,10 +156,14 @@ class Node:
         except env.EnvelopeRefused as exc:
             log.error("dropped an envelope: %s", exc)
             return
+        mt = opened.body.message_type
+        if mt in EVIDENCE and self._audits(opened.body.calculation_id):
+            self.keep(opened)  # what the attestation checks completeness against (on_aggregate)
+            if opened.body.receiver != self.org:
+                return
         with self.store.sessions() as s:
             if s.get(Handled, opened.hash) is not None:
                 return  # delivered twice: answered already
-        mt = opened.body.message_type
         try:
             if mt == MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT:
                 self.on_key(opened)
@@ -173,6 +184,16 @@ class Node:
         except NodeRefusal as exc:
             log.error("%s refuses %s of %s: %s", self.org, opened.type_name, opened.body.calculation_id, exc.message)
             self.refuse(opened, exc.code, exc.message)
+
+    def _audits(self, cid: str) -> bool:
+        """This node is an auditor of the calculation (by default: its requester)."""
+        with self.store.sessions() as s:
+            row = s.query(Received).filter(Received.calculation_id == cid,
+                                           Received.kind == "MESSAGE_TYPE_CALCULATION_REQUEST").first()
+        if row is None:
+            return False
+        req = env.parse(epb.Envelope(body=row.body, signature=row.signature))
+        return self.org in (list(req.payload.auditors) or [req.body.sender])
 
     def keep(self, opened: env.Opened) -> None:
         with self.store.sessions.begin() as s:
@@ -533,6 +554,7 @@ class Node:
                 if c.body.calculation_id != cid:
                     raise NodeRefusal(cpb.REFUSAL_CODE_UNEXPECTED, "a contribution of another calculation is in the sum")
                 ciphertexts.append(self._pull(cid, c.payload.ciphertext_hash, limits.MAX_CIPHERTEXT_BYTES))
+        self._check_complete(cid, ck, agg)
         total = self.pool.submit(he_work.add_all, ck.context, ciphertexts, self._layout(cid)[0]).result()
         if hashlib.sha256(total).digest() != agg.output_ciphertext_hash:
             raise NodeRefusal(cpb.REFUSAL_CODE_HASH_MISMATCH, "re-executed aggregation does not match the coordinator's output")
@@ -554,6 +576,30 @@ class Node:
                          signature=sealed.signature))
             s.add(Handled(hash=opened.hash, calculation_id=cid, kind=opened.type_name, outcome="attested"))
         log.info("%s attested the aggregate of %s (%d contributions)", self.org, cid[:8], len(ciphertexts))
+
+    def _check_complete(self, cid: str, ck: CalcKey, agg) -> None:
+        """Before attesting: every declared request answered exactly once and nothing else summed,
+        and every merged request's Enc(w) the sum of its buyers' signed requests (pcf.completeness)
+        — from the envelopes the coordinator delivered, each checked on receipt. A coordinator
+        that drops a supplier or scales its weight is refused here, before any decryption."""
+        with self.store.sessions() as s:
+            evidence = [env.parse(epb.Envelope(body=r.body, signature=r.signature))
+                        for r in s.query(Received).filter(Received.calculation_id == cid)]
+        found = completeness.problems(evidence, "delivered to the auditor", agg.contribution_hashes)
+        if found:
+            raise NodeRefusal(cpb.REFUSAL_CODE_UNEXPECTED, "incomplete: " + "; ".join(found))
+        width = self._layout(cid)[0]
+        found = completeness.merged_weight_problems(
+            [o for o in evidence if o.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST],
+            lambda h: self._pull(cid, h, limits.MAX_CIPHERTEXT_BYTES),
+            lambda cts: self.pool.submit(he_work.add_all, ck.context, cts, width).result())
+        if found:
+            raise NodeRefusal(cpb.REFUSAL_CODE_HASH_MISMATCH, "; ".join(found))
+
+
+#: envelopes an auditor keeps though they are addressed to others: the completeness evidence
+EVIDENCE = (MT.MESSAGE_TYPE_REQUEST, MT.MESSAGE_TYPE_MERGED_REQUEST, MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS,
+            MT.MESSAGE_TYPE_DEAD_SUPPLIER)
 
 
 def requested_inputs(product) -> list[tuple[int, object]]:

@@ -134,7 +134,8 @@ def test_an_unattested_aggregate_is_not_decrypted(setup):
 
 def test_citation_counts_go_to_the_factor_provider_signed_and_not_into_the_result(setup):
     kh, build = setup
-    kh.decrypt(build(cited=(8, 10, 10), contributions=2))
+    item = build(cited=(8, 10, 10), contributions=2)
+    kh.decrypt(item)
     result, report = env.parse(kh.work.submitted[-1]), kh.work.reports[-1]
     assert result.body.message_type == MT.MESSAGE_TYPE_RESULT
     assert "citation" not in result.payload.result_json.decode()        # the requester does not get them
@@ -142,7 +143,7 @@ def test_citation_counts_go_to_the_factor_provider_signed_and_not_into_the_resul
     assert opened.body.message_type == MT.MESSAGE_TYPE_CITATION_REPORT and opened.body.receiver == "factor-lab"
     assert list(opened.payload.counts) == [1, 0, 2] and opened.payload.contributions == 2
     assert opened.body.answers_hash == result.body.answers_hash         # both answer the same aggregate
-    kh.decrypt(build(cited=(8, 10, 10), contributions=2))              # resent after a restart: the same report
+    kh.decrypt(item)                                                   # resent after a restart: the same report
     assert kh.work.reports[-1] == report
 
 

@@ -1,0 +1,259 @@
+"""A coordinator that deviates on purpose — the malicious coordinator of the adversarial suite.
+
+It is the real `coordinator.engine.Coordinator` behind the real gRPC services, run as its own
+process (`python -m tests.adversarial.evil_coordinator`), honest until the test writes
+`attack.json` into its state folder; it re-reads that file at each step, so one process plays
+every attack of a module in turn. It holds only what a coordinator holds — its own signing key,
+the public contexts, the ciphertexts, the stored envelopes — so whatever it forges, it forges
+with the coordinator's own means. Each mode is one attack:
+
+* ``double-weight`` (supplier): the MERGED_REQUEST to `supplier` carries Enc(2w) (w + w, no key
+  needed) instead of the sum of its buyers' requests: that supplier's share would count twice.
+* ``swap-object`` (supplier): the MERGED_REQUEST is honest, but the object served under its
+  weight's hash is another ciphertext (Enc(2w)).
+* ``swap-sum``: the AGGREGATE names a sum in which one contribution is added twice.
+* ``drop`` (supplier): the AGGREGATE leaves out the supplier's contribution and its declaration,
+  summing the rest (a self-consistent aggregate of an incomplete calculation).
+* ``splice`` (supplier): the AGGREGATE lists the supplier's contribution of an earlier
+  calculation instead of this one's, and delivers that envelope to the auditors.
+* ``forged-key``: every party gets a KEY_ANNOUNCEMENT of a key pair the coordinator made itself
+  (signed by the coordinator) instead of the key holder's.
+* ``replayed-key``: every party gets the key holder's genuine announcement of an earlier
+  calculation instead of this one's.
+* ``accept-unpinned``: PublishKey does not check the announced context against the pinned
+  presets, so an unpinned context reaches the nodes.
+* ``second-decryption`` (calculation, supplier): once that calculation is done, a second
+  decryption is queued for its key holder, of an aggregate holding the supplier's contribution
+  alone (what isolating one supplier would take).
+
+Every envelope the key holder submits is also written to `submissions/` in the state folder:
+what the coordinator received, for the test to read.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from sqlalchemy import select
+
+from coordinator import db
+from coordinator.engine import COORDINATOR_ID, Coordinator, Limits
+from coordinator.server import deadline_sweeper, serve
+from pcf import envelope as env
+from pcf import he_tasks
+from pcf.federation import Federation
+from pcf.objectstore import ObjectStore
+from pcf.signing import SigningKey
+from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import requester_pb2 as rpb
+
+log = logging.getLogger("tanji.evil-coordinator")
+MT = epb.MessageType
+ATTACK_FILE = "attack.json"
+
+
+class SwappingObjectStore(ObjectStore):
+    """Serves other bytes under a chosen hash (the coordinator's own store, so it can)."""
+
+    def __init__(self, root: Path):
+        super().__init__(root)
+        self.swapped: dict[bytes, bytes] = {}
+
+    def get(self, digest: bytes) -> bytes:
+        if digest in self.swapped:
+            return self.swapped[digest]
+        return super().get(digest)
+
+
+class EvilCoordinator(Coordinator):
+    def __init__(self, *args, state: Path, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.state = state
+        self.forged_keys: dict[str, bytes] = {}
+        self.second_done: set[str] = set()
+
+    # ------------------------------------------------------------------ the switch
+    def attack(self) -> dict:
+        path = self.state / ATTACK_FILE
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _ct(self, s, h: bytes) -> bytes:
+        return self.objects.get(env.parse(self._envelope(s, h)).payload.ciphertext_hash)
+
+    def _sender(self, s, h: bytes) -> str:
+        return s.get(db.StoredEnvelope, h).sender
+
+    # ------------------------------------------------------------------ forging
+    def _seal(self, s, body: epb.EnvelopeBody) -> env.Opened:
+        a = self.attack()
+        mode, mt = a.get("mode"), body.message_type
+        swap = None
+        if (mt == MT.MESSAGE_TYPE_MERGED_REQUEST and mode in ("double-weight", "swap-object")
+                and body.merged_request.supplier == a.get("supplier")):
+            calc = s.get(db.Calculation, body.calculation_id)
+            context = self.objects.get(calc.context_hash)
+            part = body.merged_request.parts[0]
+            doubled = he_tasks.add_all(context, [self.objects.get(part.weight_object_hash)] * 2, self._width(calc))
+            if mode == "double-weight":
+                part.weight_object_hash = self.objects.put(doubled)
+                del body.object_hashes[:]
+                body.object_hashes.extend(p.weight_object_hash for p in body.merged_request.parts)
+                log.warning("ATTACK double-weight: %s gets Enc(2w)", a["supplier"])
+            elif mode == "swap-object":
+                swap = (part.weight_object_hash, doubled)
+        if mt == MT.MESSAGE_TYPE_AGGREGATE and mode in ("swap-sum", "drop", "splice"):
+            self._forge_aggregate(s, body, a)
+        opened = super()._seal(s, body)
+        if swap is not None:
+            self.objects.swapped[swap[0]] = swap[1]
+            log.warning("ATTACK swap-object: other bytes served under %s", swap[0].hex()[:12])
+        return opened
+
+    def _forge_aggregate(self, s, body: epb.EnvelopeBody, a: dict) -> None:
+        calc = s.get(db.Calculation, body.calculation_id)
+        agg = body.aggregate
+        hashes = list(agg.contribution_hashes)
+        mode = a["mode"]
+        if mode == "swap-sum":
+            cts = [self._ct(s, h) for h in hashes + hashes[:1]]
+        elif mode == "drop":
+            dropped = [h for h in hashes if self._sender(s, h) == a["supplier"]]
+            hashes = [h for h in hashes if h not in dropped]
+            declarations = [h for h in agg.declaration_hashes if self._sender(s, h) != a["supplier"]]
+            del agg.declaration_hashes[:]
+            agg.declaration_hashes.extend(declarations)
+            cts = [self._ct(s, h) for h in hashes]
+        else:  # splice: the supplier's contribution of an earlier calculation
+            old = s.scalars(select(db.StoredEnvelope).where(
+                db.StoredEnvelope.sender == a["supplier"], db.StoredEnvelope.message_type == "MESSAGE_TYPE_CONTRIBUTION",
+                db.StoredEnvelope.calculation_id != calc.id).order_by(db.StoredEnvelope.received_at.desc())).first()
+            hashes = [old.hash if self._sender(s, h) == a["supplier"] else h for h in hashes]
+            for auditor in calc.auditors:
+                self._deliver(s, auditor, old.hash)
+            cts = None  # the honest output stays: the old ciphertext is under another key
+        if cts is not None:
+            out = self.objects.put(he_tasks.add_all(self.objects.get(calc.context_hash), cts, self._width(calc)))
+            agg.output_ciphertext_hash = out
+            del body.object_hashes[:]
+            body.object_hashes.append(out)
+        del agg.contribution_hashes[:]
+        agg.contribution_hashes.extend(hashes)
+        log.warning("ATTACK %s: the aggregate of %s sums %d contributions", mode, calc.id[:8], len(hashes))
+
+    def _deliver(self, s, party: str, h: bytes) -> None:
+        a = self.attack()
+        row = s.get(db.StoredEnvelope, h)
+        if a.get("mode") in ("forged-key", "replayed-key") and row.message_type == "MESSAGE_TYPE_KEY_ANNOUNCEMENT":
+            h = self._substitute_key(s, row, a["mode"])
+        super()._deliver(s, party, h)
+
+    def _substitute_key(self, s, row: db.StoredEnvelope, mode: str) -> bytes:
+        cid = row.calculation_id
+        if cid in self.forged_keys:
+            return self.forged_keys[cid]
+        genuine = env.parse(epb.Envelope(body=row.body, signature=row.signature))
+        if mode == "replayed-key":
+            old = s.scalars(select(db.StoredEnvelope).where(
+                db.StoredEnvelope.message_type == "MESSAGE_TYPE_KEY_ANNOUNCEMENT",
+                db.StoredEnvelope.calculation_id != cid).order_by(db.StoredEnvelope.received_at.desc())).first()
+            forged = old.hash
+        else:  # a key pair of the coordinator's own making, announced under its own signature
+            req = env.parse(self._envelope(s, genuine.body.answers_hash)).payload
+            keys = he_tasks.keygen(req.depth_bound, max(1, req.batch_size), req.citation_slots)
+            body = epb.EnvelopeBody()
+            body.CopyFrom(genuine.body)
+            body.sender, body.message_id = COORDINATOR_ID, os.urandom(16)
+            body.key_fingerprint, body.ckks_params_hash = keys.key_fingerprint, keys.params_hash
+            ka = body.key_announcement
+            ka.key_fingerprint, ka.ckks_params_hash = keys.key_fingerprint, keys.params_hash
+            ka.context_object_hash = self.objects.put(keys.public_context)
+            ka.unit_weight_object_hash = self.objects.put(keys.unit_weight)
+            del body.object_hashes[:]
+            body.object_hashes.extend([ka.context_object_hash, ka.unit_weight_object_hash])
+            forged = super()._seal(s, body).hash
+        self.forged_keys[cid] = forged
+        log.warning("ATTACK %s: %s gets announcement %s", mode, cid[:8], forged.hex()[:12])
+        return forged
+
+    def publish_key(self, envelope):
+        if self.attack().get("mode") != "accept-unpinned":
+            return super().publish_key(envelope)
+        checks = he_tasks.check_public_context, he_tasks.load_unit_weight
+        he_tasks.check_public_context = he_tasks.load_unit_weight = lambda *a, **k: None
+        try:
+            log.warning("ATTACK accept-unpinned: the announced context is not checked")
+            return super().publish_key(envelope)
+        finally:
+            he_tasks.check_public_context, he_tasks.load_unit_weight = checks
+
+    def check_deadlines(self) -> None:
+        super().check_deadlines()
+        a = self.attack()
+        cid = a.get("calculation")
+        if a.get("mode") != "second-decryption" or cid in self.second_done:
+            return
+        with self.lock, self.sessions.begin() as s:
+            calc = s.get(db.Calculation, cid)
+            if calc is None or calc.state != rpb.CalculationState.Name(rpb.CALCULATION_STATE_DONE):
+                return
+            (one,) = [h for h in env.parse(self._envelope(s, calc.aggregate_hash)).payload.contribution_hashes
+                      if self._sender(s, h) == a["supplier"]]
+            body = self._body(calc, MT.MESSAGE_TYPE_AGGREGATE, calc.key_holder)
+            body.answers_hash = calc.request_hash
+            out = env.parse(self._envelope(s, one)).payload.ciphertext_hash  # the sum of one is itself
+            body.object_hashes.append(out)
+            body.aggregate.output_ciphertext_hash = out
+            body.aggregate.contribution_hashes.append(one)
+            calc.aggregate_hash = super()._seal(s, body).hash
+            s.add(db.KeyHolderWork(party=calc.key_holder, kind="decrypt", calculation_id=cid))
+            self.second_done.add(cid)
+            log.warning("ATTACK second-decryption: %s asked to decrypt %s's contribution alone", cid[:8], a["supplier"])
+
+    def submit_result(self, envelope, citation_report=None):
+        folder = self.state / "submissions"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{len(list(folder.iterdir())):04d}.pb").write_bytes(envelope.SerializeToString())
+        return super().submit_result(envelope, citation_report)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--state", type=Path, required=True)
+    p.add_argument("--federation", type=Path, required=True)
+    p.add_argument("--port-file", type=Path, required=True)
+    p.add_argument("--tls", type=Path)
+    p.add_argument("--lease-seconds", type=float, default=20.0)
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args.state.mkdir(parents=True, exist_ok=True)
+    engine = db.make_engine(db.sqlite_url(args.state / "coordinator.db"))
+    coord = EvilCoordinator(db.session_factory(engine), SwappingObjectStore(args.state / "objects"),
+                            SigningKey.load_or_create(args.state / "envelope-key.pem"), Federation.load(args.federation),
+                            Limits(lease_seconds=args.lease_seconds), state=args.state)
+    tls = None
+    if args.tls is not None:
+        from pcf.pki import TLSFiles
+
+        tls = TLSFiles(args.tls / "ca.crt", args.tls / "coordinator.crt", args.tls / "coordinator.key")
+    server = serve(coord, "127.0.0.1:0", args.state / "staging", tls)
+    stop = threading.Event()
+    deadline_sweeper(coord, stop)
+    tmp = args.port_file.with_name(args.port_file.name + ".tmp")
+    tmp.write_text(str(server.bound_port))
+    tmp.replace(args.port_file)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(grace=2).wait()
+
+
+if __name__ == "__main__":
+    main()
