@@ -138,7 +138,7 @@ class Calculation(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     requester: Mapped[str] = mapped_column(String(63))
     key_holder: Mapped[str] = mapped_column(String(63))
-    state: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(48))  # CALCULATION_STATE_AWAITING_ATTESTATION is 38
     request_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     key_announcement_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     key_fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)

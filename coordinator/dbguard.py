@@ -27,6 +27,8 @@ def is_outage(exc: BaseException) -> bool:
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str] | None:
     if is_outage(exc):
         return grpc.StatusCode.UNAVAILABLE, "the coordinator's database is unavailable; retry"
+    if isinstance(exc, sa_exc.DataError):  # a value the schema cannot hold; the engine names the known ones
+        return grpc.StatusCode.INVALID_ARGUMENT, "a value does not fit the coordinator's database"
     if isinstance(exc, sa_exc.IntegrityError):
         return grpc.StatusCode.ABORTED, "a concurrent write to the coordinator's database won; retry"
     return None

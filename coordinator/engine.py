@@ -57,6 +57,13 @@ class Refused(Exception):
         super().__init__(message)
 
 
+def check_length(what: str, value: str, limit: int) -> None:
+    """A wire string bound for a VARCHAR(limit) column: refused by name on every database
+    (PostgreSQL enforces the length, SQLite would keep it silently)."""
+    if len(value) > limit:
+        raise Refused(cpb.REFUSAL_CODE_MALFORMED, f"{what} of {len(value)} characters; at most {limit}")
+
+
 def outcome(h: bytes, status: int, code: int = 0, message: str = "") -> cpb.PushOutcome:
     return cpb.PushOutcome(message_hash=h, status=status, code=code, message=message)
 
@@ -251,7 +258,13 @@ class Coordinator:
                 raise env.EnvelopeRefused(cpb.REFUSAL_CODE_UNKNOWN_PARTY,
                                           f"{opened.body.sender!r} registers a key that is not its listed key")
             env.check_signature(opened, listed.public_key)
-        except env.EnvelopeRefused as exc:
+            for pid in reg.product_ids:
+                check_length("product id", pid, 128)
+            for e in reg.supply_edges:
+                check_length("supply edge product id", e.buyer_product, 128)
+                check_length("supply edge supplier", e.supplier, 63)
+                check_length("supply edge supplier product id", e.supplier_product, 128)
+        except (env.EnvelopeRefused, Refused) as exc:
             return outcome(env.message_hash(envelope), cpb.PUSH_STATUS_REFUSED, exc.code, exc.message)
         with self.lock, self.sessions.begin() as s:
             party = s.get(db.Party, reg.organisation_id, with_for_update=True, populate_existing=True)
@@ -305,6 +318,7 @@ class Coordinator:
     def _start(self, s, opened: env.Opened) -> None:
         body, req = opened.body, opened.payload
         cid = body.calculation_id
+        check_length("calculation id", cid, 64)
         if len(cid) < 16 or s.get(db.Calculation, cid) is not None:
             raise Refused(cpb.REFUSAL_CODE_REPLAY, f"calculation id {cid!r} is too short or already used")
         open_now = s.scalar(select(func.count()).select_from(db.Calculation).where(
@@ -510,6 +524,7 @@ class Coordinator:
                           f"{buyer_pair.org}/{buyer_pair.product} has no registered input {r.supplier}/{r.product_id}")
         if list(opened.body.object_hashes) != [r.weight_object_hash]:
             raise Refused(cpb.REFUSAL_CODE_MALFORMED, "object_hashes must name the weight ciphertext")
+        check_length("quantity unit", r.quantity_unit, 16)
         self._ciphertext(calc, r.weight_object_hash, transit=False)  # parses under the calculation's context
         self._store(s, opened)
         s.add(db.CalcRequest(hash=opened.hash, calculation_id=calc.id, buyer=buyer_pair.org, supplier=r.supplier,

@@ -20,3 +20,22 @@ def shared_reference() -> Path:
     return SHARED_REFERENCE
 
 
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server for the session (tests/postgres.py); skips, or fails under
+    TANJI_REQUIRE_POSTGRES=1, where PostgreSQL is not installed."""
+    from tests.postgres import start_or_skip
+
+    server = start_or_skip()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh database on the session's server, for one test."""
+    if not postgres_server.running():  # a test stopped it and failed before starting it again
+        postgres_server.start()
+    return postgres_server.database()

@@ -1,16 +1,23 @@
 """The coordinator's protocol engine in-process, with real signatures and real CKKS ciphertexts:
-what it accepts, and every refusal a misbehaving party can cause."""
+what it accepts, and every refusal a misbehaving party can cause.
+
+Every test runs on SQLite and on PostgreSQL (the `postgresql` variants start a server, so they are
+`integration`): the same suite against both stores."""
 import hashlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
 from coordinator import db
 from coordinator.engine import Coordinator
+from coordinator.storage import open_storage
 from pcf import envelope as env
 from pcf import he_tasks, slots
 from pcf.federation import Federation, ListedParty
-from pcf.objectstore import ObjectStore
 from pcf.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
@@ -22,15 +29,20 @@ FS_HASH = hashlib.sha256(b"factor set").digest()
 class World:
     """A coordinator, a key holder and two nodes: buyer 'a' (A buys B) and supplier 'b'."""
 
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, database: str | None = None):
         self.keys = {p: SigningKey.generate() for p in ("coordinator", "keyholder", "a", "b", "c")}
         roles = {"coordinator": "coordinator", "keyholder": "key_holder"}
-        fed = Federation({p: ListedParty(p, roles.get(p, "node"), k.public_raw) for p, k in self.keys.items()})
-        engine = db.make_engine(db.sqlite_url(tmp_path / "c.db"))
-        self.objects = ObjectStore(tmp_path / "objects")
-        self.c = Coordinator(db.session_factory(engine), self.objects, self.keys["coordinator"], fed)
+        self.federation = Federation({p: ListedParty(p, roles.get(p, "node"), k.public_raw) for p, k in self.keys.items()})
+        self.storage = open_storage(tmp_path, database)  # PostgreSQL: objects in the database
+        self.objects = self.storage.objects
+        self.c = self.replica()
         self.register("a", ["A"], [("A", "b", "B")])
         self.register("b", ["B"], [])
+
+    def replica(self) -> Coordinator:
+        """Another coordinator process on the same database, as far as the engine can tell."""
+        return Coordinator(db.session_factory(self.storage.engine), self.objects, self.keys["coordinator"],
+                           self.federation)
 
     def register(self, org, products, edges):
         body = env.new_body(MT.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=org, receiver="coordinator")
@@ -100,9 +112,12 @@ class World:
         return [env.parse(e) for _, e in self.c.pull_messages(party, 0)]
 
 
-@pytest.fixture
-def world(tmp_path):
-    return World(tmp_path)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def world(request, tmp_path):
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    w = World(tmp_path, url)
+    yield w
+    w.storage.engine.dispose()
 
 
 def statuses(outcomes):
@@ -246,3 +261,78 @@ def test_a_supplier_whose_lease_expired_is_declared_dead_and_its_late_answer_ref
     total = he_tasks.decrypt(world.keys_.secret_context, world.objects.get(agg.output_ciphertext_hash))[0]
     # own(A) = 10 + 1 in stages, w_B = 2: fallback 2 × 7 = 14 raw material, 2 warnings in all
     assert total[:slots.WIDTH] == pytest.approx([10 + 14, 1, 0, 0, 5, 15 + 56, 2, 0], rel=1e-6, abs=1e-6)
+
+
+def test_two_replicas_carry_one_calculation_between_them(world):
+    """Start on one replica, key and answers through the other, the supplier back on the first:
+    the same aggregate as on one coordinator, one log with every envelope once, in order."""
+    first, second = world.c, world.replica()
+    assert world.start()[0].status == cpb.PUSH_STATUS_ACCEPTED
+    world.c = second
+    assert world.publish_key().status == cpb.PUSH_STATUS_ACCEPTED
+    assert statuses(world.answer_root()) == ["ACCEPTED"] * 3
+    merged = [m for m in world.inbox("b") if m.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST]
+    world.c = first
+    ct, *_ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [3.0, 0, 0, 0, 3.0, 4.5, 0, 0], 0, [])
+    d = world.body(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "b", "calc-0000000000000001")
+    d.answers_hash = merged[0].hash
+    d.declaration.SetInParent()
+    contribution = world.contribution("b", "B", ct, merged[0].hash)
+    assert statuses(first.push("b", [env.seal(d, world.keys["b"]), contribution])) == ["ACCEPTED", "ACCEPTED"]
+    assert statuses(second.push("b", [contribution])) == ["ALREADY_ACCEPTED"]  # the retry reached the other one
+    agg = [m for m in world.inbox("a") if m.body.message_type == MT.MESSAGE_TYPE_AGGREGATE][0].payload
+    total = he_tasks.decrypt(world.keys_.secret_context, world.objects.get(agg.output_ciphertext_hash))[0]
+    assert total[:slots.WIDTH] == pytest.approx([16, 1, 0, 0, 11, 24, 1, 0], rel=1e-6, abs=1e-6)
+    with world.c.sessions() as s:
+        leaves = list(s.scalars(select(db.LogLeaf).order_by(db.LogLeaf.index)))
+        stored = set(s.scalars(select(db.StoredEnvelope.hash)))
+        assert [leaf.index for leaf in leaves] == list(range(len(leaves)))
+        assert {leaf.envelope_hash for leaf in leaves} == stored
+        assert s.get(db.LogHead, 1).size == len(leaves)
+    head, proofs = second.prove_inclusion([contribution_hash := env.message_hash(contribution)])
+    assert head.tree_size == len(leaves) and proofs[0][0] == contribution_hash and proofs[0][1] is not None
+
+
+@pytest.mark.integration
+def test_replicas_under_concurrent_starts_lose_nothing_and_keep_the_limit(tmp_path, postgres_url):
+    """20 starts by one requester at once through two replicas (8 threads): exactly the open-calculation
+    limit is accepted (starts take turns on the requester's row), the key holder reading its queue
+    meanwhile never skips an item committed after a later one, and the log is gapless."""
+    world = World(tmp_path, postgres_url)
+    replicas = [world.c, world.replica()]
+    limit = world.c.limits.max_open_calculations
+    envelopes = []
+    for n in range(limit + 4):
+        b = world.body(MT.MESSAGE_TYPE_CALCULATION_REQUEST, "a", f"calc-{n:016d}")
+        r = b.calculation_request
+        r.target_organisation, r.depth_bound, r.batch_size, r.key_holder, r.factor_set_id = "a", 1, 1, "keyholder", "fs"
+        r.products.add(product_id="A", lifetime_energy_kwh=1000.0)
+        envelopes.append(env.seal(b, world.keys["a"]))
+    seen, cursor, done = [], 0, threading.Event()
+
+    def read_queue():
+        nonlocal cursor
+        while True:
+            last = done.is_set()
+            for item in replicas[1].pull_work("keyholder", cursor):
+                seen.append(item["request"].body)
+                cursor = item["sequence"]
+            if last:
+                return
+            time.sleep(0.005)
+
+    reader = threading.Thread(target=read_queue)
+    reader.start()
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda i: replicas[i % 2].start(envelopes[i])[0], range(len(envelopes))))
+    done.set()
+    reader.join()
+    accepted = [o for o in outcomes if o.status == cpb.PUSH_STATUS_ACCEPTED]
+    refused = [o for o in outcomes if o.status == cpb.PUSH_STATUS_REFUSED]
+    assert len(accepted) == limit and len(refused) == 4
+    assert all(o.code == cpb.REFUSAL_CODE_RATE_LIMITED for o in refused)
+    assert sorted(seen) == sorted(e.body for e, o in zip(envelopes, outcomes) if o.status == cpb.PUSH_STATUS_ACCEPTED)
+    with world.c.sessions() as s:
+        assert list(s.scalars(select(db.LogLeaf.index).order_by(db.LogLeaf.index))) == list(range(limit))
+        assert s.get(db.LogHead, 1).size == limit
+    world.storage.engine.dispose()
