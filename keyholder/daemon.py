@@ -160,9 +160,11 @@ class KeyHolder:
         except Withheld as exc:
             self._refuse(req, exc.code, exc.message)
             return
+        # fetched before "decrypting" is recorded: a coordinator (or its database) unavailable now
+        # fails this attempt, which is retried, instead of leaving a calculation that can never decrypt
+        ct = pull_object(self.objects, self.party, cid, agg.payload.output_ciphertext_hash, limits.MAX_CIPHERTEXT_BYTES)
         with self.store.sessions.begin() as s:
             s.get(KeyedCalculation, cid).state = "decrypting"  # durable before the one decryption
-        ct = pull_object(self.objects, self.party, cid, agg.payload.output_ciphertext_hash, limits.MAX_CIPHERTEXT_BYTES)
         secret = self.store.secret_path(cid).read_bytes()
         width = (env.parse(epb.Envelope.FromString(row.announcement)).payload.width if row.announcement else 0) or slots.WIDTH
         try:
