@@ -44,10 +44,10 @@ from sqlalchemy import select
 from coordinator import db
 from coordinator.engine import COORDINATOR_ID, Coordinator, Limits
 from coordinator.server import deadline_sweeper, serve
+from coordinator.storage import open_storage
 from pcf import envelope as env
 from pcf import he_tasks
 from pcf.federation import Federation
-from pcf.objectstore import ObjectStore
 from pcf.signing import SigningKey
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
@@ -57,17 +57,21 @@ MT = epb.MessageType
 ATTACK_FILE = "attack.json"
 
 
-class SwappingObjectStore(ObjectStore):
-    """Serves other bytes under a chosen hash (the coordinator's own store, so it can)."""
+class SwappingObjectStore:
+    """The coordinator's object store, serving other bytes under a chosen hash (it is the
+    coordinator's own store, so it can)."""
 
-    def __init__(self, root: Path):
-        super().__init__(root)
+    def __init__(self, inner):
+        self.inner = inner
         self.swapped: dict[bytes, bytes] = {}
 
     def get(self, digest: bytes) -> bytes:
         if digest in self.swapped:
             return self.swapped[digest]
-        return super().get(digest)
+        return self.inner.get(digest)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 class EvilCoordinator(Coordinator):
@@ -234,8 +238,8 @@ def main() -> None:
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args.state.mkdir(parents=True, exist_ok=True)
-    engine = db.make_engine(db.sqlite_url(args.state / "coordinator.db"))
-    coord = EvilCoordinator(db.session_factory(engine), SwappingObjectStore(args.state / "objects"),
+    storage = open_storage(args.state)
+    coord = EvilCoordinator(storage.sessions, SwappingObjectStore(storage.objects),
                             SigningKey.load_or_create(args.state / "envelope-key.pem"), Federation.load(args.federation),
                             Limits(lease_seconds=args.lease_seconds), state=args.state)
     tls = None
@@ -243,7 +247,7 @@ def main() -> None:
         from pcf.pki import TLSFiles
 
         tls = TLSFiles(args.tls / "ca.crt", args.tls / "coordinator.crt", args.tls / "coordinator.key")
-    server = serve(coord, "127.0.0.1:0", args.state / "staging", tls)
+    server = serve(coord, "127.0.0.1:0", storage.staging, tls)
     stop = threading.Event()
     deadline_sweeper(coord, stop)
     tmp = args.port_file.with_name(args.port_file.name + ".tmp")

@@ -181,7 +181,7 @@ def test_a_second_decryption_request_is_refused(federation, honest_run):
     assert end and replies
     for reply in replies:
         assert reply.body.sender == KEY_HOLDER and reply.body.calculation_id == honest_run
-        assert reply.body.message_type == MT.MESSAGE_TYPE_REFUSAL, "the key holder decrypted a second time"
+        assert reply.body.message_type == MT.MESSAGE_TYPE_REFUSAL, "the key holder answered with a RESULT, not a refusal"
         assert reply.payload.code == cpb.REFUSAL_CODE_ALREADY_DECRYPTED
         assert "already decrypted" in reply.payload.message
     assert not any((federation.state / KEY_HOLDER).rglob(f"*{honest_run}*.secret"))   # the key is gone
