@@ -106,6 +106,15 @@ class UploadCounter:
             return n + 1
 
 
+#: a cursor is a database integer (signed 64-bit); a larger one means "after everything"
+MAX_CURSOR = 2**63 - 1
+
+
+def _check_hash(digest: bytes, context) -> None:
+    if len(digest) != 32:
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"object hash must be 32 bytes, not {len(digest)}")
+
+
 def authenticate(context, party: str) -> None:
     """Under mutual TLS the client certificate's common name must be the party it acts for."""
     auth = context.auth_context()
@@ -157,7 +166,7 @@ class NodeServicer(ngrpc.NodeServiceServicer):
     def PullMessages(self, request, context):
         self._known(request.party_id, context)
         n = min(request.max_messages or limits.MAX_ENVELOPES_PER_CALL, limits.MAX_ENVELOPES_PER_CALL)
-        rows = self.c.pull_messages(request.party_id, request.ack_cursor, n + 1)
+        rows = self.c.pull_messages(request.party_id, min(request.ack_cursor, MAX_CURSOR), n + 1)
         resp = npb.PullMessagesResponse(more=len(rows) > n)
         for seq, e in rows[:n]:
             resp.messages.add(sequence=seq, envelope=e)
@@ -173,6 +182,7 @@ class NodeServicer(ngrpc.NodeServiceServicer):
 
     def StatObject(self, request, context):
         self._known(request.party_id, context)
+        _check_hash(request.object_hash, context)
         if self.c.objects.has(request.object_hash):
             size = self.c.objects.size(request.object_hash)
             return opb.StatObjectResponse(complete=True, total_size=size, received_bytes=size)
@@ -215,6 +225,7 @@ class NodeServicer(ngrpc.NodeServiceServicer):
 
     def PullObject(self, request, context):
         self._known(request.party_id, context)
+        _check_hash(request.object_hash, context)
         try:
             data = self.c.objects.get(request.object_hash)
         except ObjectMissing as exc:
@@ -281,7 +292,7 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
         authenticate(context, request.party_id)
         resp = kpb.PullWorkResponse()
         n = min(request.max_items or limits.MAX_WORK_ITEMS_PER_CALL, limits.MAX_WORK_ITEMS_PER_CALL)
-        for item in self.c.pull_work(request.party_id, request.ack_cursor, n):
+        for item in self.c.pull_work(request.party_id, min(request.ack_cursor, MAX_CURSOR), n):
             w = resp.items.add(sequence=item["sequence"])
             if item["kind"] == "key":
                 w.key_needed.calculation_request.CopyFrom(item["request"])

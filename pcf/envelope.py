@@ -110,7 +110,32 @@ def parse(envelope: envelope_pb2.Envelope) -> Opened:
     if body.slot_layout_version != slots.LAYOUT_VERSION:
         raise EnvelopeRefused(common_pb2.REFUSAL_CODE_SLOT_LAYOUT_MISMATCH,
                               f"slot layout {body.slot_layout_version!r}, expected {slots.LAYOUT_VERSION!r}")
+    bad = _invalid_timestamp(body)
+    if bad:
+        raise EnvelopeRefused(common_pb2.REFUSAL_CODE_MALFORMED, f"{MT.Name(body.message_type)}: {bad} is not a valid "
+                              "timestamp (years 1 to 9999, nanoseconds below 10^9)")
     return Opened(envelope, body, message_hash(envelope))
+
+
+def _invalid_timestamp(msg, path: str = "") -> str | None:
+    """The path of the first Timestamp out of protobuf's valid range (ToDatetime would raise), or None."""
+    for field, value in msg.ListFields():
+        if field.message_type is None:
+            continue
+        where = f"{path}{field.name}"
+        items = value if field.is_repeated else [value]
+        for item in items:
+            if field.message_type.full_name == "google.protobuf.Timestamp":
+                if not (_TS_MIN <= item.seconds <= _TS_MAX and 0 <= item.nanos < 1_000_000_000):
+                    return where
+            else:
+                inner = _invalid_timestamp(item, where + ".")
+                if inner:
+                    return inner
+    return None
+
+
+_TS_MIN, _TS_MAX = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31 (google.protobuf.Timestamp)
 
 
 def check_signature(opened: Opened, public_raw: bytes) -> None:

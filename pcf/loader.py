@@ -11,12 +11,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from pydantic import ValidationError
 
 from pcf import profiles
 from pcf.errors import DataError, DataErrors
 from pcf.footprint import RecordError, fallback, own
-from pcf.formats.base import errors_from_validation
+from pcf.formats.base import clip, errors_from_validation
 from pcf.formats.factorset import FACTOR_SET_SCHEMA, FactorSet
 from pcf.formats.nodedata import NODE_DATA_SCHEMA, NodeData
 from pcf.jsonio import parse_json_bytes
@@ -52,7 +53,7 @@ def _schema_of(doc: object, file: str) -> str:
         raise DataError(file, "(document)", "a tanji file is a JSON object")
     schema = doc.get("schema")
     if schema not in SCHEMAS:
-        raise DataError(file, "schema", f"unknown schema {schema!r}; expected one of {', '.join(SCHEMAS)}")
+        raise DataError(file, "schema", f"unknown schema {clip(repr(schema), 80)}; expected one of {', '.join(SCHEMAS)}")
     return schema
 
 
@@ -75,6 +76,10 @@ def parse_factor_set(data: bytes, file: str) -> LoadedFactorSet:
     return LoadedFactorSet(fs, hashlib.sha256(data).hexdigest(), file)
 
 
+#: amounts are finite by format, yet amount × factor can overflow: such a file could never be computed
+_OVERFLOW = "the footprint is not a finite number: an amount (or its factor) is far too large"
+
+
 def check_against_factors(nd: NodeData, factors: LoadedFactorSet, file: str) -> None:
     """Refuse node data naming a factor the set lacks or with units that don't match it."""
     by_id = factors.by_id
@@ -83,19 +88,26 @@ def check_against_factors(nd: NodeData, factors: LoadedFactorSet, file: str) -> 
     for i, product in enumerate(nd.products):
         for profile in profiles.PROFILES.values():
             try:
-                own(product, nd.organisation.id, nd.organisation.country, by_id, profile)
+                part = own(product, nd.organisation.id, nd.organisation.country, by_id, profile)
             except RecordError as exc:
                 where = f"products[{i}].{exc.path}"
                 if where not in seen:
                     seen.add(where)
                     problems.append(DataError(file, where, f"{exc.message} (needed under method {profile.name!r})"))
+                continue
+            if not np.all(np.isfinite(part.vector)) and f"products[{i}]" not in seen:
+                seen.add(f"products[{i}]")
+                problems.append(DataError(file, f"products[{i}]", _OVERFLOW))
         for j, inp in enumerate(product.inputs):
             if inp.fallback_factor is None:
                 continue
             try:
-                fallback(inp, j, f"{nd.organisation.id}/{product.id}", by_id)
+                stand_in = fallback(inp, j, f"{nd.organisation.id}/{product.id}", by_id)
             except RecordError as exc:
                 problems.append(DataError(file, f"products[{i}].{exc.path}", exc.message))
+                continue
+            if not np.all(np.isfinite(stand_in.vector)):
+                problems.append(DataError(file, f"products[{i}].inputs[{j}].quantity", _OVERFLOW))
     if problems:
         raise DataErrors(problems)
 

@@ -31,11 +31,13 @@ class ObjectStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, digest: bytes) -> Path:
+        if len(digest) != 32:  # a name from the wire: b"" would name the store's own folder
+            raise ObjectMissing(f"{digest.hex()[:80]!r} is not an object name (a 32-byte SHA-256)")
         h = digest.hex()
         return self.root / h[:2] / h[2:]
 
     def has(self, digest: bytes) -> bool:
-        return self._path(digest).is_file()
+        return len(digest) == 32 and self._path(digest).is_file()
 
     def put(self, data: bytes) -> bytes:
         digest = sha256(data)

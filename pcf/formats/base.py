@@ -102,7 +102,7 @@ def _clean_loc(loc: tuple[Any, ...]) -> list[Any]:
 MAX_MESSAGE_CHARS = 300
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text)} characters)"
 
 
@@ -124,6 +124,6 @@ def errors_from_validation(exc: ValidationError, file: str) -> DataErrors:
             msg = msg[len("Value error, "):]
         if (err["type"] not in ("extra_forbidden", "missing") and "input" in err
                 and not isinstance(err["input"], (dict, list)) and repr(err["input"]) not in msg):
-            msg = f"{msg} (got {_clip(repr(err['input']), 80)})"
-        found.append(DataError(file, format_path(loc), _clip(msg, MAX_MESSAGE_CHARS)))
+            msg = f"{msg} (got {clip(repr(err['input']), 80)})"
+        found.append(DataError(file, format_path(loc), clip(msg, MAX_MESSAGE_CHARS)))
     return DataErrors(found)
