@@ -1,0 +1,21 @@
+"""Database errors during an RPC: an outage is UNAVAILABLE (clients retry), a lost race ABORTED,
+a value the schema cannot hold INVALID_ARGUMENT; anything else stays an error of the server."""
+import grpc
+from sqlalchemy import exc as sa_exc
+
+from coordinator.dbguard import is_outage, status_for
+
+
+def wrapped(cls, **kw):
+    return cls("SELECT 1", {}, Exception("server closed the connection unexpectedly"), **kw)
+
+
+def test_database_errors_map_to_statuses_clients_understand():
+    assert status_for(wrapped(sa_exc.OperationalError))[0] == grpc.StatusCode.UNAVAILABLE
+    assert status_for(wrapped(sa_exc.InterfaceError))[0] == grpc.StatusCode.UNAVAILABLE
+    assert status_for(sa_exc.TimeoutError("QueuePool limit reached"))[0] == grpc.StatusCode.UNAVAILABLE
+    assert status_for(wrapped(sa_exc.DBAPIError, connection_invalidated=True))[0] == grpc.StatusCode.UNAVAILABLE
+    assert status_for(wrapped(sa_exc.IntegrityError))[0] == grpc.StatusCode.ABORTED
+    assert status_for(wrapped(sa_exc.DataError))[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert status_for(wrapped(sa_exc.ProgrammingError)) is None  # a bug is not retried away
+    assert not is_outage(ValueError("not a database error"))
