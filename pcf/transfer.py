@@ -21,6 +21,8 @@ def push_object(stub, party: str, calculation_id: str, data: bytes, kind: int) -
         return digest
     offset = stat.received_bytes
     while True:
+        if offset > len(data):  # a coordinator claiming more than there is would keep us sending forever
+            raise TransferError(f"object {digest.hex()[:12]}: coordinator claims {offset} bytes of {len(data)}")
         chunk = data[offset:offset + limits.CHUNK_BYTES]
         resp = stub.PushObject(opb.PushObjectRequest(party_id=party, calculation_id=calculation_id,
                                                      object_hash=digest, kind=kind, total_size=len(data),
@@ -39,11 +41,18 @@ def pull_object(stub, party: str, calculation_id: str, digest: bytes, max_bytes:
         resp = stub.PullObject(opb.PullObjectRequest(party_id=party, calculation_id=calculation_id,
                                                      object_hash=digest, offset=offset),
                                timeout=limits.RPC_TIMEOUT_SECONDS)
+        if total is not None and resp.total_size != total:
+            raise TransferError(f"object {digest.hex()[:12]}: its size changed from {total} to {resp.total_size}")
         total = resp.total_size
         if total > max_bytes:
             raise TransferError(f"object {digest.hex()[:12]} is {total} bytes, above the limit {max_bytes}")
         if not resp.data and offset < total:
             raise TransferError(f"object {digest.hex()[:12]}: empty chunk at {offset}")
+        end = offset + len(resp.data)
+        if end > total or (end < total and len(resp.data) < limits.MIN_CHUNK_BYTES):
+            # a coordinator dribbling bytes would keep a node busy for millions of calls
+            raise TransferError(f"object {digest.hex()[:12]}: a chunk of {len(resp.data)} bytes at {offset} of {total} "
+                                f"(chunks other than the last carry at least {limits.MIN_CHUNK_BYTES})")
         parts.append(resp.data)
         offset += len(resp.data)
     data = b"".join(parts)
