@@ -592,9 +592,19 @@ class Coordinator:
                 s.flush()
 
     def _requests_for(self, s, calc, key) -> list[db.CalcRequest]:
-        return list(s.scalars(select(db.CalcRequest).where(
+        """The requests naming `key` that count: declared, or from a buyer that may still declare.
+
+        A buyer declared dead after pushing requests but before declaring them is answered for
+        by its own buyers' fallbacks (its whole subtree); its stray requests must not also
+        weight the supplier — that would count the supplier twice."""
+        reqs = list(s.scalars(select(db.CalcRequest).where(
             db.CalcRequest.calculation_id == calc.id, db.CalcRequest.supplier == key[0],
             db.CalcRequest.product == key[1]).order_by(db.CalcRequest.buyer, db.CalcRequest.hash)))
+        pairs = self._pairs(s, calc.id)
+        pending = {p.org for p in pairs if p.declaration_hash is None and p.state not in ("dead", "skipped")}
+        declared = {d.request_hash for p in pairs if p.declaration_hash is not None
+                    for d in env.parse(self._envelope(s, p.declaration_hash)).payload.requests}
+        return [r for r in reqs if r.hash in declared or r.buyer in pending]
 
     def _dispatch(self, s, calc, pair: db.CalcPair) -> None:
         key = (pair.org, pair.product)
