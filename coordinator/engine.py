@@ -24,7 +24,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 
 from coordinator import db
 from coordinator.dbguard import is_outage
@@ -44,6 +44,7 @@ log = logging.getLogger("tanji.coordinator")
 MT = epb.MessageType
 S = rpb.CalculationState
 COORDINATOR_ID = "coordinator"
+STARTUP_LOCK_KEY = 0x74616E6A6901  # pg_advisory_xact_lock while a replica registers the federation's parties
 FINAL_STATES = (S.Name(S.CALCULATION_STATE_DONE), S.Name(S.CALCULATION_STATE_FAILED),
                 S.Name(S.CALCULATION_STATE_WITHHELD))
 #: what an auditor needs, besides the contributions, to check that a calculation is complete
@@ -133,7 +134,9 @@ class Coordinator:
         if not event.contains(sessions, "before_commit", _append_pending):
             event.listen(sessions, "before_commit", _append_pending)
         with self.sessions.begin() as s:
-            _lock_head(s)  # replicas starting together take turns
+            if s.bind.dialect.name == "postgresql":  # replicas starting together take turns (not on the log
+                # head: a start holding its requester's row waits for the head, this would wait for that row)
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": STARTUP_LOCK_KEY})
             for party in federation.parties.values():
                 row = s.get(db.Party, party.id)
                 if row is None:

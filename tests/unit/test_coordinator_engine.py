@@ -336,3 +336,29 @@ def test_replicas_under_concurrent_starts_lose_nothing_and_keep_the_limit(tmp_pa
         assert list(s.scalars(select(db.LogLeaf.index).order_by(db.LogLeaf.index))) == list(range(limit))
         assert s.get(db.LogHead, 1).size == limit
     world.storage.engine.dispose()
+
+
+@pytest.mark.integration
+def test_replicas_starting_together_list_every_party_once(tmp_path, postgres_url):
+    """Four coordinators starting at once on an empty database each add the federation's parties
+    if missing: they take turns, so none fails on a row another one inserted."""
+    keys = {p: SigningKey.generate() for p in ("coordinator", "keyholder", "a", "b")}
+    fed = Federation({p: ListedParty(p, "node", k.public_raw) for p, k in keys.items()})
+    storage = open_storage(tmp_path, postgres_url)
+    errors = []
+
+    def start():
+        try:
+            Coordinator(db.session_factory(storage.engine), storage.objects, keys["coordinator"], fed)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with storage.sessions() as s:
+        assert sorted(s.scalars(select(db.Party.id))) == sorted(keys)
+    storage.engine.dispose()
