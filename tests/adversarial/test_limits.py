@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
-from pathlib import Path
 
 import grpc
 import pytest

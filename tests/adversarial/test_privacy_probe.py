@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import json
 import random
 import re

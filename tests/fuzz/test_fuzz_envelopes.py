@@ -16,7 +16,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import example, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from coordinator import db

@@ -20,13 +20,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from coordinator import db
-from coordinator.engine import Coordinator
 from coordinator.server import NodeServicer
 from pcf import limits
-from pcf.federation import Federation, ListedParty
-from pcf.objectstore import ObjectStore
-from pcf.signing import SigningKey
 from pcf.transfer import TransferError, pull_object, push_object
 from tanji.v1 import objects_pb2 as opb
 from tests.fuzz import FAST, SLOW
