@@ -107,6 +107,8 @@ class Cursor(Base):
 class StoreError(TanjiError):
     """The node's store refused a write (or could not be opened): the file, what, and why."""
 
+    exit_code = 1  # not bad input: the machine (full disk, read-only mount)
+
     def __init__(self, path: Path, what: str, exc: Exception, consequence: str = ""):
         self.path, self.what = path, what
         self.reason = _reason(path, exc)

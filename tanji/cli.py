@@ -25,9 +25,10 @@ stderr = Console(stderr=True)
 
 
 def fail(exc: Exception) -> None:
-    """Print a user error on stderr and exit 2."""
+    """Print the error on stderr and exit 2 (bad input), or the error's own code (1: the machine,
+    e.g. a full or read-only store)."""
     stderr.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(getattr(exc, "exit_code", 2))
 
 
 @app.callback()
