@@ -20,7 +20,7 @@ from pcf import he_tasks as he_work
 from pcf import envelope as env
 from pcf import limits, profiles, slots
 from pcf.federation import Federation
-from pcf.runtime import open_channel, register_with_retry, stop_on_signals
+from pcf.runtime import he_worker_context, open_channel, register_with_retry, stop_on_signals
 from pcf.formats.result import FactorSetRef, FallbackRef, build_result
 from pcf.signing import SigningKey
 from pcf.transfer import pull_object, push_object
@@ -53,7 +53,7 @@ class KeyHolder:
         self.federation = federation
         self.work = kgrpc.KeyHolderServiceStub(channel)
         self.objects = ngrpc.NodeServiceStub(channel)
-        self.pool = ProcessPoolExecutor(max_workers=1)
+        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=he_worker_context())
         self.stop = threading.Event()
         self.cursor = 0
 

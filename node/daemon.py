@@ -26,7 +26,7 @@ from node.store import CalcKey, CalcRecord, Handled, NodeStore, OutObject, Outbo
 from pcf import envelope as env
 from pcf import commitment, completeness, limits, profiles, slots, units
 from pcf.federation import Federation
-from pcf.runtime import open_channel, register_with_retry, stop_on_signals, utcnow
+from pcf.runtime import he_worker_context, open_channel, register_with_retry, stop_on_signals, utcnow
 from pcf.footprint import fallback, own
 from pcf.signing import SigningKey
 from pcf.transfer import TransferError, pull_object, push_object
@@ -64,7 +64,7 @@ class Node:
         self.key = key
         self.federation = federation
         self.stub = ngrpc.NodeServiceStub(channel)
-        self.pool = ProcessPoolExecutor(max_workers=1)
+        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=he_worker_context())
         self.stop = threading.Event()
         self.policy = policy or Policy()
         if self.policy.approved_customers is None:

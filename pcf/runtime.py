@@ -1,6 +1,7 @@
 """What every party daemon does the same way: durable SQLite, stop signals, dialling out."""
 from __future__ import annotations
 
+import multiprocessing
 import signal
 import threading
 import time
@@ -14,6 +15,13 @@ from sqlalchemy.engine import Engine
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def he_worker_context() -> multiprocessing.context.BaseContext:
+    """How a party starts its HE worker process: spawned, never forked. The party already runs
+    gRPC threads, and gRPC does not support fork(): a forked child can abort in gRPC's fork
+    handlers (seen as `epoll_wait error: Bad file descriptor`, SIGABRT)."""
+    return multiprocessing.get_context("spawn")
 
 
 def durable_engine(url: str) -> Engine:

@@ -1,4 +1,9 @@
 """`python -m tanji` is the `tanji` command (used to start party processes with this interpreter)."""
-from tanji.cli import app
+if __name__ == "__main__":  # not when a spawned HE worker re-imports the main module
+    from tanji import lifeline
 
-app()
+    lifeline.arm()
+
+    from tanji.cli import app
+
+    app()

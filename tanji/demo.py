@@ -28,7 +28,7 @@ from pcf.graph import build_graph, parse_target
 from pcf.loader import load_data_dir
 from pcf.signing import SigningKey
 from tanji import metrics as metrics_
-from tanji import citations, requester
+from tanji import citations, lifeline, requester
 from tanji.v1 import requester_pb2 as rpb
 
 KEY_HOLDER = "keyholder"
@@ -50,10 +50,8 @@ class Processes:
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)
         log = open(folder / "log.txt", "ab")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = subprocess.Popen([sys.executable, "-m", "tanji", *args], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-                                preexec_fn=_die_with_parent)
+                                stdin=subprocess.DEVNULL, env=lifeline.child_environment(), start_new_session=True)
         self.procs[name] = proc
         return proc
 
@@ -154,14 +152,6 @@ def write_policies(state: Path, data) -> None:
                 text += "# answer only buyers whose product names at least two inputs\nmin_contributors = 2\n"
             path.write_text(text)
 
-
-def _die_with_parent() -> None:
-    """Linux: a party process gets SIGTERM if the demo itself is killed (even by SIGKILL)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _terminate(signum, frame):

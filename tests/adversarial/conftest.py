@@ -38,7 +38,8 @@ from pcf.runtime import open_channel
 from pcf.signing import SigningKey
 from pcf.transfer import pull_object, push_object
 from tanji import requester
-from tanji.demo import Processes, _die_with_parent, _wait_for
+from tanji import lifeline
+from tanji.demo import Processes, _wait_for
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb
@@ -254,8 +255,7 @@ class AdversarialFederation:
             [sys.executable, "-m", "tests.adversarial.evil_coordinator", "--state", str(folder), "--federation",
              str(self.fed_file), "--port-file", str(port_file), "--tls", str(self.tls), "--lease-seconds", "3600"],
             stdout=open(folder / "log.txt", "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
-            env=dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT)), start_new_session=True,
-            preexec_fn=_die_with_parent)
+            env=lifeline.child_environment(PYTHONPATH=str(ROOT)), start_new_session=True)
         self.procs.procs["coordinator"] = proc
         return f"127.0.0.1:{_wait_for(port_file, self.procs, 'the coordinator to listen')}"
 

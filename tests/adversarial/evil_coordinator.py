@@ -49,6 +49,7 @@ from pcf import envelope as env
 from pcf import he_tasks
 from pcf.federation import Federation
 from pcf.signing import SigningKey
+from tanji import lifeline
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
 
@@ -229,6 +230,7 @@ class EvilCoordinator(Coordinator):
 
 
 def main() -> None:
+    lifeline.arm()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--state", type=Path, required=True)
     p.add_argument("--federation", type=Path, required=True)

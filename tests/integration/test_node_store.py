@@ -8,7 +8,6 @@ stop): SQLite's write past the limit fails with EFBIG. A read-only store is SQLi
 """
 import json
 import os
-import resource
 import shutil
 import signal
 import sqlite3
@@ -57,13 +56,15 @@ def second_version(chain: Path, out: Path, padding: int) -> Path:
 
 
 def tanji_import(state: Path, data: Path, factors: Path, env: dict | None = None, fsize: int | None = None):
-    def limit():
-        if fsize is not None:  # a full disk: writes past `fsize` fail with EFBIG instead of killing us
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    return subprocess.run([sys.executable, "-m", "tanji", "node", "import", "--state", str(state), "--data", str(data),
-                           "--factors", str(factors)], env=dict(os.environ, **(env or {})), preexec_fn=limit,
-                          capture_output=True, text=True, timeout=300)
+    args = [sys.executable, "-m", "tanji", "node", "import", "--state", str(state), "--data", str(data),
+            "--factors", str(factors)]
+    if fsize is not None:
+        # a full disk: writes past `fsize` fail with EFBIG instead of killing the import. Set in a small
+        # interpreter that then execs the import (a preexec_fn would fork this gRPC-threaded process).
+        args = [sys.executable, "-c", "import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+                f"resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize})); os.execv(sys.executable, sys.argv[1:])",
+                *args]
+    return subprocess.run(args, env=dict(os.environ, **(env or {})), capture_output=True, text=True, timeout=300)
 
 
 def test_a_full_disk_or_a_read_only_store_refuses_the_import_by_name_and_the_node_answers_from_the_old_data(tmp_path):
