@@ -41,6 +41,12 @@ MT = epb.MessageType
 COORDINATOR = "coordinator"
 
 
+#: gRPC codes for an upload the coordinator will not take however often it is sent
+UPLOAD_REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                             grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION,
+                             grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.NOT_FOUND})
+
+
 class NodeRefusal(Exception):
     """This node refuses a request; sent to the coordinator as a signed REFUSAL."""
 
@@ -129,25 +135,41 @@ class Node:
         self.pool.shutdown(cancel_futures=True)
 
     def push_pending(self) -> None:
-        """Push stored objects and envelopes not yet acknowledged: the same bytes on every retry."""
+        """Push stored objects and envelopes not yet acknowledged: the same bytes on every retry.
+
+        An unreachable coordinator is retried (the caller's loop); an upload it refuses for good
+        (too large, malformed, not allowed) is given up, logged and noted in the ledger — retrying
+        the same bytes would fail forever and hold back every envelope queued after it."""
         with self.store.sessions() as s:
-            rows = list(s.query(Outbox).filter(Outbox.pushed.is_(False)).order_by(Outbox.sequence))
-            for row in rows:
-                body = epb.EnvelopeBody.FromString(row.body)
-                for digest in body.object_hashes:
-                    obj = s.get(OutObject, digest)
-                    if obj is not None:
-                        push_object(self.stub, self.org, row.calculation_id, obj.content, obj.kind)
-        for row in rows:
-            resp = self.stub.PushMessages(npb.PushMessagesRequest(
-                party_id=self.org, envelopes=[epb.Envelope(body=row.body, signature=row.signature)]),
-                timeout=limits.RPC_TIMEOUT_SECONDS)
-            out = resp.outcomes[0]
-            if out.status == cpb.PUSH_STATUS_REFUSED:
-                log.error("coordinator refused our %s: %s: %s", epb.EnvelopeBody.FromString(row.body).message_type,
-                          cpb.RefusalCode.Name(out.code), out.message)
+            rows = [(r.sequence, r.calculation_id, r.answers, r.body, r.signature)
+                    for r in s.query(Outbox).filter(Outbox.pushed.is_(False)).order_by(Outbox.sequence)]
+        for sequence, cid, answers, body, signature in rows:
+            kind = epb.EnvelopeBody.FromString(body).message_type
+            try:
+                with self.store.sessions() as s:
+                    objects = [(o.content, o.kind) for d in epb.EnvelopeBody.FromString(body).object_hashes
+                               if (o := s.get(OutObject, d)) is not None]
+                for content, object_kind in objects:
+                    push_object(self.stub, self.org, cid, content, object_kind)
+                resp = self.stub.PushMessages(npb.PushMessagesRequest(
+                    party_id=self.org, envelopes=[epb.Envelope(body=body, signature=signature)]),
+                    timeout=limits.RPC_TIMEOUT_SECONDS)
+                out = resp.outcomes[0]
+                refused = (f"{cpb.RefusalCode.Name(out.code)}: {out.message}"
+                           if out.status == cpb.PUSH_STATUS_REFUSED else None)
+            except grpc.RpcError as exc:
+                if exc.code() not in UPLOAD_REFUSALS:
+                    raise  # unreachable or overloaded: the same bytes again later
+                refused = f"{exc.code().name}: {exc.details()}"
+            except TransferError as exc:
+                refused = str(exc)
             with self.store.sessions.begin() as s:
-                s.get(Outbox, row.sequence).pushed = True
+                s.get(Outbox, sequence).pushed = True
+                if refused is not None:
+                    log.error("coordinator refused our %s of %s: %s", epb.MessageType.Name(kind), cid, refused)
+                    answered = s.get(Handled, answers)
+                    if answered is not None:
+                        answered.outcome += f"; not delivered, the coordinator refused it: {refused}"
 
     # ------------------------------------------------------------------ dispatch
     def handle(self, envelope: epb.Envelope) -> None:

@@ -1,0 +1,93 @@
+"""A node's outbox (pure plumbing, a fake coordinator stub; no processes): an upload the
+coordinator refuses for good is given up and noted in the ledger instead of being retried
+forever ahead of every later envelope; an unreachable coordinator is retried with the same bytes."""
+import hashlib
+
+import grpc
+import pytest
+
+from node.daemon import Node
+from node.importer import import_files
+from node.ledger import ledger
+from node.store import Handled, NodeStore, Outbox, OutObject
+from pcf.signing import SigningKey
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import node_pb2 as npb
+from tanji.v1 import objects_pb2 as opb
+from tests.builders import factors_doc, node_doc, product_doc, write_dir
+
+
+CONTENT = (b"ciphertext of calc-a", b"ciphertext of calc-b")
+REFUSED = hashlib.sha256(CONTENT[0]).digest()
+
+
+class Status(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode, details: str):
+        self._code, self._details = code, details
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+
+class Coordinator:
+    """Takes every envelope; refuses (or cannot be reached for) the object named `bad`."""
+
+    def __init__(self, bad: bytes, error: Status):
+        self.bad, self.error, self.pushed = bad, error, []
+
+    def StatObject(self, req, timeout=None):
+        if req.object_hash == self.bad:
+            raise self.error
+        return opb.StatObjectResponse(complete=True)
+
+    def PushMessages(self, req, timeout=None):
+        self.pushed.extend(epb.EnvelopeBody.FromString(e.body).calculation_id for e in req.envelopes)
+        return npb.PushMessagesResponse(outcomes=[cpb.PushOutcome(status=cpb.PUSH_STATUS_ACCEPTED)])
+
+
+@pytest.fixture
+def node(tmp_path):
+    act = [{"kind": "electricity", "amount": 3.0, "unit": "kWh", "model": "national_average"}]
+    d = write_dir(tmp_path / "data", factors_doc(), node_doc("cell-co", [product_doc("CELL", activities=act)]))
+    store = NodeStore(tmp_path / "state" / "node.db")
+    import_files(store, d / "cell-co.json", d / "factors.json")
+    n = Node("cell-co", store, SigningKey.generate(), federation=None, channel=grpc.insecure_channel("127.0.0.1:9"))
+    with store.sessions.begin() as s:
+        for i, cid in enumerate(("calc-a", "calc-b")):
+            obj = hashlib.sha256(CONTENT[i]).digest()
+            body = epb.EnvelopeBody(calculation_id=cid, message_type=epb.MESSAGE_TYPE_CONTRIBUTION, object_hashes=[obj])
+            s.add(Handled(hash=bytes([9, i]) * 16, calculation_id=cid, kind="MESSAGE_TYPE_MERGED_REQUEST",
+                          outcome="answered"))
+            s.add(Outbox(hash=bytes([7, i]) * 16, calculation_id=cid, answers=bytes([9, i]) * 16,
+                         body=body.SerializeToString(), signature=b"s" * 64))
+            s.add(OutObject(hash=obj, calculation_id=cid, kind=1, content=CONTENT[i]))
+    yield n
+    n.pool.shutdown()
+
+
+def test_an_upload_refused_for_good_is_given_up_noted_and_does_not_hold_back_the_next(node):
+    coord = Coordinator(REFUSED, Status(grpc.StatusCode.RESOURCE_EXHAUSTED, "object above the limit"))
+    node.stub = coord
+    node.push_pending()
+    assert coord.pushed == ["calc-b"]  # the refused one was not sent; the one after it was
+    with node.store.sessions() as s:
+        assert all(r.pushed for r in s.query(Outbox))
+    notes = {e.calculation: e.answered for e in ledger(node.store)}
+    assert notes["calc-a"] == ["answered; not delivered, the coordinator refused it: "
+                               "RESOURCE_EXHAUSTED: object above the limit"]
+    assert notes["calc-b"] == ["answered"]
+
+
+def test_an_unreachable_coordinator_is_retried_later_with_nothing_given_up(node):
+    node.stub = Coordinator(REFUSED, Status(grpc.StatusCode.UNAVAILABLE, "connection refused"))
+    with pytest.raises(grpc.RpcError):
+        node.push_pending()
+    with node.store.sessions() as s:
+        assert not any(r.pushed for r in s.query(Outbox))
+    node.stub = Coordinator(b"", None)
+    node.push_pending()
+    assert node.stub.pushed == ["calc-a", "calc-b"]
