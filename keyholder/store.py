@@ -11,7 +11,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import DateTime, LargeBinary, String
+from sqlalchemy import DateTime, LargeBinary, String, inspect, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from pcf.runtime import durable_engine
@@ -34,12 +34,29 @@ class KeyedCalculation(Base):
                                                  default=lambda: datetime.now(timezone.utc))
 
 
+#: columns added after a release, each nullable, so a store written by an older key holder opens
+#: unchanged; its existing calculations read them as NULL
+ADDED_COLUMNS = {"calculations": ["citation_report"]}
+
+
+def _add_new_columns(engine) -> None:
+    """The key holder's whole schema history: one table, columns only ever added (nullable)."""
+    with engine.begin() as con:
+        for table, columns in ADDED_COLUMNS.items():
+            have = {c["name"] for c in inspect(con).get_columns(table)}
+            for name in columns:
+                if name not in have:
+                    column = Base.metadata.tables[table].c[name]
+                    con.execute(text(f'ALTER TABLE {table} ADD COLUMN {name} {column.type.compile(engine.dialect)}'))
+
+
 class KeyHolderStore:
     def __init__(self, state: Path):
         self.keys = state / "keys"
         self.keys.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.engine = durable_engine(f"sqlite:///{state / 'keyholder.db'}")
         Base.metadata.create_all(self.engine)
+        _add_new_columns(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def secret_path(self, cid: str) -> Path:

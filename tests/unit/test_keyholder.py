@@ -204,3 +204,23 @@ def test_a_re_announced_key_pushes_its_public_context_again(tmp_path):
         assert hashlib.sha256(kh.work.objects[ka.context_object_hash]).digest() == ka.context_object_hash
     finally:
         kh.pool.shutdown()
+
+
+def test_a_store_written_before_citation_reports_opens_with_its_calculations(tmp_path):
+    """A key holder upgraded in place: the released version's table had no citation_report."""
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "keyholder.db")
+    con.execute("CREATE TABLE calculations (calculation_id VARCHAR(64) PRIMARY KEY, preset VARCHAR(64), "
+                "state VARCHAR(16), announcement BLOB, submitted BLOB, updated_at DATETIME)")
+    con.execute("INSERT INTO calculations VALUES ('calc-1', 'ckks-n16384-d7', 'released', x'01', x'02', "
+                "'2026-11-25 08:00:00')")
+    con.commit()
+    con.close()
+    store = KeyHolderStore(tmp_path)
+    with store.sessions() as s:
+        row = s.get(KeyedCalculation, "calc-1")
+        assert (row.state, row.submitted, row.citation_report) == ("released", b"\x02", None)
+        row.citation_report = b"report"
+        s.commit()
+    assert KeyHolderStore(tmp_path).sessions().get(KeyedCalculation, "calc-1").citation_report == b"report"
