@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+from collections import Counter
 from datetime import timedelta, timezone
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -351,34 +352,40 @@ class Node:
                               f"{self.org} answers {mr.product_id} only for a buyer with at least {need} inputs; "
                               + ", ".join(f"{b} has {fan_out.get(b, 0)}" for b in short))
 
-    def _root_of(self, s, cid: str) -> tuple[str, str] | None:
+    def _blocks_of(self, s, cid: str) -> Counter[tuple[str, str]]:
+        """(root requester, product) of every slot block of a calculation's signed request."""
         row = s.query(Received).filter(Received.calculation_id == cid,
                                        Received.kind == "MESSAGE_TYPE_CALCULATION_REQUEST").first()
         if row is None:
-            return None
+            return Counter()
         req = env.parse(epb.Envelope(body=row.body, signature=row.signature))
-        return req.body.sender, req.payload.products[0].product_id
+        return Counter((req.body.sender, b.product_id) for b in req.payload.products)
 
     def _check_rate_limit(self, cid: str) -> None:
-        """At most N calculations per (root requester, root product) in the window, every batch block counted."""
+        """At most N per (root requester, root product) in the window, every batch block counted: a
+        batch naming one product k times is k figures of it, as k calculations would be."""
         if self.policy.rate_limit is None:
             return
         limit, days = self.policy.rate_limit
         since = utcnow() - timedelta(days=days)
         with self.store.sessions() as s:
-            root = self._root_of(s, cid)
-            if root is None or root[0] == self.org:
+            wanted = Counter({k: n for k, n in self._blocks_of(s, cid).items() if k[0] != self.org})
+            if not wanted:
                 return
-            used = set()
+            used: Counter[tuple[str, str]] = Counter()
+            seen = set()
             for h in s.query(Handled).filter(Handled.kind == "MESSAGE_TYPE_MERGED_REQUEST"):
                 at = h.handled_at if h.handled_at.tzinfo else h.handled_at.replace(tzinfo=timezone.utc)
-                if at >= since and h.calculation_id != cid and not h.outcome.startswith("refused") \
-                        and self._root_of(s, h.calculation_id) == root:
-                    used.add(h.calculation_id)
-        if len(used) >= limit:
-            raise NodeRefusal(cpb.REFUSAL_CODE_RATE_LIMITED,
-                              f"{self.org} answers at most {limit} calculation(s) of {root[0]}/{root[1]} in {days:g} day(s); "
-                              f"{len(used)} already")
+                if at >= since and h.calculation_id not in seen and h.calculation_id != cid \
+                        and not h.outcome.startswith("refused"):
+                    seen.add(h.calculation_id)
+                    used.update(self._blocks_of(s, h.calculation_id))
+        for (requester, product), n in sorted(wanted.items()):
+            if used[(requester, product)] + n > limit:
+                raise NodeRefusal(cpb.REFUSAL_CODE_RATE_LIMITED,
+                                  f"{self.org} answers at most {limit} calculation(s) of {requester}/{product} in "
+                                  f"{days:g} day(s); {used[(requester, product)]} already"
+                                  + (f", and this one asks for {n} batch blocks of it" if n > 1 else ""))
 
     def answer(self, opened: env.Opened, product_id: str, parts, depth_remaining: int) -> None:
         cid = opened.body.calculation_id

@@ -58,3 +58,21 @@ def write_dir(directory: Path, factors: dict, *nodes: dict) -> Path:
     for n in nodes:
         (directory / f"{n['organisation']['id']}.json").write_text(json.dumps(n), encoding="utf-8")
     return directory
+
+
+def offline_node(root: Path, org: str = "cell-co", policy=None):
+    """A node on a store with one imported product and a channel to nowhere: for the node's own
+    bookkeeping (outbox, policies) without processes. Shut its (never started) pool down after."""
+    import grpc
+
+    from node.daemon import Node
+    from node.importer import import_files
+    from node.store import NodeStore
+    from pcf.signing import SigningKey
+
+    act = [{"kind": "electricity", "amount": 3.0, "unit": "kWh", "model": "national_average"}]
+    d = write_dir(root / "data", factors_doc(), node_doc(org, [product_doc("CELL", activities=act)]))
+    store = NodeStore(root / "state" / "node.db")
+    import_files(store, d / f"{org}.json", d / "factors.json")
+    return Node(org, store, SigningKey.generate(), federation=None, channel=grpc.insecure_channel("127.0.0.1:9"),
+                policy=policy)

@@ -6,16 +6,13 @@ import hashlib
 import grpc
 import pytest
 
-from node.daemon import Node
-from node.importer import import_files
 from node.ledger import ledger
-from node.store import Handled, NodeStore, Outbox, OutObject
-from pcf.signing import SigningKey
+from node.store import Handled, Outbox, OutObject
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb
 from tanji.v1 import objects_pb2 as opb
-from tests.builders import factors_doc, node_doc, product_doc, write_dir
+from tests.builders import offline_node
 
 
 CONTENT = (b"ciphertext of calc-a", b"ciphertext of calc-b")
@@ -51,11 +48,8 @@ class Coordinator:
 
 @pytest.fixture
 def node(tmp_path):
-    act = [{"kind": "electricity", "amount": 3.0, "unit": "kWh", "model": "national_average"}]
-    d = write_dir(tmp_path / "data", factors_doc(), node_doc("cell-co", [product_doc("CELL", activities=act)]))
-    store = NodeStore(tmp_path / "state" / "node.db")
-    import_files(store, d / "cell-co.json", d / "factors.json")
-    n = Node("cell-co", store, SigningKey.generate(), federation=None, channel=grpc.insecure_channel("127.0.0.1:9"))
+    n = offline_node(tmp_path)
+    store = n.store
     with store.sessions.begin() as s:
         for i, cid in enumerate(("calc-a", "calc-b")):
             obj = hashlib.sha256(CONTENT[i]).digest()

@@ -1,0 +1,68 @@
+"""A supplier's rate limit per (root requester, root product) counts every batch block (no
+processes; the limit across real calculations: tests/integration/test_faults.py)."""
+import pytest
+
+from node.daemon import NodeRefusal
+from node.policy import Policy
+from node.store import Handled, Received
+from pcf import envelope as env
+from pcf.signing import SigningKey
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
+from tests.builders import offline_node
+
+PACK = SigningKey.generate()
+
+
+def calculation_request(cid: str, products: list[str]) -> epb.Envelope:
+    body = env.new_body(epb.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id=cid, sender="pack-co", receiver="coordinator")
+    req = body.calculation_request
+    req.target_organisation, req.batch_size = "pack-co", len(products)
+    for p in products:
+        req.products.add(product_id=p)
+    return env.seal(body, PACK)
+
+
+@pytest.fixture
+def node(tmp_path):
+    n = offline_node(tmp_path, policy=Policy(rate_limit=(3, 1.0)))
+    yield n
+    n.pool.shutdown()
+
+
+def receive(node, cid: str, products: list[str], answered: bool) -> None:
+    sealed = calculation_request(cid, products)
+    with node.store.sessions.begin() as s:
+        s.add(Received(hash=env.message_hash(sealed), calculation_id=cid, kind="MESSAGE_TYPE_CALCULATION_REQUEST",
+                       body=sealed.body, signature=sealed.signature))
+        if answered:
+            s.add(Handled(hash=cid.encode().ljust(32, b"."), calculation_id=cid, kind="MESSAGE_TYPE_MERGED_REQUEST",
+                          outcome="answered"))
+
+
+def test_every_batch_block_counts_towards_the_limit(node):
+    receive(node, "calc-1", ["PACK"], answered=True)
+    receive(node, "calc-2", ["PACK"], answered=True)
+    receive(node, "calc-3", ["PACK", "PACK"], answered=False)  # two figures of PACK in one calculation
+    with pytest.raises(NodeRefusal) as refused:
+        node._check_rate_limit("calc-3")
+    assert refused.value.code == cpb.REFUSAL_CODE_RATE_LIMITED
+    assert str(refused.value) == ("cell-co answers at most 3 calculation(s) of pack-co/PACK in 1 day(s); 2 already, "
+                                  "and this one asks for 2 batch blocks of it")
+
+
+def test_a_batch_within_the_limit_and_other_products_pass(node):
+    receive(node, "calc-1", ["PACK", "PACK"], answered=True)  # two of three used
+    receive(node, "calc-2", ["PACK", "OTHER"], answered=False)
+    node._check_rate_limit("calc-2")  # the third PACK and the first OTHER
+    receive(node, "calc-3", ["OTHER", "OTHER", "OTHER"], answered=False)
+    node._check_rate_limit("calc-3")  # calc-2 was not answered: OTHER is unused
+
+
+def test_a_refused_calculation_uses_nothing(node):
+    receive(node, "calc-1", ["PACK"] * 3, answered=False)
+    with node.store.sessions.begin() as s:
+        s.add(Handled(hash=b"r" * 32, calculation_id="calc-1", kind="MESSAGE_TYPE_MERGED_REQUEST",
+                      outcome="refused: too few contributors"))
+    receive(node, "calc-2", ["PACK"] * 3, answered=False)
+    node._check_rate_limit("calc-2")
