@@ -1,7 +1,8 @@
 """Is a calculation complete? Checked from its signed envelopes alone, with no key.
 
-Every declared request is routed exactly once (in one merged request, or to a dead-supplier
-notice), every merged request is answered exactly once by its supplier — with its contribution
+Every declared request is routed exactly once (in one merged request, to a dead-supplier
+notice, or in one merged request and then, its supplier dead, to a notice naming that merged
+request), every merged request is answered exactly once by its supplier — with its contribution
 and the declaration of the requests it made in turn — or by its buyers' fallbacks, and nothing
 else is summed. The auditor runs this before it attests an aggregate (node.daemon), so a
 coordinator that drops a supplier (or a whole subtree) is refused before anything is decrypted;
@@ -72,9 +73,15 @@ def problems(envelopes: Iterable[env.Opened], where: str = "in the bundle",
                     out.append(f"merged request to {_label(o)} misstates {r.buyer}'s request")
     dead_of = {o.body.answers_hash: o for o in by_type[MT.MESSAGE_TYPE_DEAD_SUPPLIER]}
     for h, r in requests.items():
-        routes = len(merged_of[h]) + (h in dead_of)
-        if routes != 1:
-            out.append(f"request {r.body.sender}->{_label(r)} is routed {routes} times")
+        via, dead = merged_of[h], dead_of.get(h)
+        if dead is not None and (dead.payload.supplier, dead.payload.product_id) != (r.payload.supplier, r.payload.product_id):
+            out.append(f"request {r.body.sender}->{_label(r)} has a dead-supplier notice for {_label(dead)}")
+        if dead is not None and via and via != [dead.payload.merged_request_hash]:
+            # routed, then its supplier died: the notice names that very merged request
+            out.append(f"request {r.body.sender}->{_label(r)} is declared dead against another merged request "
+                       f"than the one it was routed in")
+        elif len(via) > 1 or (not via and dead is None):
+            out.append(f"request {r.body.sender}->{_label(r)} is routed {len(via) + (dead is not None)} times")
         if h not in declared:
             out.append(f"request {r.body.sender}->{_label(r)} was never declared by {r.body.sender}")
     answers = defaultdict(list)
@@ -103,6 +110,8 @@ def problems(envelopes: Iterable[env.Opened], where: str = "in the bundle",
         dead = [dead_of[r.request_hash] for p in o.payload.parts for r in p.requests if r.request_hash in dead_of]
         if not answers.get(mh) and not dead:
             out.append(f"request to {_label(o)} was never answered")
+        elif answers.get(mh) and dead:  # counted twice: the supplier's figure and the fallback
+            out.append(f"request to {_label(o)} was answered and also replaced by its buyers' fallbacks")
     for d in dead_of.values():  # a fallback answers the dead-supplier notice itself
         if len(fallback_for[d.hash]) != 1:
             out.append(f"dead supplier {_label(d)}: {len(fallback_for[d.hash])} fallbacks from {d.body.receiver}")
