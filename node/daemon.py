@@ -145,11 +145,10 @@ class Node:
             rows = [(r.sequence, r.calculation_id, r.answers, r.body, r.signature)
                     for r in s.query(Outbox).filter(Outbox.pushed.is_(False)).order_by(Outbox.sequence)]
         for sequence, cid, answers, body, signature in rows:
-            kind = epb.EnvelopeBody.FromString(body).message_type
+            parsed = epb.EnvelopeBody.FromString(body)
             try:
                 with self.store.sessions() as s:
-                    objects = [(o.content, o.kind) for d in epb.EnvelopeBody.FromString(body).object_hashes
-                               if (o := s.get(OutObject, d)) is not None]
+                    objects = [(o.content, o.kind) for d in parsed.object_hashes if (o := s.get(OutObject, d)) is not None]
                 for content, object_kind in objects:
                     push_object(self.stub, self.org, cid, content, object_kind)
                 resp = self.stub.PushMessages(npb.PushMessagesRequest(
@@ -167,7 +166,7 @@ class Node:
             with self.store.sessions.begin() as s:
                 s.get(Outbox, sequence).pushed = True
                 if refused is not None:
-                    log.error("coordinator refused our %s of %s: %s", epb.MessageType.Name(kind), cid, refused)
+                    log.error("coordinator refused our %s of %s: %s", epb.MessageType.Name(parsed.message_type), cid, refused)
                     answered = s.get(Handled, answers)
                     if answered is not None:
                         answered.outcome += f"; not delivered, the coordinator refused it: {refused}"

@@ -153,7 +153,6 @@ def write_policies(state: Path, data) -> None:
             path.write_text(text)
 
 
-
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # unwinds through `finally`, which stops every party process
 
