@@ -4,11 +4,13 @@
 kind, four bytes of big-endian length, the bytes — and answers one line per frame: `ok`,
 `he:<HEError subclass>` or `other:<exception>: <message>`. Kinds: `c` a ciphertext under the
 public context (any level and width), `t` at the transit level with 8 slots (the coordinator's
-check), `p` a public context, `d` a ciphertext decrypted by the secret context (the key holder).
-If SEAL aborts, the process dies and the parent sees it.
+check), `p` a public context, `d` a ciphertext decrypted by the secret context (the key holder);
+`a` aborts the process, as SEAL would (the harness's own test). If SEAL aborts, the process dies
+and the parent sees it.
 """
 from __future__ import annotations
 
+import os
 import struct
 import sys
 
@@ -36,6 +38,8 @@ def main(secret_file: str) -> None:
                 backend.load_public_context(data)
             elif kind == b"d":
                 secret.decrypt(secret.deserialize(data))
+            elif kind == b"a":
+                os.abort()
             else:
                 raise ValueError(f"unknown kind {kind!r}")
             reply = "ok"

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from coordinator import db
-from coordinator.engine import Coordinator
+from coordinator.engine import Coordinator, Limits
 from coordinator.storage import open_storage
 from pcf import envelope as env
 from pcf import he_tasks, slots
@@ -24,6 +24,8 @@ from tanji.v1 import envelope_pb2 as epb
 
 MT = epb.MessageType
 FS_HASH = hashlib.sha256(b"factor set").digest()
+#: no lease runs out while a test works on a loaded machine; tests of dead suppliers expire one explicitly
+LEASE_SECONDS = 3600.0
 
 
 class World:
@@ -42,7 +44,7 @@ class World:
     def replica(self) -> Coordinator:
         """Another coordinator process on the same database, as far as the engine can tell."""
         return Coordinator(db.session_factory(self.storage.engine), self.objects, self.keys["coordinator"],
-                           self.federation)
+                           self.federation, Limits(lease_seconds=LEASE_SECONDS))
 
     def register(self, org, products, edges):
         body = env.new_body(MT.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=org, receiver="coordinator")
