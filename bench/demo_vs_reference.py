@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pcf.graph import parse_target, reference_result
-from pcf.loader import load_data_dir
+from tanji.methodology.graph import parse_target, reference_result
+from tanji.methodology.loader import load_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ The precision runs simulate the chained protocol of DESIGN.md §2 on random supp
 a spine of D tiers below the target product with a side supplier at every tier, per-unit
 quantities and footprints drawn so that w reaches ~1e5 (grams per pack) at depth while
 contributions stay 1..1e4 kgCO2e. Every request and contribution goes through the real
-chain steps (`pcf.he.chain`) and through bytes (serialise → deserialise), and is compared
+chain steps (`tanji.he.chain`) and through bytes (serialise → deserialise), and is compared
 with the same tree computed in numpy float64.
 
 Error metric (the presets' `precision`): max |decrypted − exact| over the slots of a product
@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pcf.he import PRESETS, chain, default_backend  # noqa: E402
-from pcf.he.presets import Preset  # noqa: E402
+from tanji.he import PRESETS, chain, default_backend  # noqa: E402
+from tanji.he.presets import Preset  # noqa: E402
 
 WIDTH = 8
 

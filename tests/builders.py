@@ -65,10 +65,10 @@ def offline_node(root: Path, org: str = "cell-co", policy=None):
     bookkeeping (outbox, policies) without processes. Shut its (never started) pool down after."""
     import grpc
 
-    from node.daemon import Node
-    from node.importer import import_files
-    from node.store import NodeStore
-    from pcf.signing import SigningKey
+    from tanji.node.daemon import Node
+    from tanji.node.importer import import_files
+    from tanji.node.store import NodeStore
+    from tanji.protocol.signing import SigningKey
 
     act = [{"kind": "electricity", "amount": 3.0, "unit": "kWh", "model": "national_average"}]
     d = write_dir(root / "data", factors_doc(), node_doc(org, [product_doc("CELL", activities=act)]))

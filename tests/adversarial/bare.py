@@ -2,7 +2,7 @@
 
 For the limit and malformed-wire tests: one `tanji coordinator serve` per test module, on
 loopback, with the federation's keys on disk so the test can sign as any listed party
-(`tanji.demo.onboard`). Nothing here is mocked: requests cross a real gRPC connection into a
+(`tanji.cli.demo.onboard`). Nothing here is mocked: requests cross a real gRPC connection into a
 separate process, and `alive()` checks that process is still running and serving.
 
     maker/P  <- supplier/S        (maker: the requester; the test plays the key holder too)
@@ -19,11 +19,12 @@ from pathlib import Path
 
 import grpc
 
-from pcf import envelope as env
-from pcf import he_tasks, limits
-from pcf.signing import SigningKey
-from pcf.transfer import push_object
-from tanji.demo import Processes, _wait_for, onboard
+from tanji.protocol import envelope as env
+from tanji.he import tasks as he_tasks
+from tanji.protocol import limits
+from tanji.protocol.signing import SigningKey
+from tanji.infra.transfer import push_object
+from tanji.cli.demo import Processes, _wait_for, onboard
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import key_holder_pb2 as kpb

@@ -27,19 +27,21 @@ from pathlib import Path
 import grpc
 import pytest
 
-from pcf import envelope as env
-from pcf import he_tasks, limits, profiles, slots, units
-from pcf.federation import Federation, ListedParty, sign_list
-from pcf.footprint import own
-from pcf.graph import build_graph, reference_result
-from pcf.loader import load_data_dir
-from pcf.pki import init_ca, issue
-from pcf.runtime import open_channel
-from pcf.signing import SigningKey
-from pcf.transfer import pull_object, push_object
-from tanji import requester
-from tanji import lifeline
-from tanji.demo import Processes, _wait_for
+from tanji.protocol import envelope as env
+from tanji.he import tasks as he_tasks
+from tanji.protocol import limits
+from tanji.methodology import profiles, slots, units
+from tanji.protocol.federation import Federation, ListedParty, sign_list
+from tanji.methodology.footprint import own
+from tanji.methodology.graph import build_graph, reference_result
+from tanji.methodology.loader import load_data_dir
+from tanji.protocol.pki import init_ca, issue
+from tanji.infra.runtime import open_channel
+from tanji.protocol.signing import SigningKey
+from tanji.infra.transfer import pull_object, push_object
+from tanji.cli import requester
+from tanji.infra import lifeline
+from tanji.cli.demo import Processes, _wait_for
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb
@@ -145,7 +147,7 @@ class Impostor:
         return list(resp.outcomes)
 
     def body(self, ka: env.Opened, mt: int, answers: bytes) -> epb.EnvelopeBody:
-        """A body bound to the calculation the way an honest node binds it (node.daemon._bind)."""
+        """A body bound to the calculation the way an honest node binds it (tanji.node.daemon._bind)."""
         body = env.new_body(mt, calculation_id=ka.body.calculation_id, sender=self.party, receiver="coordinator")
         body.key_fingerprint, body.ckks_params_hash = ka.payload.key_fingerprint, ka.payload.ckks_params_hash
         body.factor_set_hash = ka.body.factor_set_hash
@@ -171,7 +173,7 @@ class Impostor:
 
 class Supplier(Impostor):
     """A leaf supplier played by the test: it computes its honest answer with the node's own code
-    (pcf.footprint.own, pcf.he_tasks.answer) and lets the test send something else instead."""
+    (tanji.methodology.footprint.own, tanji.he.tasks.answer) and lets the test send something else instead."""
 
     def __init__(self, fed, party):
         super().__init__(fed, party)
@@ -227,7 +229,7 @@ class AdversarialFederation:
 
     # ------------------------------------------------------------------ onboarding
     def _onboard(self) -> tuple[Path, Federation]:
-        """What the federation operator does once (tanji.demo.onboard, with two more parties)."""
+        """What the federation operator does once (tanji.cli.demo.onboard, with two more parties)."""
         roles = {"coordinator": "coordinator", KEY_HOLDER: "key_holder", KEY_HOLDER_2: "key_holder",
                  **{org: "node" for org in (*NODES, MALLORY)}}
         listed = {p: ListedParty(p, role, self.key(p).public_raw) for p, role in roles.items()}

@@ -1,6 +1,6 @@
 """A coordinator that deviates on purpose — the malicious coordinator of the adversarial suite.
 
-It is the real `coordinator.engine.Coordinator` behind the real gRPC services, run as its own
+It is the real `tanji.coordinator.engine.Coordinator` behind the real gRPC services, run as its own
 process (`python -m tests.adversarial.evil_coordinator`), honest until the test writes
 `attack.json` into its state folder; it re-reads that file at each step, so one process plays
 every attack of a module in turn. It holds only what a coordinator holds — its own signing key,
@@ -41,15 +41,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from coordinator import db
-from coordinator.engine import COORDINATOR_ID, Coordinator, Limits
-from coordinator.server import deadline_sweeper, serve
-from coordinator.storage import open_storage
-from pcf import envelope as env
-from pcf import he_tasks
-from pcf.federation import Federation
-from pcf.signing import SigningKey
-from tanji import lifeline
+from tanji.coordinator import db
+from tanji.coordinator.engine import COORDINATOR_ID, Coordinator, Limits
+from tanji.coordinator.server import deadline_sweeper, serve
+from tanji.coordinator.storage import open_storage
+from tanji.protocol import envelope as env
+from tanji.he import tasks as he_tasks
+from tanji.protocol.federation import Federation
+from tanji.protocol.signing import SigningKey
+from tanji.infra import lifeline
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
 
@@ -246,7 +246,7 @@ def main() -> None:
                             Limits(lease_seconds=args.lease_seconds), state=args.state)
     tls = None
     if args.tls is not None:
-        from pcf.pki import TLSFiles
+        from tanji.protocol.pki import TLSFiles
 
         tls = TLSFiles(args.tls / "ca.crt", args.tls / "coordinator.crt", args.tls / "coordinator.key")
     server = serve(coord, "127.0.0.1:0", storage.staging, tls)

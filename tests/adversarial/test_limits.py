@@ -1,4 +1,4 @@
-"""Size and resource limits (pcf/limits.py), attacked over the wire against a real coordinator.
+"""Size and resource limits (tanji/protocol/limits.py), attacked over the wire against a real coordinator.
 
 Attacker: any listed party (or anyone who can reach the port). Each test sends what exceeds one
 limit, checks the refusal names it, that nothing was stored, and that the coordinator process is
@@ -15,9 +15,10 @@ import os
 import grpc
 import pytest
 
-from pcf import envelope as env
-from pcf import he_tasks, limits
-from pcf.he import _wire
+from tanji.protocol import envelope as env
+from tanji.he import tasks as he_tasks
+from tanji.protocol import limits
+from tanji.he import _wire
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import key_holder_pb2 as kpb
 from tanji.v1 import node_pb2 as npb
@@ -304,7 +305,7 @@ def test_every_client_stub_call_in_the_product_code_carries_a_deadline():
                 for svc in pb.DESCRIPTOR.services_by_name.values() for m in svc.methods}
     assert declared == RPC_METHODS, "a new RPC: add it here"
     missing, calls = [], 0
-    for folder in ("pcf", "coordinator", "node", "keyholder", "audit", "tanji"):
+    for folder in ("tanji",):
         for path in sorted((ROOT / folder).rglob("*.py")):
             if "v1" in path.parts:
                 continue

@@ -10,18 +10,19 @@ coordinator process told which attack to run; everyone else is an honest real pr
 import pytest
 import tenseal as ts
 
-from pcf import envelope as env
-from pcf import he_tasks, slots
-from pcf.he import _wire, default_backend, get_preset
-from pcf.he.tenseal_backend import TenSEALPublicContext
-from tanji import requester
+from tanji.protocol import envelope as env
+from tanji.he import tasks as he_tasks
+from tanji.methodology import slots
+from tanji.he import _wire, default_backend, get_preset
+from tanji.he.tenseal_backend import TenSEALPublicContext
+from tanji.cli import requester
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import key_holder_pb2 as kpb
 from tanji.v1 import key_holder_pb2_grpc as kgrpc
 from tanji.v1 import objects_pb2 as opb
 from tanji.v1 import requester_pb2 as rpb
-from pcf.transfer import push_object
+from tanji.infra.transfer import push_object
 from tests.adversarial.conftest import KEY_HOLDER, KEY_HOLDER_2, Impostor, sha256
 
 pytestmark = pytest.mark.integration

@@ -13,10 +13,11 @@ from datetime import datetime, timedelta, timezone
 import grpc
 import pytest
 
-from pcf import envelope as env
-from pcf import he_tasks, limits
-from pcf.he import _wire, default_backend
-from tanji import requester
+from tanji.protocol import envelope as env
+from tanji.he import tasks as he_tasks
+from tanji.protocol import limits
+from tanji.he import _wire, default_backend
+from tanji.cli import requester
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb

@@ -46,13 +46,14 @@ import grpc
 import numpy as np
 import pytest
 
-from pcf import limits, profiles
-from pcf.footprint import own
-from pcf.graph import build_graph
-from pcf.loader import load_data_dir
-from pcf.signing import SigningKey
-from tanji import requester
-from tanji.demo import KEY_HOLDER, Processes, _wait_for, onboard
+from tanji.protocol import limits
+from tanji.methodology import profiles
+from tanji.methodology.footprint import own
+from tanji.methodology.graph import build_graph
+from tanji.methodology.loader import load_data_dir
+from tanji.protocol.signing import SigningKey
+from tanji.cli import requester
+from tanji.cli.demo import KEY_HOLDER, Processes, _wait_for, onboard
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import objects_pb2 as opb
 from tanji.v1 import requester_pb2 as rpb

@@ -15,11 +15,11 @@ import sys
 
 import pytest
 
-from node.ledger import ledger
-from node.store import NodeStore
-from pcf.graph import build_graph
-from pcf.signing import SigningKey
-from tanji import requester
+from tanji.node.ledger import ledger
+from tanji.node.store import NodeStore
+from tanji.methodology.graph import build_graph
+from tanji.protocol.signing import SigningKey
+from tanji.cli import requester
 from tanji.v1 import requester_pb2 as rpb
 from tests.conftest import EXAMPLES
 from tests.integration.test_faults import TARGET, Federation

@@ -14,8 +14,8 @@ import os
 import struct
 import sys
 
-from pcf.he import default_backend
-from pcf.he.errors import HEError
+from tanji.he import default_backend
+from tanji.he.errors import HEError
 
 
 def main(secret_file: str) -> None:

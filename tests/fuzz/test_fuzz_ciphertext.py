@@ -1,4 +1,4 @@
-"""Fuzzing ciphertext and public-context deserialisation (pcf.he) — in a worker process.
+"""Fuzzing ciphertext and public-context deserialisation (tanji.he) — in a worker process.
 
 Random bytes, random bodies behind a valid header, and bit-flipped valid ciphertexts and
 contexts must be accepted or raise the HE layer's own error (`HEError`); they must never raise
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pcf.he import _wire, default_backend
+from tanji.he import _wire, default_backend
 from tests.conftest import ROOT
 from tests.fuzz import FAST, SLOW
 

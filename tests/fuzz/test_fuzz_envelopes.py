@@ -1,6 +1,6 @@
 """Fuzzing the envelope parser and the coordinator engine behind it.
 
-* `pcf.envelope.parse` / `open_envelope` on random bytes and on byte-mutated valid envelopes of
+* `tanji.protocol.envelope.parse` / `open_envelope` on random bytes and on byte-mutated valid envelopes of
   every message type: an envelope is opened or refused with `EnvelopeRefused` (a wire refusal
   code), nothing else.
 * The coordinator engine in-process (real SQLite, real CKKS): valid envelopes of a running
@@ -19,13 +19,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coordinator import db
-from coordinator.engine import Coordinator
-from pcf import envelope as env
-from pcf import he_tasks
-from pcf.federation import Federation, ListedParty
-from pcf.objectstore import ObjectStore
-from pcf.signing import SigningKey
+from tanji.coordinator import db
+from tanji.coordinator.engine import Coordinator
+from tanji.protocol import envelope as env
+from tanji.he import tasks as he_tasks
+from tanji.protocol.federation import Federation, ListedParty
+from tanji.infra.objectstore import ObjectStore
+from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tests.fuzz import FAST, SLOW

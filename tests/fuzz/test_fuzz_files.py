@@ -15,12 +15,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from node import plausibility
-from pcf import profiles
-from pcf.errors import DataError, DataErrors
-from pcf.footprint import own
-from pcf.formats.base import MAX_MESSAGE_CHARS
-from pcf.loader import parse_factor_set, parse_node_data
+from tanji.node import plausibility
+from tanji.methodology import profiles
+from tanji.errors import DataError, DataErrors
+from tanji.methodology.footprint import own
+from tanji.methodology.formats.base import MAX_MESSAGE_CHARS
+from tanji.methodology.loader import parse_factor_set, parse_node_data
 from tests.conftest import EXAMPLES
 from tests.fuzz import FAST, SLOW
 from tests.fuzz.protofuzz import byte_mutations

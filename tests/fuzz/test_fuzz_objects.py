@@ -20,9 +20,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from coordinator.server import NodeServicer
-from pcf import limits
-from pcf.transfer import TransferError, pull_object, push_object
+from tanji.coordinator.server import NodeServicer
+from tanji.protocol import limits
+from tanji.infra.transfer import TransferError, pull_object, push_object
 from tanji.v1 import objects_pb2 as opb
 from tests.fuzz import FAST, SLOW
 from tests.fuzz.test_fuzz_envelopes import World
@@ -90,7 +90,7 @@ def serve_calls(world, svc: NodeServicer, data) -> None:
             assert exc.code in ALLOWED and exc.details, (exc.code, exc.details)
     for digest in svc.c.objects.all_hashes():  # the store holds only objects named by their bytes
         assert hashlib.sha256(svc.c.objects.get(digest)).digest() == digest
-    for part in svc.staging.folder.glob("*.part"):  # coordinator.storage.FileStaging
+    for part in svc.staging.folder.glob("*.part"):  # tanji.coordinator.storage.FileStaging
         assert part.stat().st_size <= limits.MAX_CONTEXT_BYTES
 
 

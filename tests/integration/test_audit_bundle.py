@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from audit.verify import verify_bundle
-from pcf import envelope as env
-from pcf import merkle
-from pcf.bundle import MANIFEST_TAG, pack, unpack
-from pcf.federation import Federation, ListedParty, sign_list
-from pcf.signing import SigningKey
+from tanji.audit.verify import verify_bundle
+from tanji.protocol import envelope as env
+from tanji.protocol import merkle
+from tanji.protocol.bundle import MANIFEST_TAG, pack, unpack
+from tanji.protocol.federation import Federation, ListedParty, sign_list
+from tanji.protocol.signing import SigningKey
 from tanji.v1 import envelope_pb2 as epb
 from tests.conftest import EXAMPLES
 
@@ -242,9 +242,9 @@ def test_verify_needs_the_bundle_and_the_anchor_only(run, tmp_path):
 
 @pytest.mark.parametrize("org", ["graphite-anode", "cathode-works", "pack-assembler"])
 def test_an_opening_verifies_on_site_and_an_altered_amount_does_not(run, org):
-    from audit.check_node import check_node
-    from node.opening import export_opening
-    from node.store import NodeStore
+    from tanji.audit.check_node import check_node
+    from tanji.node.opening import export_opening
+    from tanji.node.store import NodeStore
 
     cid = json.loads((run["out"] / "result.json").read_text())["calculation"]
     opening = export_opening(NodeStore(run["out"] / "state" / org / "node.db"), cid)
@@ -263,8 +263,8 @@ def test_an_opening_verifies_on_site_and_an_altered_amount_does_not(run, org):
 
 
 def test_each_supplier_sees_the_calculation_in_its_usage_ledger(run):
-    from node.ledger import ledger
-    from node.store import NodeStore
+    from tanji.node.ledger import ledger
+    from tanji.node.store import NodeStore
 
     cid = json.loads((run["out"] / "result.json").read_text())["calculation"]
     for org in ("graphite-anode", "mhp-producer", "lithium-refiner"):
@@ -279,9 +279,9 @@ def test_the_ledger_is_cross_checked_against_the_coordinators_log(run, tmp_path)
 
     import grpc
 
-    from node.ledger import cross_check, ledger
-    from node.store import NodeStore
-    from pcf import limits
+    from tanji.node.ledger import cross_check, ledger
+    from tanji.node.store import NodeStore
+    from tanji.protocol import limits
     from tanji.v1 import node_pb2_grpc as ngrpc
 
     state = run["out"] / "state"

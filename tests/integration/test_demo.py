@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pcf.graph import build_graph, evaluate, reference_result
-from pcf.loader import load_data_dir
+from tanji.methodology.graph import build_graph, evaluate, reference_result
+from tanji.methodology.loader import load_data_dir
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.integration
@@ -242,8 +242,8 @@ def test_a_supplier_answers_only_customers_it_approved(tmp_path):
     message = " ".join(proc.stderr.split())
     assert "REFUSAL_CODE_CUSTOMER_NOT_APPROVED" in message
     assert "graphite-anode has not approved cell-works as a customer of ANODE-AG-SYN" in message
-    from node.ledger import ledger
-    from node.store import NodeStore
+    from tanji.node.ledger import ledger
+    from tanji.node.store import NodeStore
     (entry,) = ledger(NodeStore(out / "state" / "graphite-anode" / "node.db"))
     assert any("has not approved cell-works" in a for a in entry.answered)  # visible in its usage ledger
     no_stray_processes(out)

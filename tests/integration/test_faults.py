@@ -11,13 +11,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from pcf import envelope as env
-from pcf import limits
-from pcf.graph import build_graph, reference_result
-from pcf.loader import load_data_dir
-from pcf.signing import SigningKey
-from tanji import requester
-from tanji.demo import Processes, _wait_for, onboard
+from tanji.protocol import envelope as env
+from tanji.protocol import limits
+from tanji.methodology.graph import build_graph, reference_result
+from tanji.methodology.loader import load_data_dir
+from tanji.protocol.signing import SigningKey
+from tanji.cli import requester
+from tanji.cli.demo import Processes, _wait_for, onboard
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
 from tests.chaingen import write_chain

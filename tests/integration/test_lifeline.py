@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 PARENT = """
 import subprocess, sys, time
-from tanji import lifeline
+from tanji.infra import lifeline
 child = subprocess.Popen([sys.executable, "-c",
                           "from tanji import lifeline; lifeline.arm(); import time; print('armed', flush=True); time.sleep(120)"],
                          env=lifeline.child_environment(), stdout=sys.stdout)

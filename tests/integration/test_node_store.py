@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from tanji import requester
-from tanji.demo import _wait_for
+from tanji.cli import requester
+from tanji.cli.demo import _wait_for
 from tanji.v1 import requester_pb2 as rpb
 from tests.chaingen import write_chain
 from tests.integration.test_faults import Federation, assert_matches_reference
-from pcf.graph import reference_result
-from pcf.loader import load_data_dir
+from tanji.methodology.graph import reference_result
+from tanji.methodology.loader import load_data_dir
 
 pytestmark = pytest.mark.integration
 S = rpb.CalculationState

@@ -11,12 +11,12 @@ import grpc
 import psycopg
 import pytest
 
-from pcf import limits
-from pcf.graph import build_graph
-from pcf.loader import load_data_dir
-from pcf.signing import SigningKey
-from tanji import requester
-from tanji.demo import Processes, _wait_for, onboard
+from tanji.protocol import limits
+from tanji.methodology.graph import build_graph
+from tanji.methodology.loader import load_data_dir
+from tanji.protocol.signing import SigningKey
+from tanji.cli import requester
+from tanji.cli.demo import Processes, _wait_for, onboard
 from tanji.v1 import requester_pb2 as rpb
 from tests.chaingen import write_chain
 from tests.conftest import EXAMPLES

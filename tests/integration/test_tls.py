@@ -6,11 +6,11 @@ import time
 import grpc
 import pytest
 
-from pcf import envelope as env
-from pcf.pki import init_ca, issue
-from pcf.runtime import open_channel
-from pcf.signing import SigningKey
-from tanji.demo import onboard
+from tanji.protocol import envelope as env
+from tanji.protocol.pki import init_ca, issue
+from tanji.infra.runtime import open_channel
+from tanji.protocol.signing import SigningKey
+from tanji.cli.demo import onboard
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb
 from tanji.v1 import node_pb2_grpc as ngrpc

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from pcf.graph import reference_result
-from pcf.loader import load_data_dir
-from tanji import requester
+from tanji.methodology.graph import reference_result
+from tanji.methodology.loader import load_data_dir
+from tanji.cli import requester
 from tanji.v1 import requester_pb2 as rpb
 from tests.chaingen import write_chain
 from tests.integration.test_faults import Federation

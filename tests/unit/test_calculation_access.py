@@ -3,7 +3,7 @@ auditors and key holder; status (state and counts, no values) to every party it 
 merged request tells the supplier each buyer's fan-out and nothing about the other suppliers."""
 import pytest
 
-from coordinator.engine import Refused
+from tanji.coordinator.engine import Refused
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tests.unit.test_coordinator_engine import World

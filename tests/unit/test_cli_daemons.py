@@ -57,7 +57,7 @@ def test_calc_start_refuses_a_product_without_declaration(tmp_path):
 
 
 def test_federation_init_onboards_every_party(tmp_path):
-    from pcf.federation import Federation, check_list, read_anchor
+    from tanji.protocol.federation import Federation, check_list, read_anchor
     from tests.conftest import EXAMPLES
 
     state = tmp_path / "fed"

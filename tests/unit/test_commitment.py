@@ -1,6 +1,6 @@
 """The requester's quantity commitment: hiding (salted), binding to every quantity, order-free."""
-from pcf import commitment
-from pcf.loader import load_data_dir
+from tanji.protocol import commitment
+from tanji.methodology.loader import load_data_dir
 from tests.conftest import EXAMPLES
 
 

@@ -1,9 +1,9 @@
 """Completeness from signed envelopes (no processes): a supplier routed a request and then
 declared dead is one route, answered by its buyer's fallback; a notice naming another merged
 request, or a dead supplier whose own answer is summed too, is named."""
-from pcf import completeness
-from pcf import envelope as env
-from pcf.signing import SigningKey
+from tanji.protocol import completeness
+from tanji.protocol import envelope as env
+from tanji.protocol.signing import SigningKey
 from tanji.v1 import envelope_pb2 as epb
 
 MT = epb.MessageType

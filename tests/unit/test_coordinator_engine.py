@@ -12,13 +12,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from coordinator import db
-from coordinator.engine import Coordinator, Limits
-from coordinator.storage import open_storage
-from pcf import envelope as env
-from pcf import he_tasks, slots
-from pcf.federation import Federation, ListedParty
-from pcf.signing import SigningKey
+from tanji.coordinator import db
+from tanji.coordinator.engine import Coordinator, Limits
+from tanji.coordinator.storage import open_storage
+from tanji.protocol import envelope as env
+from tanji.he import tasks as he_tasks
+from tanji.methodology import slots
+from tanji.protocol.federation import Federation, ListedParty
+from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 

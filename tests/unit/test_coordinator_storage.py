@@ -6,9 +6,9 @@ import os
 import pytest
 from sqlalchemy import update
 
-from coordinator import db
-from coordinator.storage import ChunkPastEnd, DatabaseObjects, DatabaseStaging, FileStaging, open_storage
-from pcf.objectstore import ObjectCorrupt, ObjectMissing
+from tanji.coordinator import db
+from tanji.coordinator.storage import ChunkPastEnd, DatabaseObjects, DatabaseStaging, FileStaging, open_storage
+from tanji.infra.objectstore import ObjectCorrupt, ObjectMissing
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])

@@ -3,7 +3,7 @@ a value the schema cannot hold INVALID_ARGUMENT; anything else stays an error of
 import grpc
 from sqlalchemy import exc as sa_exc
 
-from coordinator.dbguard import is_outage, status_for
+from tanji.coordinator.dbguard import is_outage, status_for
 
 
 def wrapped(cls, **kw):

@@ -3,9 +3,9 @@ covers its whole subtree, so its stray request must not weight the supplier too 
 would be counted twice). Chain: a buys B from b and C from c; b buys C from c."""
 from datetime import timedelta
 
-from coordinator import db
-from pcf import envelope as env
-from pcf import he_tasks
+from tanji.coordinator import db
+from tanji.protocol import envelope as env
+from tanji.he import tasks as he_tasks
 from tests.unit.test_coordinator_engine import MT, World, statuses
 
 CID = "calc-0000000000000001"

@@ -5,10 +5,10 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from pcf import slots, units
-from pcf.footprint import own
-from pcf.graph import build_graph, reference_result
-from pcf.loader import load_data_dir
+from tanji.methodology import slots, units
+from tanji.methodology.footprint import own
+from tanji.methodology.graph import build_graph, reference_result
+from tanji.methodology.loader import load_data_dir
 from tests.conftest import EXAMPLES
 
 CHAIN = EXAMPLES / "nmc811-pack"

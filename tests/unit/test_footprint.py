@@ -1,10 +1,10 @@
 """own(p): every activity kind, every electricity model and its fallback, stages, primary share, DQR."""
 import pytest
 
-from pcf import profiles, slots
-from pcf.footprint import RecordError, fallback, own
-from pcf.formats.factorset import FactorSet
-from pcf.formats.nodedata import FederatedInput, Product
+from tanji.methodology import profiles, slots
+from tanji.methodology.footprint import RecordError, fallback, own
+from tanji.methodology.formats.factorset import FactorSet
+from tanji.methodology.formats.nodedata import FederatedInput, Product
 from tests.builders import factors_doc
 
 FACTORS = FactorSet.model_validate(factors_doc()).by_id()

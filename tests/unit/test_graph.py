@@ -1,10 +1,10 @@
 """The supply graph: DAG reuse, cycles, unknown suppliers, quantity units, dead suppliers, the target."""
 import pytest
 
-from pcf import slots
-from pcf.errors import CalculationError
-from pcf.graph import build_graph, evaluate, parse_target, reference_result
-from pcf.loader import load_data_dir
+from tanji.methodology import slots
+from tanji.errors import CalculationError
+from tanji.methodology.graph import build_graph, evaluate, parse_target, reference_result
+from tanji.methodology.loader import load_data_dir
 from tests.builders import EU, MIIT, factors_doc, node_doc, product_doc, write_dir
 
 
@@ -155,8 +155,8 @@ def test_data_dir_rules(tmp_path):
 
 def test_a_zero_quantity_names_no_supplier():
     """The requester cannot pull a supplier's data into a calculation by naming it with quantity 0."""
-    from pcf.graph import build_graph, evaluate
-    from pcf.loader import load_data_dir
+    from tanji.methodology.graph import build_graph, evaluate
+    from tanji.methodology.loader import load_data_dir
     from tests.conftest import EXAMPLES
 
     data = load_data_dir(EXAMPLES / "nmc811-pack")

@@ -1,4 +1,4 @@
-"""The HE layer (pcf.he) with real TenSEAL ciphertexts: arithmetic against numpy float64,
+"""The HE layer (tanji.he) with real TenSEAL ciphertexts: arithmetic against numpy float64,
 the prime correction, fixed output level, re-randomisation, and every refusal.
 
 Fast on purpose: the smallest preset wherever it suffices, N=16384 only for the 6-level chain.
@@ -14,8 +14,8 @@ import tenseal as ts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcf.errors import TanjiError
-from pcf.he import (
+from tanji.errors import TanjiError
+from tanji.he import (
     PRESETS,
     HEError,
     KeyMismatch,
@@ -32,9 +32,9 @@ from pcf.he import (
     preset_by_hash,
     preset_for,
 )
-from pcf.he import _wire
-from pcf.he.backend import PublicContext, SecretContext
-from pcf.he.presets import MAX_COEFF_BITS_128
+from tanji.he import _wire
+from tanji.he.backend import PublicContext, SecretContext
+from tanji.he.presets import MAX_COEFF_BITS_128
 
 SMALL = "ckks-n8192-d2"
 MID = "ckks-n16384-d7"

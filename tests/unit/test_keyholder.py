@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 import grpc
 import pytest
 
-from keyholder.daemon import KeyHolder
-from keyholder.store import KeyedCalculation, KeyHolderStore
-from pcf import envelope as env
-from pcf import he_tasks
-from pcf.federation import Federation, ListedParty
-from pcf.signing import SigningKey
+from tanji.keyholder.daemon import KeyHolder
+from tanji.keyholder.store import KeyedCalculation, KeyHolderStore
+from tanji.protocol import envelope as env
+from tanji.he import tasks as he_tasks
+from tanji.protocol.federation import Federation, ListedParty
+from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import key_holder_pb2 as kpb

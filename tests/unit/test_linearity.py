@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcf import slots
-from pcf.graph import build_graph, evaluate
-from pcf.loader import DataDir, parse_factor_set, parse_node_data
+from tanji.methodology import slots
+from tanji.methodology.graph import build_graph, evaluate
+from tanji.methodology.loader import DataDir, parse_factor_set, parse_node_data
 from tests.builders import MIIT, factors_doc, node_doc, product_doc
 
 FACTORS = parse_factor_set(json.dumps(factors_doc()).encode(), "factors.json")

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from pcf.errors import DataError, DataErrors
-from pcf.loader import parse_factor_set, parse_node_data
+from tanji.errors import DataError, DataErrors
+from tanji.methodology.loader import parse_factor_set, parse_node_data
 from tests.builders import MIIT, factors_doc, node_doc, product_doc
 
 FACTORS = parse_factor_set(json.dumps(factors_doc()).encode(), "factors.json")

@@ -1,4 +1,4 @@
-"""pcf.merkle: RFC 6962 / 9162 hashing, inclusion and consistency proofs, signed tree heads, MerkleLog."""
+"""tanji.protocol.merkle: RFC 6962 / 9162 hashing, inclusion and consistency proofs, signed tree heads, MerkleLog."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcf import merkle
-from pcf.errors import TanjiError
-from pcf.signing import SigningKey
+from tanji.protocol import merkle
+from tanji.errors import TanjiError
+from tanji.protocol.signing import SigningKey
 
 H = bytes.fromhex
 

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from coordinator import db, migrations
+from tanji.coordinator import db, migrations
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 
@@ -29,7 +29,7 @@ def test_the_models_equal_the_migration_head(url):
     engine = db.make_engine(url)
     try:
         assert differences(engine) == [], ("coordinator/db.py differs from the migrations' head: add a revision "
-                                           "(python -m coordinator.migrations revision \"what changed\")")
+                                           "(python -m tanji.coordinator.migrations revision \"what changed\")")
         with engine.connect() as conn:
             assert migrations.current(conn) == migrations.head()
     finally:

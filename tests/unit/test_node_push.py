@@ -6,8 +6,8 @@ import hashlib
 import grpc
 import pytest
 
-from node.ledger import ledger
-from node.store import Handled, Outbox, OutObject
+from tanji.node.ledger import ledger
+from tanji.node.store import Handled, Outbox, OutObject
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb

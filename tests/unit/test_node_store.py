@@ -2,8 +2,8 @@
 the full disk, the read-only store and the crashes in real processes: tests/integration/test_node_store.py)."""
 import pytest
 
-from node.importer import import_files, load_current
-from node.store import NodeStore, StoreError
+from tanji.node.importer import import_files, load_current
+from tanji.node.store import NodeStore, StoreError
 from tests.builders import factors_doc, node_doc, product_doc, write_dir
 
 

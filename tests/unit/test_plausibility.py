@@ -3,12 +3,12 @@ naming file, record and field, and the store keeps its previous version."""
 import pytest
 from typer.testing import CliRunner
 
-from node.importer import import_files
-from node.plausibility import check, parse_ceilings
-from node.policy import load_policy
-from node.store import NodeStore
-from pcf.errors import DataError, DataErrors
-from pcf.loader import load_data_dir
+from tanji.node.importer import import_files
+from tanji.node.plausibility import check, parse_ceilings
+from tanji.node.policy import load_policy
+from tanji.node.store import NodeStore
+from tanji.errors import DataError, DataErrors
+from tanji.methodology.loader import load_data_dir
 from tanji.cli import app
 from tests.conftest import EXAMPLES
 

@@ -2,11 +2,11 @@
 processes; the limit across real calculations: tests/integration/test_faults.py)."""
 import pytest
 
-from node.daemon import NodeRefusal
-from node.policy import Policy
-from node.store import Handled, Received
-from pcf import envelope as env
-from pcf.signing import SigningKey
+from tanji.node.daemon import NodeRefusal
+from tanji.node.policy import Policy
+from tanji.node.store import Handled, Received
+from tanji.protocol import envelope as env
+from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tests.builders import offline_node

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
-from pcf.graph import reference_result
-from pcf.loader import load_data_dir
+from tanji.methodology.graph import reference_result
+from tanji.methodology.loader import load_data_dir
 from tests.conftest import SHARED_EXPECTED
 
 REL = 1e-9

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcf import merkle
-from pcf.signing import SigningKey
+from tanji.protocol import merkle
+from tanji.protocol.signing import SigningKey
 
 
 def naive_root(leaves):

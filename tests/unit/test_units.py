@@ -1,7 +1,7 @@
 """Units go through pint: conversions within a dimension, refusals across dimensions."""
 import pytest
 
-from pcf import units
+from tanji.methodology import units
 
 
 @pytest.mark.parametrize("src,dst,expected", [

@@ -1,4 +1,0 @@
-"""The coordinator's fault points (test-only, off by default): see pcf/faults.py."""
-from pcf.faults import POINTS, crash_point
-
-__all__ = ["POINTS", "crash_point"]

@@ -1,1 +1,0 @@
-"""pcf: the shared core of tanji — formats, method profiles, the local footprint and its maths."""

@@ -1,0 +1,243 @@
+"""`tanji demo`: a whole federation on this machine — one process per party, on loopback.
+
+It validates the data folder, gives every party its own state folder and
+envelope key (the onboarding a federation does once), starts the coordinator,
+the key holder and one node per organisation as separate processes, runs the
+calculation as the requester, shows progress, writes result.json, and always
+stops every process it started.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tanji.protocol import limits
+from tanji.errors import TanjiError
+from tanji.protocol.federation import Federation, ListedParty, sign_list
+from tanji.methodology.graph import build_graph, parse_target
+from tanji.methodology.loader import load_data_dir
+from tanji.protocol.signing import SigningKey
+from tanji.infra import metrics as metrics_
+from tanji.cli import citations, requester
+from tanji.infra import lifeline
+from tanji.v1 import requester_pb2 as rpb
+
+KEY_HOLDER = "keyholder"
+DEMO_LEASE_SECONDS = 6.0  # short, so that an offline supplier is declared dead within seconds
+COORDINATOR = "coordinator"
+S = rpb.CalculationState
+
+
+class DemoFailed(TanjiError):
+    pass
+
+
+@dataclass
+class Processes:
+    root: Path
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start(self, name: str, args: list[str]) -> subprocess.Popen:
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        log = open(folder / "log.txt", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "tanji", *args], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=lifeline.child_environment(), start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def start_coordinator(self, fed_file: Path, listen: str = "127.0.0.1:0",
+                          lease_seconds: float = DEMO_LEASE_SECONDS, database: str | None = None,
+                          name: str = COORDINATOR) -> str:
+        """Start (or restart) the coordinator on its state folder; returns its address. `database`: its
+        SQLAlchemy URL (default SQLite in the folder); `name`: another replica on the same database
+        (its folder gets a copy of the coordinator's key, the one the federation lists)."""
+        folder = self.root / name
+        if name != COORDINATOR and not (folder / "envelope-key.pem").exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "envelope-key.pem").write_bytes((self.root / COORDINATOR / "envelope-key.pem").read_bytes())
+        port_file = folder / "port"
+        port_file.unlink(missing_ok=True)
+        args = ["coordinator", "serve", "--state", str(folder), "--federation", str(fed_file), "--listen", listen,
+                "--port-file", str(port_file), "--lease-seconds", str(lease_seconds)]
+        self.start(name, args + (["--database", database] if database else []))
+        return f"127.0.0.1:{_wait_for(port_file, self, f'{name} to listen')}"
+
+    def start_keyholder(self, fed_file: Path, address: str) -> None:
+        self.start(KEY_HOLDER, ["keyholder", "serve", "--id", KEY_HOLDER, "--state", str(self.root / KEY_HOLDER),
+                                "--federation", str(fed_file), "--coordinator", address])
+
+    def start_node(self, org: str, data_file: str, factors_file: str, fed_file: Path, address: str) -> None:
+        (self.root / org / "ready").unlink(missing_ok=True)
+        self.start(org, ["node", "serve", "--org", org, "--state", str(self.root / org), "--federation", str(fed_file),
+                         "--coordinator", address, "--data", data_file, "--factors", factors_file])
+
+    def kill(self, name: str) -> None:
+        """Take a party down as a power cut would (SIGKILL); it is no longer watched."""
+        proc = self.procs.pop(name)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = (self.root / name / "log.txt").read_text(errors="replace").strip().splitlines()[-5:]
+                raise DemoFailed(f"{name} exited with code {proc.returncode}:\n  " + "\n  ".join(tail))
+
+    def stop(self, grace: float = 5.0) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + grace
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+
+
+def onboard(state: Path, organisations) -> tuple[Path, Federation]:
+    """What a federation does once: every party gets its envelope key, the registry signs the list."""
+    state.mkdir(parents=True, exist_ok=True)
+    parties = {COORDINATOR: "coordinator", KEY_HOLDER: "key_holder", **{org: "node" for org in organisations}}
+    listed = {}
+    for name, role in parties.items():
+        key = SigningKey.load_or_create(state / name / "envelope-key.pem")
+        listed[name] = ListedParty(name, role, key.public_raw)
+    fed_file = state / "federation.json"
+    fed_file.write_text(Federation(listed).to_json())
+    registry = SigningKey.load_or_create(state / "registry" / "registry-key.pem")
+    (state / "federation.sig").write_bytes(sign_list(fed_file.read_bytes(), registry))
+    (state / "registry" / "anchor.pub").write_text(registry.public_raw.hex() + "\n")
+    return fed_file, Federation.load(fed_file)
+
+
+def write_policies(state: Path, data) -> None:
+    """Each supplier approves the buyers its data names it for and, where every buyer's product names
+    at least two inputs, demands that minimum (kept if the folder already has a policy)."""
+    from tanji.node.policy import POLICY_FILE
+
+    buyers: dict[str, set[str]] = {org: set() for org in data.nodes}
+    fan_out: dict[str, int] = {}  # the fewest inputs of any other organisation's product buying from it
+    for org, nd in data.nodes.items():
+        for product in nd.model.products:
+            named = {(i.supplier, i.product) for i in product.inputs}
+            for inp in product.inputs:
+                buyers.setdefault(inp.supplier, set()).add(org)
+                if inp.supplier != org:
+                    fan_out[inp.supplier] = min(len(named), fan_out.get(inp.supplier, len(named)))
+    for org in data.nodes:
+        path = state / org / POLICY_FILE
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = ("# buyers this node answers (tanji demo: every buyer its data names)\n"
+                    f"approved_customers = {json.dumps(sorted(buyers[org]))}\n")
+            if fan_out.get(org, 0) >= 2:  # no buyer could isolate this node's figure: demand it stays so
+                text += "# answer only buyers whose product names at least two inputs\nmin_contributors = 2\n"
+            path.write_text(text)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt  # unwinds through `finally`, which stops every party process
+
+
+def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> str:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        fed.check_alive()
+        time.sleep(0.05)
+    raise DemoFailed(f"timed out waiting for {what}")
+
+
+def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline_seconds: float = 600.0,
+             depth_bound: int | None = None, offline: frozenset[str] = frozenset(), database: str | None = None) -> dict:
+    data = load_data_dir(data_dir)           # bad data: refused here, before any process starts
+    target = parse_target(product)
+    unknown = sorted(offline - set(data.nodes))
+    if unknown or target[0] in offline:
+        raise DemoFailed(f"--offline names {', '.join(unknown) or target[0]}: only a supplier organisation of the data can be offline")
+    graph = build_graph(data, target)        # unknown target / missing declaration: named error now
+    if depth_bound is None:  # the requester declares the depth of its chain
+        depth_bound = graph.depth()
+
+    state = out / "state"
+    fed_file, federation = onboard(state, data.nodes)
+    write_policies(state, data)
+
+    console.print(f"[bold]tanji demo[/]: {len(data.nodes)} organisations, target {product}, "
+                  f"depth bound {depth_bound}; parties talk over loopback [yellow]without TLS[/] (local demo only)")
+    fed = Processes(state)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        address = fed.start_coordinator(fed_file, database=database)
+        fed.start_keyholder(fed_file, address)
+        for org, nd in data.nodes.items():
+            fed.start_node(org, nd.file, data.factors.file, fed_file, address)
+        for org in data.nodes:
+            _wait_for(state / org / "ready", fed, f"node {org} to register")
+        for org in sorted(offline):
+            fed.kill(org)
+            console.print(f"[yellow]{org} is offline[/]: its lease expires in {DEMO_LEASE_SECONDS:g} s; "
+                          "its buyers will answer with their fallback factors")
+        channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
+        spec = requester.spec_for(target[0], data.nodes[target[0]].model, data.factors, target[1],
+                                  state=state / target[0], depth_bound=depth_bound, key_holder=KEY_HOLDER,
+                                  deadline_seconds=deadline_seconds)
+        started = time.monotonic()
+        cid = requester.start(channel, SigningKey.load_or_create(state / target[0] / "envelope-key.pem"), spec)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console, transient=False) as progress:
+            task = progress.add_task("waiting for the key holder", total=len(graph.order))
+            while True:
+                fed.check_alive()
+                st = requester.status(channel, target[0], cid)
+                label = S.Name(st.state).removeprefix("CALCULATION_STATE_").replace("_", " ").lower()
+                progress.update(task, completed=st.requests_answered, description=f"{cid[:8]} {label}")
+                if st.state in requester.FINAL_STATES:
+                    break
+                time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        if st.state != S.CALCULATION_STATE_DONE:
+            raise DemoFailed(f"calculation {cid} {S.Name(st.state)}: {st.failure_message}")
+        result_bytes = requester.result(channel, target[0], cid, federation)
+        (out / "result.json").write_bytes(result_bytes)
+        doc = json.loads(result_bytes)
+        metrics = {"calculation": cid, "seconds": round(elapsed, 2),
+                   "peak_rss_mib": {name: metrics_.peak_rss_mib(p.pid) for name, p in fed.procs.items()},
+                   "bytes_sent": {org: metrics_.node_bytes_sent(state / org / "node.db") for org in data.nodes}}
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        # the factor provider's view: counts per factor, no amounts, no citing node
+        tally = citations.fetch(channel, data.factors, federation)
+        (out / "citations.json").write_text(json.dumps(tally.to_json(), indent=2) + "\n")
+        console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e, "
+                      f"{doc['per_kwh_kgco2e']} kgCO2e/kWh → {out / 'result.json'} (costs: {out / 'metrics.json'})")
+        console.print(f"factor provider {tally.provider}: {sum(n for n, _ in tally.factors.values())} citations of "
+                      f"{sum(1 for n, _ in tally.factors.values() if n)} factors → {out / 'citations.json'}")
+    finally:
+        fed.stop()
+        signal.signal(signal.SIGTERM, previous)
+    from tanji.coordinator.bundle import write_bundle  # after the coordinator stopped: a quiet database
+
+    write_bundle(state / COORDINATOR, cid, fed_file, out / "bundle.tar", database)
+    console.print(f"audit bundle: {out / 'bundle.tar'} — check it with "
+                  f"`tanji audit verify {out / 'bundle.tar'} --trust {state / 'registry' / 'anchor.pub'}`")
+    return doc

@@ -1,0 +1,102 @@
+"""Export a calculation's audit bundle (docs/audit-bundle.md): everything a keyless verifier
+needs to re-check the declared total, signed by the coordinator, proven in its log."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from sqlalchemy import select
+
+from tanji.coordinator import db
+from tanji.coordinator.engine import COORDINATOR_ID, Coordinator
+from tanji.protocol import envelope as env
+from tanji.protocol import merkle
+from tanji.protocol.bundle import BUNDLE_SCHEMA, MANIFEST_TAG, pack
+from tanji.errors import TanjiError
+from tanji.v1 import envelope_pb2 as epb
+
+
+
+def _head_json(row: db.TreeHeadRow) -> dict:
+    return {"log_id": COORDINATOR_ID, "tree_size": row.tree_size, "root": row.root.hex(),
+            "timestamp_ms": row.timestamp_ms, "signature": row.signature.hex()}
+
+
+def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federation_sig: Path) -> bytes:
+    """The bundle of calculation `cid` as tar bytes (deterministic member order and metadata)."""
+    files: dict[str, bytes] = {}
+    with coord.lock, coord.sessions.begin() as s:
+        calc = s.get(db.Calculation, cid)
+        if calc is None:
+            raise TanjiError(f"unknown calculation {cid!r}")
+        if calc.result_hash is None:
+            raise TanjiError(f"calculation {cid} has no result yet ({calc.state}); nothing to audit")
+        leaves = coord.log_leaf_hashes(s)
+        rows = list(s.scalars(select(db.LogLeaf).where(db.LogLeaf.calculation_id == cid).order_by(db.LogLeaf.index)))
+        head = coord.issue_tree_head(s)
+        earlier = s.scalars(select(db.TreeHeadRow).where(db.TreeHeadRow.tree_size < head.tree_size)
+                            .order_by(db.TreeHeadRow.tree_size.desc()).limit(1)).first()
+        tree = merkle.MerkleLog.from_leaf_hashes(leaves[:head.tree_size])  # every subtree hashed once
+        proofs = {}
+        objects: set[bytes] = set()
+        for n, leaf in enumerate(rows):
+            e = s.get(db.StoredEnvelope, leaf.envelope_hash)
+            envelope = epb.Envelope(body=e.body, signature=e.signature)
+            opened = env.parse(envelope)
+            name = f"envelopes/{n:05d}-{opened.type_name.removeprefix('MESSAGE_TYPE_').lower()}-{leaf.envelope_hash.hex()[:16]}.pb"
+            files[name] = envelope.SerializeToString()
+            objects.update(opened.body.object_hashes)
+            proofs[leaf.envelope_hash.hex()] = {"index": leaf.index, "proof": [
+                h.hex() for h in tree.inclusion_proof(leaf.index)]}
+        log = {"tree_head": _head_json(head), "leaves": proofs}
+        if earlier is not None:
+            log["earlier_head"] = _head_json(earlier)
+            log["consistency"] = [h.hex() for h in tree.consistency_proof(earlier.tree_size)]
+        agg = env.parse(coord.envelope(s, calc.aggregate_hash)).payload
+        result = env.parse(coord.envelope(s, calc.result_hash))
+        request = env.parse(coord.envelope(s, calc.request_hash))
+        preset = env.parse(coord.envelope(s, calc.key_announcement_hash)).payload.preset
+    for digest in sorted(objects):
+        files[f"objects/{digest.hex()}"] = coord.objects.get(digest)
+    files["aggregation.json"] = json.dumps({"order": [h.hex() for h in agg.contribution_hashes],
+                                            "output": agg.output_ciphertext_hash.hex()}, indent=1).encode()
+    files["log.json"] = json.dumps(log, indent=1).encode()
+    if result.body.message_type == env.MT.MESSAGE_TYPE_RESULT:
+        files["result.json"] = result.payload.result_json
+    files["federation.json"] = Path(federation_file).read_bytes()
+    files["federation.sig"] = Path(federation_sig).read_bytes()
+    req = request.payload
+    manifest = {
+        "schema": BUNDLE_SCHEMA, "calculation": cid, "requester": request.body.sender,
+        "product": f"{req.target_organisation}/{req.products[0].product_id}",
+        "method": {"name": request.body.method_profile.name, "version": request.body.method_profile.version},
+        "key_holder": req.key_holder, "key_fingerprint": calc.key_fingerprint.hex(),
+        "ckks_params_hash": calc.params_hash.hex(), "preset": preset,
+        "factor_set": {"id": req.factor_set_id, "sha256": request.body.factor_set_hash.hex()},
+        "software_version": env.SOFTWARE_VERSION, "protocol_version": env.PROTOCOL_VERSION,
+        "coordinator": COORDINATOR_ID,
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+    }
+    files["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    files["manifest.sig"] = coord.key.sign(MANIFEST_TAG, files["manifest.json"])
+    return pack(files)
+
+
+def write_bundle(state: Path, cid: str, federation_file: Path, out: Path, database: str | None = None) -> None:
+    """Open the coordinator's state read-mostly and write the calculation's bundle to `out`."""
+    from tanji.coordinator.storage import open_storage
+    from tanji.protocol.federation import Federation
+    from tanji.protocol.signing import SigningKey
+
+    sig = Path(str(federation_file).removesuffix(".json") + ".sig")
+    if not sig.exists():
+        raise TanjiError(f"{sig}: the registry's signature of the federation list is missing")
+    storage = open_storage(state, database)  # PostgreSQL: the objects are in the database too
+    coord = Coordinator(storage.sessions, storage.objects, SigningKey.load_or_create(state / "envelope-key.pem"),
+                        Federation.load(federation_file))
+    data = export_bundle(coord, cid, federation_file, sig)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    storage.engine.dispose()

@@ -1,0 +1,172 @@
+"""Homomorphic steps as plain functions of bytes — what parties run in a worker process.
+
+TenSEAL holds the GIL, so nodes and the key holder run these in a process pool
+(arguments and results are bytes and floats, so they pickle); the coordinator
+calls the cheap ones (validation, addition) directly. Everything goes through
+the one HE interface in `tanji.he`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from tanji.methodology import slots
+from tanji.he import chain, default_backend, get_preset, preset_for
+from tanji.he.errors import (HEError, KeyMismatch, LevelMismatch, MalformedCiphertext, OutOfLevels,  # noqa: F401
+                           ParameterMismatch)
+from tanji.v1 import common_pb2 as cpb
+
+WIDTH = slots.WIDTH  # one product block per calculation (batches: DESIGN §6, later); + citation slots
+
+#: wire refusal code for each HE failure
+REFUSAL_CODES = {
+    ParameterMismatch: cpb.REFUSAL_CODE_WRONG_PARAMETERS,
+    KeyMismatch: cpb.REFUSAL_CODE_WRONG_KEY,
+    LevelMismatch: cpb.REFUSAL_CODE_WRONG_LEVEL,
+    OutOfLevels: cpb.REFUSAL_CODE_INSUFFICIENT_LEVELS,
+    MalformedCiphertext: cpb.REFUSAL_CODE_MALFORMED,
+}
+
+
+def refusal_code(exc: HEError) -> int:
+    for cls, code in REFUSAL_CODES.items():
+        if isinstance(exc, cls):
+            return code
+    return cpb.REFUSAL_CODE_MALFORMED
+
+
+def _public(context: bytes, fingerprint: bytes | None = None):
+    return default_backend().load_public_context(context, key_fingerprint=fingerprint.hex() if fingerprint else None)
+
+
+def check_public_context(context: bytes, fingerprint: bytes, params_hash: bytes, preset: str | None = None) -> None:
+    """Refuse a context that is not a pinned preset, or whose key/parameters are not the announced ones."""
+    ctx = default_backend().load_public_context(context, preset=preset or None, key_fingerprint=fingerprint.hex())
+    if bytes.fromhex(ctx.param_hash) != params_hash:
+        raise ParameterMismatch("the context's parameters are not the ones the key holder signed")
+
+
+def load_ciphertext(context: bytes, data: bytes, level: int | None, width: int = WIDTH) -> None:
+    """Validate a ciphertext under a calculation's context (at `level` if given, else at level ≥ 1)
+    and with the calculation's slot count (`slots.calc_width`)."""
+    ctx = _public(context)
+    if level is None:
+        ctx.deserialize(data, min_level=1, width=width)
+    else:
+        ctx.deserialize(data, level=level, width=width)
+
+
+def load_unit_weight(context: bytes, data: bytes, width: int) -> None:
+    """Validate the key holder's Enc(1): the calculation's key, width, and the top level."""
+    ctx = _public(context)
+    ctx.deserialize(data, level=ctx.preset.top_level, width=width)
+
+
+def add_all(context: bytes, items: list[bytes], width: int = WIDTH) -> bytes:
+    """Σ ciphertexts; deterministic bytes, so anyone with the inputs re-derives the same hash."""
+    ctx = _public(context)
+    return ctx.serialize(ctx.add_many([ctx.deserialize(b, width=width) for b in items]))
+
+
+class Answer(NamedTuple):
+    contribution: bytes
+    requests: list[bytes]
+    #: the fresh encryption R added to the contribution (kept by the node for the on-site check)
+    fresh: bytes
+    #: the Enc(w) ciphertexts used, with their unit factors (for the root: the node's own Enc(1))
+    weights: list[tuple[bytes, float]]
+
+
+def weighted_product(ctx, weights, own: list[float]):
+    """Σ_u Enc(w_u) ⊙ (c_u·own) at the output level — deterministic, so it can be re-computed on site.
+
+    `own` covers the product block; the slots after it (citation counts) get 0 here."""
+    width = weights[0][0].width
+    own = list(own) + [0.0] * (width - len(own))
+    terms = []
+    for w, c in weights:
+        if w.level < 1:
+            raise OutOfLevels(f"cannot compute a contribution: Enc(w) is at the output level "
+                              f"(preset {ctx.preset.name}, D = {ctx.preset.max_depth})")
+        low = ctx.to_level(w, ctx.preset.output_level + 1, deterministic=True)
+        terms.append(ctx.mul_plain(low, [c * x for x in own]))
+    return ctx.add_many(terms)
+
+
+def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted: list[float], warnings: int,
+           quantities: list[float], width: int = WIDTH, cited: list[int] = ()) -> Answer:
+    """A node's whole answer to one request.
+
+    `parts` are (Enc(w) in one quantity unit, factor converting that unit to the
+    product's unit); None means the requester's own target, answered with w = 1.
+    The contribution is Σ Enc(w_u) ⊙ (c_u·own) + R at the output level, R a fresh
+    encryption of the warning count n·e6 and of a 1 in the citation slot of each
+    factor cited (`cited`: slot indices); each request is q_i·Σ c_u·Enc(w_u) + Enc(0).
+    Conversion factors fold into the plaintext multipliers, so they cost no level.
+    """
+    ctx = _public(context)
+    if parts is None:
+        start = chain.start(ctx, width)
+        weights = [(start, 1.0)]
+        used = [(ctx.serialize(start), 1.0)]
+    else:
+        weights = [(ctx.deserialize(b, min_level=1, width=width), c) for b, c in parts]
+        used = list(parts)
+    addend = [0.0] * width
+    addend[slots.WARNINGS] = float(warnings)
+    for i in cited:
+        if not WIDTH <= i < width:
+            raise ValueError(f"citation slot {i} outside {WIDTH}..{width - 1}")
+        addend[i] += 1.0
+    fresh = ctx.encrypt(addend, level=ctx.preset.output_level)
+    contribution = ctx.add(weighted_product(ctx, weights, own_weighted), fresh)
+    requests = []
+    for q in quantities:
+        reqs = [chain.request(ctx, w, c * q) for w, c in weights]
+        requests.append(ctx.serialize(ctx.add_many(reqs)))
+    return Answer(ctx.serialize(contribution), requests, ctx.serialize(fresh), used)
+
+
+def recompute_contribution(context: bytes, weights: list[tuple[bytes, float]], own_weighted: list[float],
+                           fresh: bytes, width: int = WIDTH) -> bytes:
+    """The on-site check: Σ Enc(w_u) ⊙ (c_u·own) + R from the opened record, as bytes."""
+    ctx = _public(context)
+    ws = [(ctx.deserialize(b, min_level=1, width=width), c) for b, c in weights]
+    r = ctx.deserialize(fresh, level=ctx.preset.output_level, width=width)
+    return ctx.serialize(ctx.add(weighted_product(ctx, ws, own_weighted), r))
+
+
+@dataclass(frozen=True)
+class Keys:
+    preset: str
+    secret_context: bytes
+    public_context: bytes
+    key_fingerprint: bytes
+    params_hash: bytes
+    transit_level: int
+    width: int
+    #: Enc(1) over `width` slots at the top level: the requester's weight, made where the key is
+    unit_weight: bytes
+
+
+def keygen(depth_bound: int, batch_size: int = 1, citation_slots: int = 0) -> Keys:
+    """A fresh key pair from the pinned preset for this depth bound and slot count (key holder only)."""
+    width = slots.calc_width(batch_size, citation_slots)
+    preset = preset_for(depth_bound, width)
+    sk = default_backend().generate_keys(preset)
+    return Keys(preset=preset.name, secret_context=sk.export_secret(), public_context=sk.export(),
+                key_fingerprint=bytes.fromhex(sk.key_fingerprint), params_hash=bytes.fromhex(sk.param_hash),
+                transit_level=preset.output_level, width=width, unit_weight=sk.serialize(chain.start(sk, width)))
+
+
+def public_context_of(secret_context: bytes) -> bytes:
+    """The public context (public key only) of a key pair: what its announcement names."""
+    return default_backend().load_secret_context(data=secret_context).export()
+
+
+def decrypt(secret_context: bytes, data: bytes, width: int = WIDTH) -> tuple[list[float], float, float]:
+    """(values, preset precision, preset max value) of the attested aggregate (key holder only)."""
+    sk = default_backend().load_secret_context(data=secret_context)
+    values = sk.decrypt(sk.deserialize(data, width=width))
+    preset = get_preset(sk.preset.name)
+    return [float(v) for v in values], preset.precision, preset.max_value

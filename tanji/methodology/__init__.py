@@ -1,0 +1,1 @@
+"""Formats, units, slot layout, method profiles and the local footprint maths: the plaintext methodology."""

@@ -1,0 +1,1 @@
+"""The protocol: signed envelopes, the federation list, the transparency log, completeness, limits."""

@@ -1,0 +1,139 @@
+"""Is a calculation complete? Checked from its signed envelopes alone, with no key.
+
+Every declared request is routed exactly once (in one merged request, to a dead-supplier
+notice, or in one merged request and then, its supplier dead, to a notice naming that merged
+request), every merged request is answered exactly once by its supplier — with its contribution
+and the declaration of the requests it made in turn — or by its buyers' fallbacks, and nothing
+else is summed. The auditor runs this before it attests an aggregate (tanji.node.daemon), so a
+coordinator that drops a supplier (or a whole subtree) is refused before anything is decrypted;
+`tanji audit verify` runs it again on the bundle (audit/verify.py).
+
+`merged_weight_problems` checks what the coordinator computed itself: each merged request's
+Enc(w) is the sum of the signed buyers' requests it lists (re-added byte for byte), so a
+coordinator cannot scale a supplier's weight — w + w needs no key.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from typing import Callable, Iterable
+
+from tanji.protocol import envelope as env
+from tanji.v1 import envelope_pb2 as epb
+
+MT = epb.MessageType
+
+
+def _label(o: env.Opened) -> str:
+    return f"{o.payload.supplier}/{o.payload.product_id}"
+
+
+def problems(envelopes: Iterable[env.Opened], where: str = "in the bundle",
+             summed: Iterable[bytes] | None = None) -> list[str]:
+    """Everything that makes the calculation incomplete, named (empty: complete).
+
+    `envelopes`: the calculation's envelopes, one CALCULATION_REQUEST among them; `summed`: the
+    message hashes the aggregate adds (None: every contribution and fallback in `envelopes`);
+    `where` says where an envelope was looked for, in the messages."""
+    by_type: dict[int, list[env.Opened]] = defaultdict(list)
+    for o in envelopes:
+        by_type[o.body.message_type].append(o)
+    roots = by_type[MT.MESSAGE_TYPE_CALCULATION_REQUEST]
+    if len(roots) != 1:
+        return [f"{len(roots)} calculation requests {where} (need 1)"]
+    req = roots[0]
+    out = []
+    contributions = by_type[MT.MESSAGE_TYPE_CONTRIBUTION]
+    fallbacks = by_type[MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION]
+    if summed is not None:
+        summed = set(summed)
+        contributions = [c for c in contributions if c.hash in summed]
+        fallbacks = [f for f in fallbacks if f.hash in summed]
+        unknown = summed - {c.hash for c in contributions + fallbacks}
+        if unknown:
+            out.append(f"the aggregate sums {len(unknown)} contribution(s) that are not {where}")
+    requests = {o.hash: o for o in by_type[MT.MESSAGE_TYPE_REQUEST]}
+    merged = {o.hash: o for o in by_type[MT.MESSAGE_TYPE_MERGED_REQUEST]}
+    declarations = by_type[MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS]
+    declared = set()
+    for o in declarations:
+        for d in o.payload.requests:
+            declared.add(d.request_hash)
+            if d.request_hash not in requests:
+                out.append(f"{o.body.sender} declared a request to {d.supplier}/{d.product_id} that is not {where}")
+    merged_of = defaultdict(list)
+    for o in merged.values():
+        for part in o.payload.parts:
+            for r in part.requests:
+                merged_of[r.request_hash].append(o.hash)
+                sent = requests.get(r.request_hash)
+                if sent is not None and (sent.body.sender != r.buyer or sent.payload.weight_object_hash != r.weight_object_hash
+                                         or (sent.payload.supplier, sent.payload.product_id, sent.payload.quantity_unit)
+                                         != (o.payload.supplier, o.payload.product_id, part.quantity_unit)):
+                    out.append(f"merged request to {_label(o)} misstates {r.buyer}'s request")
+    dead_of = {o.body.answers_hash: o for o in by_type[MT.MESSAGE_TYPE_DEAD_SUPPLIER]}
+    for h, r in requests.items():
+        via, dead = merged_of[h], dead_of.get(h)
+        if dead is not None and (dead.payload.supplier, dead.payload.product_id) != (r.payload.supplier, r.payload.product_id):
+            out.append(f"request {r.body.sender}->{_label(r)} has a dead-supplier notice for {_label(dead)}")
+        if dead is not None and via and via != [dead.payload.merged_request_hash]:
+            # routed, then its supplier died: the notice names that very merged request
+            out.append(f"request {r.body.sender}->{_label(r)} is declared dead against another merged request "
+                       f"than the one it was routed in")
+        elif len(via) > 1 or (not via and dead is None):
+            out.append(f"request {r.body.sender}->{_label(r)} is routed {len(via) + (dead is not None)} times")
+        if h not in declared:
+            out.append(f"request {r.body.sender}->{_label(r)} was never declared by {r.body.sender}")
+    answers = defaultdict(list)
+    for o in contributions:
+        answers[o.body.answers_hash].append(o)
+    declared_for = defaultdict(list)
+    for o in declarations:
+        declared_for[(o.body.answers_hash, o.body.sender)].append(o)
+    for target, items in answers.items():
+        if target != req.hash and target not in merged:
+            out.append(f"contribution from {items[0].body.sender} answers nothing {where}")
+        elif len(items) > 1:
+            out.append(f"{len(items)} contributions answer one request (from {items[0].body.sender})")
+        elif target in merged and items[0].body.sender != merged[target].payload.supplier:
+            out.append(f"{items[0].body.sender} answered a request sent to {merged[target].payload.supplier}")
+        elif len(declared_for[(target, items[0].body.sender)]) != 1:
+            what = f"{_label(merged[target])}" if target in merged else "its own product"
+            out.append(f"{items[0].body.sender} answered {what} with {len(declared_for[(target, items[0].body.sender)])} "
+                       f"declarations of the requests it made {where} (need 1)")
+    if not answers.get(req.hash):
+        out.append("the requester's own product has no contribution")
+    fallback_for = defaultdict(list)
+    for o in fallbacks:
+        fallback_for[o.body.answers_hash].append(o)
+    for mh, o in merged.items():
+        dead = [dead_of[r.request_hash] for p in o.payload.parts for r in p.requests if r.request_hash in dead_of]
+        if not answers.get(mh) and not dead:
+            out.append(f"request to {_label(o)} was never answered")
+        elif answers.get(mh) and dead:  # counted twice: the supplier's figure and the fallback
+            out.append(f"request to {_label(o)} was answered and also replaced by its buyers' fallbacks")
+    for d in dead_of.values():  # a fallback answers the dead-supplier notice itself
+        if len(fallback_for[d.hash]) != 1:
+            out.append(f"dead supplier {_label(d)}: {len(fallback_for[d.hash])} fallbacks from {d.body.receiver}")
+    return out
+
+
+def merged_weight_problems(merged: Iterable[env.Opened], fetch: Callable[[bytes], bytes],
+                           sum_of: Callable[[list[bytes]], bytes]) -> list[str]:
+    """Merged requests whose Enc(w) is not the sum of the buyers' requests they list, in order.
+
+    `fetch(object hash) -> bytes`; `sum_of(ciphertexts) -> bytes`: the deterministic homomorphic
+    sum the coordinator runs (tanji.he.tasks.add_all under the calculation's context)."""
+    out = []
+    for o in merged:
+        for part in o.payload.parts:
+            refs = [r.weight_object_hash for r in part.requests]
+            if not refs:
+                ok = False
+            elif len(refs) == 1:
+                ok = part.weight_object_hash == refs[0]
+            else:
+                ok = hashlib.sha256(sum_of([fetch(h) for h in refs])).digest() == part.weight_object_hash
+            if not ok:
+                out.append(f"merged request to {_label(o)}: its Enc(w) is not the sum of its buyers' requests")
+    return out
