@@ -175,7 +175,7 @@ class Coordinator:
         _appends(s).work.append((party, kind, cid))
 
     def _seal(self, s, body: epb.EnvelopeBody) -> env.Opened:
-        opened = env.parse(env.seal(body, self.key))
+        opened = env.parse_unverified(env.seal(body, self.key))
         self._store(s, opened)
         return opened
 
@@ -199,7 +199,7 @@ class Coordinator:
 
     def _calc_request(self, calc: db.Calculation) -> env.Opened:
         with self.sessions() as s:
-            return env.parse(self._envelope(s, calc.request_hash))
+            return env.parse_unverified(self._envelope(s, calc.request_hash))
 
     def _fail(self, s, calc: db.Calculation, code: int, message: str) -> None:
         if calc.state in (S.Name(S.CALCULATION_STATE_DONE), S.Name(S.CALCULATION_STATE_FAILED)):
@@ -252,7 +252,7 @@ class Coordinator:
     # ---------------------------------------------------------------- registry
     def register(self, envelope: epb.Envelope) -> cpb.PushOutcome:
         try:
-            opened = env.parse(envelope)
+            opened = env.parse_unverified(envelope)
             reg = opened.payload
             listed = self.federation.parties.get(opened.body.sender)
             if listed is None or reg.organisation_id != opened.body.sender:
@@ -509,7 +509,7 @@ class Coordinator:
     def _width(self, calc: db.Calculation) -> int:
         """Slots every ciphertext of the calculation carries, as its key holder announced."""
         with self.sessions() as s:
-            return env.parse(self._envelope(s, calc.key_announcement_hash)).payload.width or slots.WIDTH
+            return env.parse_unverified(self._envelope(s, calc.key_announcement_hash)).payload.width or slots.WIDTH
 
     def _ciphertext(self, calc: db.Calculation, digest: bytes, *, transit: bool):
         context = self.objects.get(calc.context_hash)
@@ -607,7 +607,7 @@ class Coordinator:
         pairs = self._pairs(s, calc.id)
         pending = {p.org for p in pairs if p.declaration_hash is None and p.state not in ("dead", "skipped")}
         declared = {d.request_hash for p in pairs if p.declaration_hash is not None
-                    for d in env.parse(self._envelope(s, p.declaration_hash)).payload.requests}
+                    for d in env.parse_unverified(self._envelope(s, p.declaration_hash)).payload.requests}
         return [r for r in reqs if r.hash in declared or r.buyer in pending]
 
     def _dispatch(self, s, calc, pair: db.CalcPair) -> None:
@@ -640,7 +640,7 @@ class Coordinator:
         """Buyer -> the inputs its requesting product named in this calculation (the fewest, where
         several of its products request this one): what it could isolate from the total."""
         def answered(h: bytes) -> bytes:
-            return env.parse(self._envelope(s, h)).body.answers_hash
+            return env.parse_unverified(self._envelope(s, h)).body.answers_hash
 
         out: dict[str, int] = {}
         for r in reqs:
@@ -696,7 +696,7 @@ class Coordinator:
         ds_row = s.get(db.StoredEnvelope, opened.body.answers_hash)
         if ds_row is None or ds_row.message_type != "MESSAGE_TYPE_DEAD_SUPPLIER" or ds_row.receiver != opened.body.sender:
             raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "a fallback answers a DEAD_SUPPLIER sent to its buyer")
-        ds = env.parse(self._envelope(s, ds_row.hash))
+        ds = env.parse_unverified(self._envelope(s, ds_row.hash))
         if ds.body.answers_hash != fb.request_hash or (fb.supplier, fb.product_id) != (ds.payload.supplier, ds.payload.product_id):
             raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, "the fallback names another request than the dead-supplier notice")
         if s.scalar(select(db.CalcFallback.hash).where(db.CalcFallback.request_hash == fb.request_hash)) is not None:
@@ -744,7 +744,7 @@ class Coordinator:
                 return
         live = [p for p in pairs if p.state == "answered"]
         hashes = [p.contribution_hash for p in live] + [f.hash for f in fallbacks]
-        contributions = [env.parse(self._envelope(s, h)) for h in hashes]
+        contributions = [env.parse_unverified(self._envelope(s, h)) for h in hashes]
         context = self.objects.get(calc.context_hash)
         total = he_sum.add_all(context, [self.objects.get(c.payload.ciphertext_hash) for c in contributions],
                                self._width(calc))
@@ -778,7 +778,7 @@ class Coordinator:
             raise Refused(cpb.REFUSAL_CODE_UNEXPECTED, f"calculation {calc.id} is {calc.state}")
         if opened.body.sender not in calc.auditors:
             raise Refused(cpb.REFUSAL_CODE_UNKNOWN_PARTY, f"{opened.body.sender!r} is not an auditor of {calc.id}")
-        agg = env.parse(self._envelope(s, calc.aggregate_hash)).payload
+        agg = env.parse_unverified(self._envelope(s, calc.aggregate_hash)).payload
         if opened.body.answers_hash != calc.aggregate_hash or a.output_ciphertext_hash != agg.output_ciphertext_hash:
             raise Refused(cpb.REFUSAL_CODE_HASH_MISMATCH, "attestation is of another aggregate")
         self._store(s, opened)
@@ -862,7 +862,7 @@ class Coordinator:
                 db.StoredEnvelope.receiver == provider).order_by(db.StoredEnvelope.received_at))
             out = [epb.Envelope(body=r.body, signature=r.signature) for r in rows]
         if factor_set_hash:
-            out = [e for e in out if env.parse(e).body.factor_set_hash == factor_set_hash]
+            out = [e for e in out if env.parse_unverified(e).body.factor_set_hash == factor_set_hash]
         return out
 
     # ---------------------------------------------------------------- requester

@@ -129,7 +129,7 @@ def authenticate(context, party: str) -> None:
 def _sender(envelope) -> str:
     from tanji.protocol import envelope as env
     try:
-        return env.parse(envelope).body.sender
+        return env.parse_unverified(envelope).body.sender
     except Exception:  # noqa: BLE001 - the engine names the malformation; here it only cannot match
         return ""
 

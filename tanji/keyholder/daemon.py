@@ -120,7 +120,7 @@ class KeyHolder:
             log.info("keyed %s with preset %s", cid[:8], keys.preset)
         else:
             sealed = epb.Envelope.FromString(row.announcement)
-            ctx_hash = env.parse(sealed).payload.context_object_hash
+            ctx_hash = env.parse_unverified(sealed).payload.context_object_hash
             log.info("re-announcing the key of %s (%s)", cid[:8], ctx_hash.hex()[:12])
             if row.state == "keyed" and self.store.secret_path(cid).exists():
                 # the coordinator may have lost the object (restored from an older backup): push it again
@@ -141,7 +141,7 @@ class KeyHolder:
             log.error("asked to decrypt %s, which this key holder never keyed", cid)
             return
         if row.state != "keyed":
-            released = env.parse(epb.Envelope.FromString(row.submitted)) if row.submitted is not None else None
+            released = env.parse_unverified(epb.Envelope.FromString(row.submitted)) if row.submitted is not None else None
             if (released is not None and released.body.message_type == MT.MESSAGE_TYPE_RESULT
                     and released.body.answers_hash != env.message_hash(item.aggregate)):
                 # asked to decrypt another aggregate of a released calculation (one supplier's
@@ -167,7 +167,7 @@ class KeyHolder:
         with self.store.sessions.begin() as s:
             s.get(KeyedCalculation, cid).state = "decrypting"  # durable before the one decryption
         secret = self.store.secret_path(cid).read_bytes()
-        width = (env.parse(epb.Envelope.FromString(row.announcement)).payload.width if row.announcement else 0) or slots.WIDTH
+        width = (env.parse_unverified(epb.Envelope.FromString(row.announcement)).payload.width if row.announcement else 0) or slots.WIDTH
         try:
             values, precision, max_value = self.pool.submit(he_work.decrypt, secret, ct, width).result()
         except he_work.HEError as exc:  # not the calculation's ciphertext: nothing was decrypted

@@ -215,7 +215,7 @@ class Node:
                                            Received.kind == "MESSAGE_TYPE_CALCULATION_REQUEST").first()
         if row is None:
             return False
-        req = env.parse(epb.Envelope(body=row.body, signature=row.signature))
+        req = env.parse_unverified(epb.Envelope(body=row.body, signature=row.signature))
         return self.org in (list(req.payload.auditors) or [req.body.sender])
 
     def keep(self, opened: env.Opened) -> None:
@@ -243,7 +243,7 @@ class Node:
 
     def _layout(self, cid: str) -> tuple[int, dict[str, int]]:
         """(slots per ciphertext, factor id -> citation slot) of a calculation; no citation slots: {}."""
-        ka = env.parse(epb.Envelope.FromString(self._calc_key(cid).announcement)).payload
+        ka = env.parse_unverified(epb.Envelope.FromString(self._calc_key(cid).announcement)).payload
         width = ka.width or slots.WIDTH
         return width, (slots.citation_slots(self.factors.by_id) if width > slots.WIDTH else {})
 
@@ -251,7 +251,7 @@ class Node:
         """Bind a body to the calculation's key, parameters, factor set and method."""
         ck = self._calc_key(cid)
         if ck is not None:
-            ka = env.parse(epb.Envelope.FromString(ck.announcement))
+            ka = env.parse_unverified(epb.Envelope.FromString(ck.announcement))
             body.key_fingerprint = ka.payload.key_fingerprint
             body.ckks_params_hash = ka.payload.ckks_params_hash
             body.factor_set_hash = ka.body.factor_set_hash
@@ -358,7 +358,7 @@ class Node:
                                        Received.kind == "MESSAGE_TYPE_CALCULATION_REQUEST").first()
         if row is None:
             return Counter()
-        req = env.parse(epb.Envelope(body=row.body, signature=row.signature))
+        req = env.parse_unverified(epb.Envelope(body=row.body, signature=row.signature))
         return Counter((req.body.sender, b.product_id) for b in req.payload.products)
 
     def _check_rate_limit(self, cid: str) -> None:
@@ -392,7 +392,7 @@ class Node:
         ck = self._calc_key(cid)
         if ck is None:
             raise NodeRefusal(cpb.REFUSAL_CODE_WRONG_KEY, "no accepted key for this calculation")
-        ka = env.parse(epb.Envelope.FromString(ck.announcement))
+        ka = env.parse_unverified(epb.Envelope.FromString(ck.announcement))
         for field, mine in (("key_fingerprint", ka.payload.key_fingerprint), ("ckks_params_hash", ka.payload.ckks_params_hash),
                             ("factor_set_hash", ka.body.factor_set_hash)):
             if getattr(opened.body, field) != mine and opened.body.message_type != MT.MESSAGE_TYPE_CALCULATION_REQUEST:
@@ -428,7 +428,7 @@ class Node:
     def _weights(self, cid: str, product, parts) -> list[tuple[bytes, float]] | None:
         """Enc(w) per quantity unit with the factor converting that unit to the product's own."""
         if parts is None:  # the requester's own target: w = 1, the key holder's Enc(1) where it made one
-            ka = env.parse(epb.Envelope.FromString(self._calc_key(cid).announcement)).payload
+            ka = env.parse_unverified(epb.Envelope.FromString(self._calc_key(cid).announcement)).payload
             if not ka.unit_weight_object_hash:
                 return None
             return [(self._pull(cid, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES), 1.0)]
@@ -530,7 +530,7 @@ class Node:
         if answered is None or answered.kind != "MESSAGE_TYPE_MERGED_REQUEST":  # our own target: w = 1
             parts = None
         else:
-            merged = env.parse(epb.Envelope(body=answered.body, signature=answered.signature)).payload
+            merged = env.parse_unverified(epb.Envelope(body=answered.body, signature=answered.signature)).payload
             parts = [(p.quantity_unit, p.weight_object_hash) for p in merged.parts]
         weights = self._weights(cid, product, parts)
         ck = self._calc_key(cid)
@@ -612,7 +612,7 @@ class Node:
         — from the envelopes the coordinator delivered, each checked on receipt. A coordinator
         that drops a supplier or scales its weight is refused here, before any decryption."""
         with self.store.sessions() as s:
-            evidence = [env.parse(epb.Envelope(body=r.body, signature=r.signature))
+            evidence = [env.parse_unverified(epb.Envelope(body=r.body, signature=r.signature))
                         for r in s.query(Received).filter(Received.calculation_id == cid)]
         found = completeness.problems(evidence, "delivered to the auditor", agg.contribution_hashes)
         if found:

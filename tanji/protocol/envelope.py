@@ -16,22 +16,15 @@ from typing import Callable
 from google.protobuf.message import DecodeError
 
 from tanji.methodology import slots
-from tanji.errors import TanjiError
+from tanji.protocol.identity import PROTOCOL_VERSION, SOFTWARE_VERSION
+from tanji.protocol.refusals import Refusal
 from tanji.protocol.signing import BadSignature, SigningKey, verify
 from tanji.v1 import common_pb2, envelope_pb2, options_pb2
 
-PROTOCOL_VERSION = 1
-SOFTWARE_VERSION = "tanji 0.1.0"
 MT = envelope_pb2.MessageType
 
-
-class EnvelopeRefused(TanjiError):
-    """An envelope is refused; `code` is the wire RefusalCode."""
-
-    def __init__(self, code: int, message: str):
-        self.code = code
-        self.message = message
-        super().__init__(f"{common_pb2.RefusalCode.Name(code)}: {message}")
+#: an envelope refused on receipt is a Refusal like any other (one refusal model)
+EnvelopeRefused = Refusal
 
 
 def _option(message_type: int, ext) -> str:
@@ -92,8 +85,9 @@ class Opened:
         return MT.Name(self.body.message_type)
 
 
-def parse(envelope: envelope_pb2.Envelope) -> Opened:
-    """Parse without verifying (for looking up the sender); callers must then `check_signature`."""
+def parse_unverified(envelope: envelope_pb2.Envelope) -> Opened:
+    """UNSAFE: parse and check the header without verifying the signature. Only for finding the
+    sender before `check_signature`, or for bytes already verified (see `reopen`)."""
     body = envelope_pb2.EnvelopeBody()
     try:
         body.ParseFromString(envelope.body)
@@ -138,6 +132,12 @@ def _invalid_timestamp(msg, path: str = "") -> str | None:
 _TS_MIN, _TS_MAX = -62135596800, 253402300799  # 0001-01-01 .. 9999-12-31 (google.protobuf.Timestamp)
 
 
+def reopen(envelope: envelope_pb2.Envelope) -> Opened:
+    """Re-open an envelope this party verified before it stored it (its own database, its own
+    outbox, or bytes it sealed itself): parsing only, the signature was checked on the way in."""
+    return parse_unverified(envelope)
+
+
 def check_signature(opened: Opened, public_raw: bytes) -> None:
     if opened.body.signer_key_fingerprint != key_fingerprint(public_raw):
         raise EnvelopeRefused(common_pb2.REFUSAL_CODE_BAD_SIGNATURE,
@@ -150,7 +150,7 @@ def check_signature(opened: Opened, public_raw: bytes) -> None:
 
 def open_envelope(envelope: envelope_pb2.Envelope, key_of: Callable[[str], bytes | None]) -> Opened:
     """Parse and verify against the sender's registered key (`key_of(party) -> raw key or None`)."""
-    opened = parse(envelope)
+    opened = parse_unverified(envelope)
     public = key_of(opened.body.sender)
     if public is None:
         raise EnvelopeRefused(common_pb2.REFUSAL_CODE_UNKNOWN_PARTY, f"sender {opened.body.sender!r} is not registered")

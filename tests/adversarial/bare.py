@@ -101,7 +101,7 @@ class Party:
     def announcement(self, request: epb.Envelope, keys: he_tasks.Keys, context: bytes | None = None,
                      unit_weight: bytes | None = None) -> epb.Envelope:
         """A KEY_ANNOUNCEMENT of `keys`, naming `context` (pushed first; default: the real one)."""
-        opened = env.parse(request)
+        opened = env.parse_unverified(request)
         cid = opened.body.calculation_id
         ctx_hash = self.push_object(cid, keys.public_context if context is None else context,
                                     opb.OBJECT_KIND_PUBLIC_CONTEXT)

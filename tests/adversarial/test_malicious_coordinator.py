@@ -138,8 +138,8 @@ def keyholder2_work(fed) -> kgrpc.KeyHolderServiceStub:
 
 def key_needed(fed, cid: str) -> env.Opened:
     items = keyholder2_work(fed).PullWork(kpb.PullWorkRequest(party_id=KEY_HOLDER_2), timeout=30).items
-    (item,) = [i for i in items if env.parse(i.key_needed.calculation_request).body.calculation_id == cid]
-    return env.parse(item.key_needed.calculation_request)
+    (item,) = [i for i in items if env.parse_unverified(i.key_needed.calculation_request).body.calculation_id == cid]
+    return env.parse_unverified(item.key_needed.calculation_request)
 
 
 def test_parameter_downgrade_is_refused_by_the_coordinator(federation):
@@ -178,7 +178,7 @@ def test_a_second_decryption_request_is_refused(federation, honest_run):
     first = federation.result(honest_run)
     with federation.attack("second-decryption", calculation=honest_run, supplier="bms-co"):
         end = federation.wait_until(lambda: len(list(submissions.iterdir())) > before)
-    replies = [env.parse(epb.Envelope.FromString(p.read_bytes())) for p in sorted(submissions.iterdir())[before:]]
+    replies = [env.parse_unverified(epb.Envelope.FromString(p.read_bytes())) for p in sorted(submissions.iterdir())[before:]]
     assert end and replies
     for reply in replies:
         assert reply.body.sender == KEY_HOLDER and reply.body.calculation_id == honest_run

@@ -94,7 +94,7 @@ def test_decrypts_once_then_resends_the_same_result_and_never_decrypts_again(set
     item = build()
     kh.decrypt(item)
     (first,) = kh.work.submitted
-    result = env.parse(first)
+    result = env.parse_unverified(first)
     assert result.body.message_type == MT.MESSAGE_TYPE_RESULT and result.body.sender == "keyholder"
     doc = json.loads(result.payload.result_json)
     assert doc["total_kgco2e"] == pytest.approx(1000.0, rel=1e-7) and doc["warnings_count"] == 3
@@ -111,7 +111,7 @@ def test_a_crash_while_decrypting_never_allows_a_second_decryption(setup):
     with kh.store.sessions.begin() as s:
         s.get(KeyedCalculation, CID).state = "decrypting"  # recorded durably, then the process died
     kh.decrypt(item)
-    refusal = env.parse(kh.work.submitted[-1])
+    refusal = env.parse_unverified(kh.work.submitted[-1])
     assert refusal.body.message_type == MT.MESSAGE_TYPE_REFUSAL
     assert refusal.payload.code == cpb.REFUSAL_CODE_ALREADY_DECRYPTED
 
@@ -119,7 +119,7 @@ def test_a_crash_while_decrypting_never_allows_a_second_decryption(setup):
 def test_a_nonzero_check_slot_withholds_the_result(setup):
     kh, build = setup
     kh.decrypt(build(check_slot=5.0))
-    refusal = env.parse(kh.work.submitted[-1])
+    refusal = env.parse_unverified(kh.work.submitted[-1])
     assert refusal.payload.code == cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO and "detected" in refusal.payload.message
 
 
@@ -128,7 +128,7 @@ def test_an_unattested_aggregate_is_not_decrypted(setup):
     item = build()
     del item.attestations[:]
     kh.decrypt(item)
-    assert env.parse(kh.work.submitted[-1]).payload.code == cpb.REFUSAL_CODE_NOT_ATTESTED
+    assert env.parse_unverified(kh.work.submitted[-1]).payload.code == cpb.REFUSAL_CODE_NOT_ATTESTED
     assert kh.store.secret_path(CID).exists()
 
 
@@ -136,10 +136,10 @@ def test_citation_counts_go_to_the_factor_provider_signed_and_not_into_the_resul
     kh, build = setup
     item = build(cited=(8, 10, 10), contributions=2)
     kh.decrypt(item)
-    result, report = env.parse(kh.work.submitted[-1]), kh.work.reports[-1]
+    result, report = env.parse_unverified(kh.work.submitted[-1]), kh.work.reports[-1]
     assert result.body.message_type == MT.MESSAGE_TYPE_RESULT
     assert "citation" not in result.payload.result_json.decode()        # the requester does not get them
-    opened = env.parse(report)
+    opened = env.parse_unverified(report)
     assert opened.body.message_type == MT.MESSAGE_TYPE_CITATION_REPORT and opened.body.receiver == "factor-lab"
     assert list(opened.payload.counts) == [1, 0, 2] and opened.payload.contributions == 2
     assert opened.body.answers_hash == result.body.answers_hash         # both answer the same aggregate
@@ -150,7 +150,7 @@ def test_citation_counts_go_to_the_factor_provider_signed_and_not_into_the_resul
 def test_citation_counts_beyond_the_number_of_contributions_withhold_the_result(setup):
     kh, build = setup
     kh.decrypt(build(cited=(9, 9, 9), contributions=2))   # a node (or a forged ciphertext) inflated a count
-    refusal = env.parse(kh.work.submitted[-1])
+    refusal = env.parse_unverified(kh.work.submitted[-1])
     assert refusal.payload.code == cpb.REFUSAL_CODE_OUT_OF_BOUNDS and "citation counts" in refusal.payload.message
     assert kh.work.reports[-1] is None
 
@@ -158,7 +158,7 @@ def test_citation_counts_beyond_the_number_of_contributions_withhold_the_result(
 def test_a_calculation_without_a_quantity_commitment_is_not_decrypted(setup):
     kh, build = setup
     kh.decrypt(build(committed=False))
-    refusal = env.parse(kh.work.submitted[-1])
+    refusal = env.parse_unverified(kh.work.submitted[-1])
     assert refusal.payload.code == cpb.REFUSAL_CODE_QUANTITIES_UNCOMMITTED
     assert kh.store.secret_path(CID).exists()   # refused before the one decryption: the key is intact
 
@@ -196,7 +196,7 @@ def test_a_re_announced_key_pushes_its_public_context_again(tmp_path):
     try:
         kh.make_key(request)
         (first,) = kh.work.announced
-        ka = env.parse(first).payload
+        ka = env.parse_unverified(first).payload
         assert ka.width == 8 + 5 and ka.context_object_hash in kh.work.objects
         kh.work.objects.clear()                      # the coordinator lost the object (restored backup)
         kh.make_key(request)                         # asked again: same announcement, same context bytes
