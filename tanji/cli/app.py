@@ -1,0 +1,109 @@
+"""The `tanji` command: one Typer app that mounts each role's subcommands.
+
+Exit codes: 0 ok, 2 bad input (a file, a product or a graph that cannot be
+calculated), 1 anything unexpected.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from tanji.cli.audit_cmd import audit_app, factors_app
+from tanji.cli.calc_cmd import calc_app
+from tanji.cli.common import fail, stderr
+from tanji.cli.coordinator_cmd import coordinator_app
+from tanji.cli.federation_cmd import federation_app, pki_app
+from tanji.cli.keyholder_cmd import keyholder_app
+from tanji.cli.node_cmd import node_app
+from tanji.errors import TanjiError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="tanji (碳迹): privacy-preserving federated carbon footprint of battery packs")
+app.add_typer(coordinator_app, name="coordinator")
+app.add_typer(node_app, name="node")
+app.add_typer(keyholder_app, name="keyholder")
+app.add_typer(calc_app, name="calc")
+app.add_typer(factors_app, name="factors")
+app.add_typer(audit_app, name="audit")
+app.add_typer(pki_app, name="pki")
+app.add_typer(federation_app, name="federation")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug detail")] = False,
+    config: Annotated[Optional[Path], typer.Option("--config", envvar="TANJI_CONFIG",
+                                                   help="TOML file of option defaults, e.g. [node.serve] org = \"cell-co\"")] = None,
+) -> None:
+    """Options come from the command line, then TANJI_* environment variables, then --config."""
+    if config is not None:
+        import tomllib
+
+        try:
+            ctx.default_map = tomllib.loads(config.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            fail(TanjiError(f"{config}: cannot read the configuration: {exc}"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=stderr, show_path=False)])
+
+
+@app.command()
+def reference(
+    data_dir: Annotated[Path, typer.Argument(help="folder with one factor set and one node-data file per organisation")],
+    product: Annotated[str, typer.Option("--product", help="target as ORG/PRODUCT")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
+    offline: Annotated[list[str], typer.Option("--offline", help="treat this organisation as dead (its buyers use their fallback factors)")] = [],
+) -> None:
+    """Compute the plaintext reference footprint of PRODUCT over the supply graph in DATA_DIR."""
+    from tanji.methodology.graph import parse_target, reference_result
+    from tanji.methodology.loader import load_data_dir
+
+    stderr.print("[yellow]tanji reference: plaintext reference calculation, NOT private — "
+                 "this process reads every organisation's raw data.[/]", highlight=False, soft_wrap=True)
+    try:
+        data = load_data_dir(data_dir)
+        result = reference_result(data, parse_target(product), frozenset(offline))
+    except TanjiError as exc:
+        fail(exc)
+    text = result.to_json()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+        stderr.print(f"wrote {out}", highlight=False)
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path, typer.Argument(help="folder with one factor set and one node-data file per organisation")],
+    product: Annotated[str, typer.Option("--product", help="target as ORG/PRODUCT")],
+    out: Annotated[Path, typer.Option("--out", help="output folder: result.json and state/<party>/")],
+    deadline: Annotated[float, typer.Option("--deadline", help="calculation deadline in seconds")] = 600.0,
+    depth: Annotated[Optional[int], typer.Option("--depth", help="declared depth bound (default: the chain's depth)")] = None,
+    offline: Annotated[list[str], typer.Option("--offline", help="start this organisation's node, then take it down before it can answer")] = [],
+    database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL", help="the coordinator's SQLAlchemy URL, e.g. postgresql://USER@HOST/DB (default: SQLite in its state folder)")] = None,
+) -> None:
+    """Run a whole federation locally (one process per party, loopback, no TLS) and write OUT/result.json."""
+    from tanji.cli.demo import run_demo
+
+    try:
+        run_demo(data_dir, product, out, Console(), deadline, depth, frozenset(offline), database=database)
+    except TanjiError as exc:
+        fail(exc)
+    except KeyboardInterrupt:
+        stderr.print("interrupted: every party process was stopped")
+        raise typer.Exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

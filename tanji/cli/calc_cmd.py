@@ -1,0 +1,115 @@
+"""`tanji calc …`: start and follow calculations (the requester), export bundles."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tanji.cli.common import CoordinatorOpt, FederationOpt, TLSOpt, fail, stderr
+from tanji.errors import TanjiError
+from tanji.infra.runtime import open_channel
+
+calc_app = typer.Typer(no_args_is_help=True, help="start and follow calculations (requester)")
+
+@calc_app.command("start")
+def calc_start(
+    state: Annotated[Path, typer.Option("--state", envvar="TANJI_STATE", help="the requester node's state folder")],
+    federation: FederationOpt,
+    coordinator: CoordinatorOpt,
+    product: Annotated[str, typer.Option("--product", help="one of this node's products with a declaration")],
+    depth: Annotated[int, typer.Option("--depth", help="declared depth bound: tiers of suppliers below the product")],
+    key_holder: Annotated[str, typer.Option("--key-holder", envvar="TANJI_KEY_HOLDER", help="party id of the key holder")] = "keyholder",
+    deadline: Annotated[float, typer.Option("--deadline", help="seconds until the calculation must be complete")] = 600.0,
+    tls: TLSOpt = None,
+) -> None:
+    """Start a calculation of one of this node's products; prints the calculation id."""
+
+    from tanji.node.importer import load_current
+    from tanji.node.store import NodeStore
+    from tanji.protocol.signing import SigningKey
+    from tanji.cli import requester
+
+    try:
+        current = load_current(NodeStore(state / "node.db"))
+        if current is None:
+            raise TanjiError(f"{state}: no data imported")
+        nd, fs, _ = current
+        try:
+            nd.model.product(product)
+        except KeyError:
+            raise TanjiError(f"{nd.org} has no product {product!r}") from None
+        spec = requester.spec_for(nd.org, nd.model, fs, product, state=state, depth_bound=depth,
+                                  key_holder=key_holder, deadline_seconds=deadline)
+        channel = open_channel(coordinator, tls, nd.org)
+        cid = requester.start(channel, SigningKey.load_or_create(state / "envelope-key.pem"), spec)
+    except TanjiError as exc:
+        fail(exc)
+    typer.echo(cid)
+
+
+@calc_app.command("status")
+def calc_status(
+    calculation: Annotated[str, typer.Argument(help="calculation id")],
+    coordinator: CoordinatorOpt,
+    party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
+    tls: TLSOpt = None,
+) -> None:
+    """Show a calculation's state and progress (counts only, never values)."""
+    import grpc
+    from google.protobuf.json_format import MessageToJson
+
+    from tanji.cli import requester
+
+    channel = open_channel(coordinator, tls, party)
+    try:
+        typer.echo(MessageToJson(requester.status(channel, party, calculation)))
+    except grpc.RpcError as exc:
+        fail(TanjiError(f"{exc.code().name}: {exc.details()}"))
+
+
+@calc_app.command("result")
+def calc_result(
+    calculation: Annotated[str, typer.Argument(help="calculation id")],
+    coordinator: CoordinatorOpt,
+    federation: FederationOpt,
+    party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
+    out: Annotated[Optional[Path], typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
+    tls: TLSOpt = None,
+) -> None:
+    """Fetch the key holder's signed result (its signature is checked) and print or write it."""
+    import grpc
+
+    from tanji.protocol.federation import Federation
+    from tanji.cli import requester
+
+    channel = open_channel(coordinator, tls, party)
+    try:
+        data = requester.result(channel, party, calculation, Federation.load(federation))
+    except TanjiError as exc:
+        fail(exc)
+    except grpc.RpcError as exc:
+        fail(TanjiError(f"{exc.code().name}: {exc.details()}"))
+    if out is None:
+        sys.stdout.write(data.decode())
+    else:
+        out.write_bytes(data)
+
+
+@calc_app.command("bundle")
+def calc_bundle(
+    calculation: Annotated[str, typer.Argument(help="calculation id")],
+    state: Annotated[Path, typer.Option("--state", envvar="TANJI_STATE", help="the coordinator's state folder")],
+    federation: FederationOpt,
+    out: Annotated[Path, typer.Option("--out", help="bundle file to write")],
+    database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL")] = None,
+) -> None:
+    """Export a finished calculation's audit bundle (run at the coordinator; FEDERATION.sig must sit beside FEDERATION)."""
+    from tanji.coordinator.bundle import write_bundle
+
+    try:
+        write_bundle(state, calculation, federation, out, database)
+    except TanjiError as exc:
+        fail(exc)
+    stderr.print(f"wrote {out}", highlight=False)

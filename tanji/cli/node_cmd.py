@@ -1,0 +1,123 @@
+"""`tanji node …`: an organisation's on-prem node."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from tanji.cli.common import CoordinatorOpt, FederationOpt, StateOpt, TLSOpt, fail, stderr
+from tanji.errors import TanjiError
+from tanji.infra.runtime import open_channel
+
+node_app = typer.Typer(no_args_is_help=True, help="an organisation's on-prem node")
+
+@node_app.command("serve")
+def node_serve(
+    org: Annotated[str, typer.Option("--org", envvar="TANJI_ORG", help="this node's organisation id")],
+    state: StateOpt,
+    federation: FederationOpt,
+    coordinator: CoordinatorOpt,
+    data: Annotated[Optional[Path], typer.Option("--data", help="node-data file to import before serving")] = None,
+    factors: Annotated[Optional[Path], typer.Option("--factors", help="the factor set the data refers to")] = None,
+    tls: TLSOpt = None,
+) -> None:
+    """Import (optionally), register and answer requests from local data. Dials out; never listens."""
+    from tanji.node.daemon import serve
+
+    if (data is None) != (factors is None):
+        fail(TanjiError("--data and --factors go together"))
+    try:
+        serve(org, state, federation, coordinator, data, factors, tls)
+    except TanjiError as exc:
+        fail(exc)
+
+
+@node_app.command("import")
+def node_import(
+    state: StateOpt,
+    data: Annotated[Path, typer.Option("--data", help="node-data file (tanji.node-data/1)")],
+    factors: Annotated[Path, typer.Option("--factors", help="factor set (tanji.factor-set/1)")],
+) -> None:
+    """Validate and import a node-data file; a refused file changes nothing."""
+    from tanji.node.importer import import_files
+    from tanji.node.policy import load_policy
+    from tanji.node.store import NodeStore
+
+    try:
+        nd, fs, version = import_files(NodeStore(state / "node.db"), data, factors, load_policy(state).ceilings)
+    except TanjiError as exc:
+        fail(exc)
+    stderr.print(f"imported {nd.org}: {len(nd.model.products)} products, data version {version} "
+                 f"(factor set {fs.model.id})", highlight=False)
+
+
+@node_app.command("audit-export")
+def node_audit_export(
+    calculation: Annotated[str, typer.Argument(help="calculation id")],
+    state: StateOpt,
+    out: Annotated[Path, typer.Option("--out", help="opening file to write (raw data: hand over on site only)")],
+) -> None:
+    """Export the opening of this node's contributions to a calculation, for an on-site check."""
+    from tanji.node.opening import write_opening
+
+    try:
+        size = write_opening(state, calculation, out)
+    except TanjiError as exc:
+        fail(exc)
+    stderr.print(f"wrote {out} ({size} bytes) — it holds raw data: hand it over on site, never send it", highlight=False)
+
+
+@node_app.command("ledger")
+def node_ledger(
+    state: StateOpt,
+    coordinator: Annotated[Optional[str], typer.Option("--coordinator", envvar="TANJI_COORDINATOR", help="ask the coordinator each calculation's state")] = None,
+    org: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="this node's party id")] = "",
+    federation: Annotated[Optional[Path], typer.Option("--federation", envvar="TANJI_FEDERATION", help="with --coordinator: verify the log proofs")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    tls: TLSOpt = None,
+) -> None:
+    """Every calculation that used this node's data: requester, product, time, key holder, state,
+    and (with --coordinator and --federation) how many of the envelopes it sent the coordinator's log proves."""
+    import grpc
+    from rich.table import Table
+
+    from tanji.node.ledger import ledger
+    from tanji.node.store import NodeStore
+    from tanji.cli import requester
+    from tanji.v1 import requester_pb2 as rpb
+
+    entries = ledger(NodeStore(state / "node.db"))
+    if coordinator:
+        from tanji.node.ledger import cross_check
+        from tanji.protocol.federation import Federation
+        from tanji.v1 import node_pb2_grpc as ngrpc
+
+        channel = open_channel(coordinator, tls, org)
+        if federation is not None:
+            try:
+                cross_check(entries, ngrpc.NodeServiceStub(channel), org,
+                            Federation.load(federation).key_of("coordinator") or b"\0" * 32)
+            except TanjiError as exc:
+                fail(exc)
+        for e in entries:
+            try:
+                st = requester.status(channel, org, e.calculation)
+                e.state = rpb.CalculationState.Name(st.state).removeprefix("CALCULATION_STATE_").lower()
+            except grpc.RpcError as exc:
+                e.state = f"coordinator: {exc.code().name.lower()}"
+    if as_json:
+        import json as _json
+
+        typer.echo(_json.dumps([{**{k: v for k, v in e.__dict__.items() if k != "sent"}, "sent": len(e.sent)}
+                                for e in entries], indent=2))
+        return
+    table = Table(title=f"usage ledger ({len(entries)} calculations)")
+    for col in ("calculation", "requester", "product", "first seen", "key holder", "answered", "state", "in log"):
+        table.add_column(col)
+    for e in entries:
+        logged = "not checked" if e.logged is None else f"{e.logged}/{len(e.sent)}"
+        table.add_row(e.calculation[:12], e.requester, e.product, e.first_seen[:19], e.key_holder,
+                      "; ".join(e.answered), e.state, logged)
+    Console().print(table)
