@@ -3,7 +3,7 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo reference test test-all proto clean
+.PHONY: install demo reference check test proto clean
 
 $(BIN)/tanji: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,15 @@ demo: install
 reference: install
 	$(BIN)/tanji reference examples/nmc811-pack --product pack-assembler/PACK-NMC811-80
 
+# The gate: lint (ruff), types (mypy) and the layer contracts (import-linter), all configured in
+# pyproject.toml. Every step runs, so one report names every finding; any finding fails the target.
+check: install
+	@status=0; \
+	echo "ruff check ."; $(BIN)/ruff check . || status=1; \
+	echo "mypy"; $(BIN)/mypy || status=1; \
+	echo "lint-imports"; $(BIN)/lint-imports || status=1; \
+	exit $$status
+
 # The README's test command: everything but `slow`.
 test: install
 	$(BIN)/pytest -m 'not slow' -q
@@ -30,4 +39,4 @@ proto: install
 	$(BIN)/python -m tanji.protogen
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build *.egg-info
