@@ -101,7 +101,7 @@ def encrypted_total(pub, sk, root: Node, batch: int) -> np.ndarray:
     contributions = []
 
     def visit(node: Node, enc_w):
-        c = chain.contribution(pub, enc_w, node.own, warn_vec(node.warnings, batch))
+        c = chain.contribution(pub, [(enc_w, 1.0)], node.own, chain.fresh(pub, warn_vec(node.warnings, batch)))
         contributions.append(pub.serialize(c))
         for child in node.children:
             q = float(child.q[0]) if batch == 1 else blocks(child.q, batch)
@@ -202,7 +202,8 @@ def op_times(pub, sk, preset: Preset, n: int) -> dict:
         "serialize_top": timeit(lambda: pub.serialize(x), max(1, n // 2)),
         "deserialize_top": timeit(lambda: pub.deserialize(bt), max(1, n // 2)),
         "decrypt_l0": timeit(lambda: sk.decrypt(x0), n),
-        "contribution": timeit(lambda: chain.contribution(pub, x, own, np.zeros(WIDTH)), max(1, n // 2)),
+        "contribution": timeit(lambda: chain.contribution(pub, [(x, 1.0)], own, chain.fresh(pub, np.zeros(WIDTH))),
+                               max(1, n // 2)),
         "request": timeit(lambda: chain.request(pub, x, 2.5), max(1, n // 2)),
     }
     return t

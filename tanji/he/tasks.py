@@ -77,22 +77,6 @@ class Answer(NamedTuple):
     weights: list[tuple[bytes, float]]
 
 
-def weighted_product(ctx, weights, own: list[float]):
-    """Σ_u Enc(w_u) ⊙ (c_u·own) at the output level — deterministic, so it can be re-computed on site.
-
-    `own` covers the product block; the slots after it (citation counts) get 0 here."""
-    width = weights[0][0].width
-    own = list(own) + [0.0] * (width - len(own))
-    terms = []
-    for w, c in weights:
-        if w.level < 1:
-            raise OutOfLevels(f"cannot compute a contribution: Enc(w) is at the output level "
-                              f"(preset {ctx.preset.name}, D = {ctx.preset.max_depth})")
-        low = ctx.to_level(w, ctx.preset.output_level + 1, deterministic=True)
-        terms.append(ctx.mul_plain(low, [c * x for x in own]))
-    return ctx.add_many(terms)
-
-
 def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted: list[float], warnings: int,
            quantities: list[float], width: int = WIDTH, cited: list[int] = ()) -> Answer:
     """A node's whole answer to one request.
@@ -118,8 +102,8 @@ def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted
         if not WIDTH <= i < width:
             raise ValueError(f"citation slot {i} outside {WIDTH}..{width - 1}")
         addend[i] += 1.0
-    fresh = ctx.encrypt(addend, level=ctx.preset.output_level)
-    contribution = ctx.add(weighted_product(ctx, weights, own_weighted), fresh)
+    fresh = chain.fresh(ctx, addend)
+    contribution = chain.contribution(ctx, weights, own_weighted, fresh)
     requests = []
     for q in quantities:
         reqs = [chain.request(ctx, w, c * q) for w, c in weights]
@@ -129,11 +113,12 @@ def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted
 
 def recompute_contribution(context: bytes, weights: list[tuple[bytes, float]], own_weighted: list[float],
                            fresh: bytes, width: int = WIDTH) -> bytes:
-    """The on-site check: Σ Enc(w_u) ⊙ (c_u·own) + R from the opened record, as bytes."""
+    """The on-site check: Σ Enc(w_u) ⊙ (c_u·own) + R from the opened record, as bytes — the
+    very step `answer` ran (`chain.contribution`)."""
     ctx = _public(context)
     ws = [(ctx.deserialize(b, min_level=1, width=width), c) for b, c in weights]
     r = ctx.deserialize(fresh, level=ctx.preset.output_level, width=width)
-    return ctx.serialize(ctx.add(weighted_product(ctx, ws, own_weighted), r))
+    return ctx.serialize(chain.contribution(ctx, ws, own_weighted, r))
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,27 @@ def test_correction_across_six_chained_levels(mid_sk):
     assert results[False] > 1e-6 > 100 * results[True]
 
 
+def test_the_contribution_step_keeps_the_prime_correction(mid_sk):
+    """The production contribution at the bottom of the deepest chain N=16384 serves (7 requests,
+    then Enc(w) ⊙ own + R): within the preset's precision with the prime correction, off by the
+    ~1e-5 bias without it (DESIGN §2 "Precision")."""
+    pub = default_backend().load_public_context(mid_sk.export())
+    qs = [2.5, 0.8, 12.0, 0.35, 4.0, 1.7, 9.0]
+    own = np.array([3.2, 0.9, 0.04, 0.2, 1.1, 6.5, 0.0, 0.0])
+    errors = {}
+    for correct in (True, False):
+        pub._correct = correct
+        w = chain.start(pub, W)
+        for q in qs:
+            w = chain.request(pub, w, q)
+        assert w.level == 1
+        c = chain.contribution(pub, [(w, 1.0)], own, chain.fresh(pub, np.zeros(W)))
+        errors[correct] = rel_err(roundtrip(pub, mid_sk, c, level=0), own * np.prod(qs))
+    pub._correct = True
+    assert errors[True] < pub.preset.precision
+    assert errors[False] > 1e-6 > 100 * errors[True]
+
+
 def test_to_level_keeps_the_value(pub, sk):
     x = np.linspace(1, 1e5, W)
     ct = pub.encrypt(x)
@@ -214,13 +235,13 @@ def test_chain_steps_compute_the_footprint(pub, sk):
     q1, q2 = 4.0, 12500.0
     warn = lambda n: np.array([0, 0, 0, 0, 0, 0, n, 0], dtype=float)  # noqa: E731
     w = chain.start(pub, W)
-    parts = [chain.contribution(pub, w, p0, warn(1))]
+    parts = [chain.contribution(pub, [(w, 1.0)], p0, chain.fresh(pub, warn(1)))]
     r1 = pub.deserialize(pub.serialize(chain.request(pub, w, q1)), width=W, min_level=1)
     assert chain.tiers_below(r1) == 1
-    parts.append(chain.contribution(pub, r1, a))
+    parts.append(chain.contribution(pub, [(r1, 1.0)], a, chain.fresh(pub, warn(0))))
     r2 = pub.deserialize(pub.serialize(chain.request(pub, r1, q2)), width=W, min_level=1)
     assert chain.tiers_below(r2) == 0
-    parts.append(chain.contribution(pub, r2, b, warn(2)))
+    parts.append(chain.contribution(pub, [(r2, 1.0)], b, chain.fresh(pub, warn(2))))
     assert all(c.level == 0 for c in parts)
     total = pub.add_many(pub.deserialize(pub.serialize(c), level=0, width=W) for c in parts)
     want = p0 + q1 * a + q1 * q2 * b + warn(3)
@@ -229,12 +250,46 @@ def test_chain_steps_compute_the_footprint(pub, sk):
         chain.request(pub, r2, 2.0)            # the supplier would get no level for its contribution
 
 
+def test_a_contribution_over_several_weights_and_unit_factors(pub, sk):
+    """A merged request in two quantity units: Σ_u Enc(w_u) ⊙ (c_u · own) + R, with own(p)
+    shorter than the ciphertext (citation slots get 0 from own, their 1s from R)."""
+    wide = 11
+    own = np.array([3.0, 1.5, 0.25, 0.0, 2.0, 8.0, 0.0, 0.0])
+    w_kg, w_g = np.full(wide, 40.0), np.full(wide, 2500.0)     # 40 kg and 2500 g of the product
+    weights = [(pub.encrypt(w_kg, level=2), 1.0), (pub.encrypt(w_g, level=1), 1e-3)]
+    addend = np.zeros(wide)
+    addend[6], addend[9] = 2.0, 1.0
+    c = chain.contribution(pub, weights, own, chain.fresh(pub, addend))
+    assert c.level == 0 and c.width == wide
+    want = np.concatenate([own, np.zeros(wide - W)]) * (40.0 + 2.5) + addend
+    assert rel_err(roundtrip(pub, sk, c, level=0, width=wide), want) < pub.preset.precision
+
+
+def test_the_contribution_a_node_sends_is_recomputed_byte_for_byte_on_site(pub, sk):
+    """What a node runs (`tasks.answer`) and what the auditor's on-site check runs
+    (`tasks.recompute_contribution`) are the one `chain.contribution`: same bytes from the
+    Enc(w) received, own(p) and the R the node kept; another own(p) gives other bytes."""
+    from tanji.he import tasks
+
+    context = pub.export()
+    received = pub.serialize(chain.request(pub, chain.start(pub, W), 6.0))
+    own = [10.0, 20.0, 1.0, 0.5, 5.0, 30.0, 0.0, 0.0]
+    sent = tasks.answer(context, [(received, 1.0), (received, 1e-3)], own, 2, [3.0], W)
+    assert sent.weights == [(received, 1.0), (received, 1e-3)]
+    again = tasks.recompute_contribution(context, sent.weights, own, sent.fresh, W)
+    assert again == sent.contribution
+    other = tasks.recompute_contribution(context, sent.weights, [x * 1.01 for x in own], sent.fresh, W)
+    assert other != sent.contribution
+    want = np.array(own) * 6.0 * 1.001 + np.array([0, 0, 0, 0, 0, 0, 2.0, 0])
+    assert rel_err(sk.decrypt(sk.deserialize(sent.contribution, level=0, width=W)), want) < pub.preset.precision
+
+
 def test_contributions_have_one_size_whatever_the_depth(pub):
     own = np.arange(1.0, 9.0)
     sizes = set()
     w = chain.start(pub, W)
     for tier in range(pub.preset.max_depth + 1):
-        c = chain.contribution(pub, w, own, np.zeros(W))
+        c = chain.contribution(pub, [(w, 1.0)], own, chain.fresh(pub, np.zeros(W)))
         assert c.level == 0
         sizes.add(len(pub.serialize(c)))
         if tier < pub.preset.max_depth:
@@ -242,6 +297,17 @@ def test_contributions_have_one_size_whatever_the_depth(pub):
     assert len(sizes) == 1                      # padded: zstd's output length varies by ~0.5%
     assert len(pub.serialize(pub.add_many([c, c, c]))) in sizes
     assert pub.ciphertext_bytes(0) in sizes
+
+
+def test_the_package_docstring_example_runs():
+    """tanji.he's usage example is code that runs, not prose."""
+    import textwrap
+
+    import tanji.he
+
+    example = [line for line in tanji.he.__doc__.splitlines() if line.startswith("    ")]
+    assert any("chain.contribution" in line for line in example)
+    exec(textwrap.dedent("\n".join(example)), {})
 
 
 def test_rerandomisation_defeats_the_dictionary_attack(pub, sk):
@@ -418,7 +484,7 @@ def test_out_of_levels(pub):
     with pytest.raises(OutOfLevels, match="cannot raise"):
         pub.to_level(ct, 1)
     with pytest.raises(OutOfLevels):
-        chain.contribution(pub, ct, np.ones(W))
+        chain.contribution(pub, [(ct, 1.0)], np.ones(W), chain.fresh(pub, np.zeros(W)))
     with pytest.raises(OutOfLevels):
         chain.request(pub, pub.encrypt(np.ones(W), level=1), 2.0)
 
