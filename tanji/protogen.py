@@ -282,8 +282,10 @@ def update_lock(path: Path = LOCK_PATH) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tanji.protogen", description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--check", action="store_true", help="compare with a fresh generation and the wire lock; write nothing")
-    mode.add_argument("--lock", action="store_true", help="record new wire entries in the lock (refuses breaking changes)")
+    mode.add_argument("--check", action="store_true",
+                      help="compare with a fresh generation and the wire lock; write nothing")
+    mode.add_argument("--lock", action="store_true",
+                      help="record new wire entries in the lock (refuses breaking changes)")
     args = parser.parse_args(argv)
     try:
         if args.check:

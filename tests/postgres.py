@@ -15,7 +15,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -69,7 +68,8 @@ class PostgresServer:
             try:
                 entry = pwd.getpwnam("postgres")
             except KeyError:
-                raise PostgresUnavailable("running as root and there is no `postgres` OS user to run PostgreSQL as") from None
+                raise PostgresUnavailable(
+                    "running as root and there is no `postgres` OS user to run PostgreSQL as") from None
             self.uid, self.gid = entry.pw_uid, entry.pw_gid
             if shutil.which("runuser"):
                 self.as_user = ["runuser", "-u", "postgres", "--"]
@@ -95,7 +95,8 @@ class PostgresServer:
             raise RuntimeError(f"{Path(args[0]).name} failed ({proc.returncode}): {proc.stdout}{proc.stderr}{tail}")
 
     def start(self) -> None:
-        opts = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} -c max_connections=200"
+        opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} "
+                "-c max_connections=200")
         self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts, "-w",
                    "-t", "120", "start"])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,7 +16,7 @@ from rich.logging import RichHandler
 
 from tanji.cli.audit_cmd import audit_app, factors_app
 from tanji.cli.calc_cmd import calc_app
-from tanji.cli.common import fail, stderr
+from tanji.cli.common import DataDirArg, fail, stderr
 from tanji.cli.coordinator_cmd import coordinator_app
 from tanji.cli.federation_cmd import federation_app, pki_app
 from tanji.cli.keyholder_cmd import keyholder_app
@@ -39,8 +39,9 @@ app.add_typer(federation_app, name="federation")
 def main(
     ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug detail")] = False,
-    config: Annotated[Optional[Path], typer.Option("--config", envvar="TANJI_CONFIG",
-                                                   help="TOML file of option defaults, e.g. [node.serve] org = \"cell-co\"")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", envvar="TANJI_CONFIG",
+        help="TOML file of option defaults, e.g. [node.serve] org = \"cell-co\"")] = None,
 ) -> None:
     """Options come from the command line, then TANJI_* environment variables, then --config."""
     if config is not None:
@@ -56,10 +57,11 @@ def main(
 
 @app.command()
 def reference(
-    data_dir: Annotated[Path, typer.Argument(help="folder with one factor set and one node-data file per organisation")],
+    data_dir: DataDirArg,
     product: Annotated[str, typer.Option("--product", help="target as ORG/PRODUCT")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
-    offline: Annotated[list[str], typer.Option("--offline", help="treat this organisation as dead (its buyers use their fallback factors)")] = [],
+    out: Annotated[Path | None, typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
+    offline: Annotated[list[str] | None, typer.Option(
+        "--offline", help="treat this organisation as dead (its buyers use their fallback factors)")] = None,
 ) -> None:
     """Compute the plaintext reference footprint of PRODUCT over the supply graph in DATA_DIR."""
     from tanji.methodology.graph import parse_target, reference_result
@@ -69,7 +71,7 @@ def reference(
                  "this process reads every organisation's raw data.[/]", highlight=False, soft_wrap=True)
     try:
         data = load_data_dir(data_dir)
-        result = reference_result(data, parse_target(product), frozenset(offline))
+        result = reference_result(data, parse_target(product), frozenset(offline or ()))
     except TanjiError as exc:
         fail(exc)
     text = result.to_json()
@@ -85,24 +87,29 @@ def reference(
 
 @app.command()
 def demo(
-    data_dir: Annotated[Path, typer.Argument(help="folder with one factor set and one node-data file per organisation")],
+    data_dir: DataDirArg,
     product: Annotated[str, typer.Option("--product", help="target as ORG/PRODUCT")],
     out: Annotated[Path, typer.Option("--out", help="output folder: result.json and state/<party>/")],
     deadline: Annotated[float, typer.Option("--deadline", help="calculation deadline in seconds")] = 600.0,
-    depth: Annotated[Optional[int], typer.Option("--depth", help="declared depth bound (default: the chain's depth)")] = None,
-    offline: Annotated[list[str], typer.Option("--offline", help="start this organisation's node, then take it down before it can answer")] = [],
-    database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL", help="the coordinator's SQLAlchemy URL, e.g. postgresql://USER@HOST/DB (default: SQLite in its state folder)")] = None,
+    depth: Annotated[int | None, typer.Option(
+        "--depth", help="declared depth bound (default: the chain's depth)")] = None,
+    offline: Annotated[list[str] | None, typer.Option(
+        "--offline", help="start this organisation's node, then take it down before it can answer")] = None,
+    database: Annotated[str | None, typer.Option(
+        "--database", envvar="TANJI_DATABASE_URL",
+        help="the coordinator's SQLAlchemy URL, e.g. postgresql://USER@HOST/DB "
+             "(default: SQLite in its state folder)")] = None,
 ) -> None:
     """Run a whole federation locally (one process per party, loopback, no TLS) and write OUT/result.json."""
     from tanji.cli.demo import run_demo
 
     try:
-        run_demo(data_dir, product, out, Console(), deadline, depth, frozenset(offline), database=database)
+        run_demo(data_dir, product, out, Console(), deadline, depth, frozenset(offline or ()), database=database)
     except TanjiError as exc:
         fail(exc)
     except KeyboardInterrupt:
         stderr.print("interrupted: every party process was stopped")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

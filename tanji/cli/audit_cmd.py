@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,7 +19,8 @@ factors_app = typer.Typer(no_args_is_help=True, help="the factor provider's view
 @audit_app.command("verify")
 def audit_verify(
     bundle: Annotated[Path, typer.Argument(help="the audit bundle (tar)")],
-    trust: Annotated[Path, typer.Option("--trust", help="the federation's pinned registry key (hex), the trust anchor")],
+    trust: Annotated[Path, typer.Option(
+        "--trust", help="the federation's pinned registry key (hex), the trust anchor")],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable report")] = False,
 ) -> None:
     """Check a bundle: signatures, hash links, completeness, log proofs, the re-executed aggregation, the result."""
@@ -52,7 +53,7 @@ def audit_verify(
 def audit_check_node(
     bundle: Annotated[Path, typer.Argument(help="the calculation's audit bundle")],
     opening: Annotated[Path, typer.Argument(help="the node's opening from `tanji node audit-export`")],
-    trust: Annotated[Optional[Path], typer.Option("--trust", help="the federation's pinned registry key (hex)")] = None,
+    trust: Annotated[Path | None, typer.Option("--trust", help="the federation's pinned registry key (hex)")] = None,
 ) -> None:
     """On site: recompute a node's contributions from its raw data and match them to the bundle."""
     from tanji.audit.check_node import check_node
@@ -66,8 +67,8 @@ def audit_check_node(
         fail(TanjiError(f"cannot read: {exc}"))
     out = Console()
     for c in report.checks:
-        out.print(("[green]ok[/]   " if c.ok else "[bold red]FAIL[/] ") + c.name + (f": {c.detail}" if c.detail else ""),
-                  highlight=False)
+        verdict = "[green]ok[/]   " if c.ok else "[bold red]FAIL[/] "
+        out.print(verdict + c.name + (f": {c.detail}" if c.detail else ""), highlight=False)
     out.print("[green]opening matches the bundle[/]" if report.ok else "[bold red]opening does not match[/]")
     raise typer.Exit(0 if report.ok else 1)
 
@@ -87,9 +88,9 @@ def factors_citations(
     from rich.console import Console
     from rich.table import Table
 
-    from tanji.protocol.federation import Federation
-    from tanji.methodology.loader import load_factor_set
     from tanji.cli import citations
+    from tanji.methodology.loader import load_factor_set
+    from tanji.protocol.federation import Federation
 
     try:
         fs = load_factor_set(factor_set)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,16 +20,18 @@ def calc_start(
     coordinator: CoordinatorOpt,
     product: Annotated[str, typer.Option("--product", help="one of this node's products with a declaration")],
     depth: Annotated[int, typer.Option("--depth", help="declared depth bound: tiers of suppliers below the product")],
-    key_holder: Annotated[str, typer.Option("--key-holder", envvar="TANJI_KEY_HOLDER", help="party id of the key holder")] = "keyholder",
-    deadline: Annotated[float, typer.Option("--deadline", help="seconds until the calculation must be complete")] = 600.0,
+    key_holder: Annotated[str, typer.Option(
+        "--key-holder", envvar="TANJI_KEY_HOLDER", help="party id of the key holder")] = "keyholder",
+    deadline: Annotated[float, typer.Option(
+        "--deadline", help="seconds until the calculation must be complete")] = 600.0,
     tls: TLSOpt = None,
 ) -> None:
     """Start a calculation of one of this node's products; prints the calculation id."""
 
+    from tanji.cli import requester
     from tanji.node.importer import load_current
     from tanji.node.store import NodeStore
     from tanji.protocol.signing import SigningKey
-    from tanji.cli import requester
 
     try:
         current = load_current(NodeStore(state / "node.db"))
@@ -75,14 +77,14 @@ def calc_result(
     coordinator: CoordinatorOpt,
     federation: FederationOpt,
     party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
-    out: Annotated[Optional[Path], typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
     tls: TLSOpt = None,
 ) -> None:
     """Fetch the key holder's signed result (its signature is checked) and print or write it."""
     import grpc
 
-    from tanji.protocol.federation import Federation
     from tanji.cli import requester
+    from tanji.protocol.federation import Federation
 
     channel = open_channel(coordinator, tls, party)
     try:
@@ -103,9 +105,9 @@ def calc_bundle(
     state: Annotated[Path, typer.Option("--state", envvar="TANJI_STATE", help="the coordinator's state folder")],
     federation: FederationOpt,
     out: Annotated[Path, typer.Option("--out", help="bundle file to write")],
-    database: Annotated[Optional[str], typer.Option("--database", envvar="TANJI_DATABASE_URL")] = None,
+    database: Annotated[str | None, typer.Option("--database", envvar="TANJI_DATABASE_URL")] = None,
 ) -> None:
-    """Export a finished calculation's audit bundle (run at the coordinator; FEDERATION.sig must sit beside FEDERATION)."""
+    """Export a finished calculation's audit bundle (at the coordinator; FEDERATION.sig beside FEDERATION)."""
     from tanji.coordinator.bundle import write_bundle
 
     try:

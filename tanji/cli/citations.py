@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tanji.errors import TanjiError
+from tanji.methodology import slots
 from tanji.protocol import envelope as env
 from tanji.protocol import limits
-from tanji.methodology import slots
-from tanji.errors import TanjiError
 from tanji.protocol.federation import Federation
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
@@ -60,7 +60,7 @@ def tally(reports: list[epb.Envelope], factor_set, federation: Federation) -> Ci
             raise TanjiError(f"report of {b.calculation_id} has {len(counts)} counts; "
                              f"{factor_set.model.id} has {len(ordered)} factors")
         out.calculations.append(b.calculation_id)
-        for fid, n in zip(ordered, counts):
+        for fid, n in zip(ordered, counts, strict=True):
             total, calcs = out.factors[fid]
             out.factors[fid] = (total + n, calcs + (1 if n else 0))
     return out
@@ -68,6 +68,7 @@ def tally(reports: list[epb.Envelope], factor_set, federation: Federation) -> Ci
 
 def fetch(channel, factor_set, federation: Federation) -> CitationTally:
     resp = rgrpc.RequesterServiceStub(channel).GetCitations(
-        rpb.GetCitationsRequest(provider_id=factor_set.model.provider, factor_set_hash=bytes.fromhex(factor_set.sha256)),
+        rpb.GetCitationsRequest(provider_id=factor_set.model.provider,
+                                factor_set_hash=bytes.fromhex(factor_set.sha256)),
         timeout=limits.RPC_TIMEOUT_SECONDS)
     return tally(list(resp.reports), factor_set, federation)

@@ -21,15 +21,15 @@ import grpc
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tanji.protocol import limits
+from tanji.cli import citations, requester
 from tanji.errors import TanjiError
-from tanji.protocol.federation import Federation, ListedParty, sign_list
+from tanji.infra import lifeline
+from tanji.infra import metrics as metrics_
 from tanji.methodology.graph import build_graph, parse_target
 from tanji.methodology.loader import load_data_dir
+from tanji.protocol import limits
+from tanji.protocol.federation import Federation, ListedParty, sign_list
 from tanji.protocol.signing import SigningKey
-from tanji.infra import metrics as metrics_
-from tanji.cli import citations, requester
-from tanji.infra import lifeline
 from tanji.v1 import requester_pb2 as rpb
 
 KEY_HOLDER = "keyholder"
@@ -169,12 +169,14 @@ def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> 
 
 
 def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline_seconds: float = 600.0,
-             depth_bound: int | None = None, offline: frozenset[str] = frozenset(), database: str | None = None) -> dict:
+             depth_bound: int | None = None, offline: frozenset[str] = frozenset(),
+             database: str | None = None) -> dict:
     data = load_data_dir(data_dir)           # bad data: refused here, before any process starts
     target = parse_target(product)
     unknown = sorted(offline - set(data.nodes))
     if unknown or target[0] in offline:
-        raise DemoFailed(f"--offline names {', '.join(unknown) or target[0]}: only a supplier organisation of the data can be offline")
+        raise DemoFailed(f"--offline names {', '.join(unknown) or target[0]}: "
+                         "only a supplier organisation of the data can be offline")
     graph = build_graph(data, target)        # unknown target / missing declaration: named error now
     if depth_bound is None:  # the requester declares the depth of its chain
         depth_bound = graph.depth()

@@ -29,7 +29,8 @@ def pki_issue(
     role: Annotated[str, typer.Option("--role", help="coordinator, node, key_holder or factor_provider")],
     folder: Annotated[Path, typer.Option("--dir", help="the CA folder")],
     out: Annotated[Path, typer.Option("--out", help="folder for PARTY.crt and PARTY.key")],
-    host: Annotated[list[str], typer.Option("--host", help="DNS name or IP the party is reached at (servers)")] = [],
+    host: Annotated[list[str] | None, typer.Option(
+        "--host", help="DNS name or IP the party is reached at (servers)")] = None,
 ) -> None:
     """Issue a party's TLS certificate; re-issuing rotates it (calculations are unaffected)."""
     import shutil
@@ -46,18 +47,20 @@ def pki_issue(
 
 @federation_app.command("init")
 def federation_init(
-    data_dir: Annotated[Path, typer.Argument(help="folder with the factor set and one node-data file per organisation")],
+    data_dir: Annotated[Path, typer.Argument(
+        help="folder with the factor set and one node-data file per organisation")],
     state: Annotated[Path, typer.Option("--state", help="root folder: one sub-folder per party")],
-    tls: Annotated[bool, typer.Option("--tls/--no-tls", help="also create the federation CA and every party's certificate")] = True,
-    host: Annotated[list[str], typer.Option("--host", help="name or IP the coordinator is reached at")] = [],
+    tls: Annotated[bool, typer.Option(
+        "--tls/--no-tls", help="also create the federation CA and every party's certificate")] = True,
+    host: Annotated[list[str] | None, typer.Option("--host", help="name or IP the coordinator is reached at")] = None,
 ) -> None:
     """Onboard every party once: envelope keys, the registry-signed federation list, supplier
     policies, and (with --tls) the CA and each party's certificate in STATE/<party>/tls/."""
     import shutil
 
+    from tanji.cli.demo import COORDINATOR, KEY_HOLDER, onboard, write_policies
     from tanji.methodology.loader import load_data_dir
     from tanji.protocol.pki import init_ca, issue
-    from tanji.cli.demo import COORDINATOR, KEY_HOLDER, onboard, write_policies
 
     try:
         data = load_data_dir(data_dir)
@@ -74,6 +77,6 @@ def federation_init(
                 shutil.copyfile(ca / "ca.crt", out / "ca.crt")
     except TanjiError as exc:
         fail(exc)
+    certificates = ", certificates in <party>/tls/" if tls else ""
     stderr.print(f"federation of {len(data.nodes)} organisations in {state}: list {fed_file}, "
-                 f"trust anchor {state / 'registry' / 'anchor.pub'}" + (", certificates in <party>/tls/" if tls else ""),
-                 highlight=False)
+                 f"trust anchor {state / 'registry' / 'anchor.pub'}{certificates}", highlight=False)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from google.protobuf.message import DecodeError
 
@@ -31,7 +31,8 @@ def _option(message_type: int, ext) -> str:
     try:
         value = MT.DESCRIPTOR.values_by_number[message_type]
     except KeyError:
-        raise EnvelopeRefused(common_pb2.REFUSAL_CODE_UNKNOWN_MESSAGE_TYPE, f"unknown message type {message_type}") from None
+        raise EnvelopeRefused(common_pb2.REFUSAL_CODE_UNKNOWN_MESSAGE_TYPE,
+                              f"unknown message type {message_type}") from None
     return value.GetOptions().Extensions[ext]
 
 
@@ -141,11 +142,13 @@ def reopen(envelope: envelope_pb2.Envelope) -> Opened:
 def check_signature(opened: Opened, public_raw: bytes) -> None:
     if opened.body.signer_key_fingerprint != key_fingerprint(public_raw):
         raise EnvelopeRefused(common_pb2.REFUSAL_CODE_BAD_SIGNATURE,
-                              f"{opened.type_name} from {opened.body.sender!r} names a key that is not its registered key")
+                              f"{opened.type_name} from {opened.body.sender!r} names a key that is not its "
+                              "registered key")
     try:
         verify(public_raw, domain_tag(opened.body.message_type), opened.envelope.body, opened.envelope.signature)
     except BadSignature as exc:
-        raise EnvelopeRefused(common_pb2.REFUSAL_CODE_BAD_SIGNATURE, f"{opened.type_name} from {opened.body.sender!r}: {exc}") from None
+        raise EnvelopeRefused(common_pb2.REFUSAL_CODE_BAD_SIGNATURE,
+                              f"{opened.type_name} from {opened.body.sender!r}: {exc}") from None
 
 
 def open_envelope(envelope: envelope_pb2.Envelope, key_of: Callable[[str], bytes | None]) -> Opened:

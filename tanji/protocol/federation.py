@@ -69,7 +69,7 @@ class Federation:
             {"id": p.id, "role": p.role, "public_key": p.public_key.hex()} for p in self.parties.values()]}, indent=2)
 
     @classmethod
-    def load(cls, path: Path) -> "Federation":
+    def load(cls, path: Path) -> Federation:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
@@ -77,7 +77,7 @@ class Federation:
         return cls.parse(data, str(path))
 
     @classmethod
-    def parse(cls, data: bytes, path: str = "federation list") -> "Federation":
+    def parse(cls, data: bytes, path: str = "federation list") -> Federation:
         try:
             doc = json.loads(data)
         except ValueError as exc:

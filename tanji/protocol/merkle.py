@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from tanji.errors import TanjiError
 from tanji.protocol.signing import BadSignature, SigningKey, verify
@@ -78,7 +78,7 @@ class _Levels:
         self.levels: list[list[bytes]] = [[]]
 
     @classmethod
-    def of(cls, leaf_hashes: Sequence[bytes]) -> "_Levels":
+    def of(cls, leaf_hashes: Sequence[bytes]) -> _Levels:
         t = cls()
         t.levels[0] = list(leaf_hashes)
         below = t.levels[0]
@@ -299,7 +299,7 @@ class MerkleLog:
         self._t = _Levels()
 
     @classmethod
-    def from_leaf_hashes(cls, leaf_hashes: Sequence[bytes]) -> "MerkleLog":
+    def from_leaf_hashes(cls, leaf_hashes: Sequence[bytes]) -> MerkleLog:
         """A log holding these leaf hashes in order (e.g. reloaded from storage)."""
         log = cls()
         log._t = _Levels.of(leaf_hashes)

@@ -40,7 +40,7 @@ def init_ca(folder: Path, name: str = "tanji federation CA", years: int = 10) ->
         raise TanjiError(f"{cert_path} exists: a federation has one CA")
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=365 * years))
@@ -54,7 +54,8 @@ def init_ca(folder: Path, name: str = "tanji federation CA", years: int = 10) ->
     return cert_path
 
 
-def issue(folder: Path, party: str, role: str, out: Path, hosts: list[str] | None = None, days: int = 397) -> tuple[Path, Path]:
+def issue(folder: Path, party: str, role: str, out: Path, hosts: list[str] | None = None,
+          days: int = 397) -> tuple[Path, Path]:
     """Issue `party`'s TLS key and certificate (CN = party id) signed by the CA in `folder`."""
     if role not in ROLES:
         raise TanjiError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
@@ -64,7 +65,7 @@ def issue(folder: Path, party: str, role: str, out: Path, hosts: list[str] | Non
     except OSError as exc:
         raise TanjiError(f"{folder}: no CA here ({exc.strerror}); run `tanji pki init` first") from None
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     names: list[x509.GeneralName] = [x509.DNSName(party)]
     for h in hosts or ["localhost", "127.0.0.1"]:
         try:

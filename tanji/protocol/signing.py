@@ -37,11 +37,11 @@ class SigningKey:
         self._private = private
 
     @classmethod
-    def generate(cls) -> "SigningKey":
+    def generate(cls) -> SigningKey:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
-    def load_or_create(cls, path: Path) -> "SigningKey":
+    def load_or_create(cls, path: Path) -> SigningKey:
         """Load a PEM key, or create one readable by its owner only."""
         if path.exists():
             private = serialization.load_pem_private_key(path.read_bytes(), password=None)

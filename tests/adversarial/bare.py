@@ -14,17 +14,17 @@ import os
 import sqlite3
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
 
-from tanji.protocol import envelope as env
+from tanji.cli.demo import Processes, _wait_for, onboard
 from tanji.he import tasks as he_tasks
+from tanji.infra.transfer import push_object
+from tanji.protocol import envelope as env
 from tanji.protocol import limits
 from tanji.protocol.signing import SigningKey
-from tanji.infra.transfer import push_object
-from tanji.cli.demo import Processes, _wait_for, onboard
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import key_holder_pb2 as kpb
@@ -46,7 +46,7 @@ TIMEOUT = 60
 class Party:
     """One listed party, played from the test process with its own envelope key."""
 
-    def __init__(self, coord: "BareCoordinator", name: str):
+    def __init__(self, coord: BareCoordinator, name: str):
         self.coord, self.name = coord, name
         self.key = SigningKey.load_or_create(coord.state / name / "envelope-key.pem")
         self.nodes = ngrpc.NodeServiceStub(coord.channel)
@@ -78,7 +78,7 @@ class Party:
         r.products.add(product_id=product, lifetime_energy_kwh=1000.0)
         r.depth_bound, r.batch_size, r.key_holder, r.factor_set_id = 1, 1, KEY_HOLDER, "fs"
         r.min_attestations = 1
-        r.deadline.FromDatetime(datetime.now(timezone.utc) + timedelta(seconds=deadline_seconds))
+        r.deadline.FromDatetime(datetime.now(UTC) + timedelta(seconds=deadline_seconds))
         return env.seal(b, self.key)
 
     def start(self, product: str, deadline_seconds: float = 3600) -> tuple[cpb.PushOutcome, str, epb.Envelope]:
@@ -162,7 +162,8 @@ class BareCoordinator:
 
     def alive(self) -> None:
         """The process still runs and answers a well-formed call."""
-        assert self.process.poll() is None, f"the coordinator exited with {self.process.returncode}:\n{self.log()[-3000:]}"
+        assert self.process.poll() is None, \
+            f"the coordinator exited with {self.process.returncode}:\n{self.log()[-3000:]}"
         resp = self.maker.nodes.Heartbeat(npb.HeartbeatRequest(party_id="maker"), timeout=TIMEOUT)
         assert resp.next_heartbeat_seconds == limits.HEARTBEAT_SECONDS
 

@@ -27,21 +27,21 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tanji.protocol import envelope as env
+from tanji.cli import requester
+from tanji.cli.demo import Processes, _wait_for
 from tanji.he import tasks as he_tasks
-from tanji.protocol import limits
+from tanji.infra import lifeline
+from tanji.infra.runtime import open_channel
+from tanji.infra.transfer import pull_object, push_object
 from tanji.methodology import profiles, slots, units
-from tanji.protocol.federation import Federation, ListedParty, sign_list
 from tanji.methodology.footprint import own
 from tanji.methodology.graph import build_graph, reference_result
 from tanji.methodology.loader import load_data_dir
+from tanji.protocol import envelope as env
+from tanji.protocol import limits
+from tanji.protocol.federation import Federation, ListedParty, sign_list
 from tanji.protocol.pki import init_ca, issue
-from tanji.infra.runtime import open_channel
 from tanji.protocol.signing import SigningKey
-from tanji.infra.transfer import pull_object, push_object
-from tanji.cli import requester
-from tanji.infra import lifeline
-from tanji.cli.demo import Processes, _wait_for
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb
@@ -91,7 +91,8 @@ def write_chain(folder: Path) -> Path:
                                         activities=[material("material.bms", 1, "piece")])]),
         node_doc("rogue", [product_doc("ROGUE-PACK", unit="piece", stage="manufacturing", declaration=MIIT,
                                        activities=[material("material.steel", 10.0, "kg")],
-                                       inputs=[bought("cathode", "CAM", 5.0, "kg"), bought("bms-co", "BMS", 1, "piece")])]),
+                                       inputs=[bought("cathode", "CAM", 5.0, "kg"),
+                                               bought("bms-co", "BMS", 1, "piece")])]),
         node_doc(MALLORY, [product_doc("PART", activities=[material("material.steel", 1.0, "kg")])]),
     )
 
@@ -100,7 +101,7 @@ class Impostor:
     """A party played from the test process with that party's own envelope key and certificate:
     it pulls the party's inbox and pushes whatever the test makes it sign."""
 
-    def __init__(self, fed: "AdversarialFederation", party: str):
+    def __init__(self, fed: AdversarialFederation, party: str):
         self.fed, self.party = fed, party
         self.key = fed.key(party)
         self.stub = ngrpc.NodeServiceStub(fed.channel(party))
@@ -118,7 +119,8 @@ class Impostor:
 
     def pull(self) -> None:
         while True:
-            resp = self.stub.PullMessages(npb.PullMessagesRequest(party_id=self.party, ack_cursor=self.cursor), timeout=30)
+            resp = self.stub.PullMessages(npb.PullMessagesRequest(party_id=self.party, ack_cursor=self.cursor),
+                                          timeout=30)
             for m in resp.messages:
                 opened = env.open_envelope(m.envelope, self.fed.federation.key_of)
                 self.received[opened.hash] = opened
@@ -143,7 +145,8 @@ class Impostor:
         return push_object(self.stub, self.party, cid, data, opb.OBJECT_KIND_CIPHERTEXT)
 
     def push(self, *envelopes: epb.Envelope) -> list[cpb.PushOutcome]:
-        resp = self.stub.PushMessages(npb.PushMessagesRequest(party_id=self.party, envelopes=list(envelopes)), timeout=60)
+        resp = self.stub.PushMessages(npb.PushMessagesRequest(party_id=self.party, envelopes=list(envelopes)),
+                                      timeout=60)
         return list(resp.outcomes)
 
     def body(self, ka: env.Opened, mt: int, answers: bytes) -> epb.EnvelopeBody:
@@ -191,7 +194,8 @@ class Supplier(Impostor):
         """The node's answer (own(p) multiplied by `scale`: 1 is honest)."""
         part = own(self.product, self.party, self.org.country, self.fed.data.factors.by_id,
                    profiles.get(ka.body.method_profile.name))
-        weights = [(self.object(ka.body.calculation_id, p.weight_object_hash), units.factor(p.quantity_unit, self.product.unit))
+        weights = [(self.object(ka.body.calculation_id, p.weight_object_hash),
+                    units.factor(p.quantity_unit, self.product.unit))
                    for p in merged.payload.parts]
         citation = slots.citation_slots(self.fed.data.factors.by_id)
         return he_tasks.answer(context, weights, (part.vector * slots.WEIGHTED * scale).tolist(),
@@ -211,7 +215,8 @@ class AdversarialFederation:
         self.procs = Processes(self.state)
         try:
             self.address = self._start_coordinator()
-            self.procs.start(KEY_HOLDER, ["keyholder", "serve", "--id", KEY_HOLDER, "--state", str(self.state / KEY_HOLDER),
+            self.procs.start(KEY_HOLDER, ["keyholder", "serve", "--id", KEY_HOLDER,
+                                          "--state", str(self.state / KEY_HOLDER),
                                           "--federation", str(self.fed_file), "--coordinator", self.address,
                                           "--tls", str(self.tls)])
             for org in NODES:
@@ -326,11 +331,12 @@ class AdversarialFederation:
         """The coordinator's stored envelopes of one calculation (what a malicious operator reads)."""
         con = self.coordinator_db()
         try:
-            rows = con.execute("SELECT body, signature, sender FROM envelopes WHERE calculation_id=? AND message_type=?",
-                               (cid, MT.Name(mt))).fetchall()
+            rows = con.execute("SELECT body, signature, sender FROM envelopes "
+                               "WHERE calculation_id=? AND message_type=?", (cid, MT.Name(mt))).fetchall()
         finally:
             con.close()
-        return [env.parse_unverified(epb.Envelope(body=b, signature=sig)) for b, sig, who in rows if sender in (None, who)]
+        return [env.parse_unverified(epb.Envelope(body=b, signature=sig))
+                for b, sig, who in rows if sender in (None, who)]
 
     def coordinator_object(self, digest: bytes) -> bytes:
         h = digest.hex()

@@ -9,22 +9,23 @@ The last test is a fast static check: every client stub call carries a deadline.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import os
 
 import grpc
 import pytest
 
-from tanji.protocol import envelope as env
-from tanji.he import tasks as he_tasks
-from tanji.protocol import limits
 from tanji.he import _wire
+from tanji.he import tasks as he_tasks
+from tanji.protocol import envelope as env
+from tanji.protocol import limits
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import key_holder_pb2 as kpb
 from tanji.v1 import node_pb2 as npb
 from tanji.v1 import objects_pb2 as opb
 from tanji.v1 import requester_pb2 as rpb
-from tests.adversarial.bare import MT, S, BareCoordinator
+from tests.adversarial.bare import MT, BareCoordinator, S
 from tests.conftest import ROOT
 
 integration = pytest.mark.integration
@@ -61,7 +62,8 @@ def rpc_error(call, *args) -> grpc.RpcError:
 @integration
 def test_an_oversized_message_is_resource_exhausted_and_the_server_still_answers(coord):
     heartbeat = coord.raw_call("/tanji.v1.NodeService/Heartbeat")
-    big = npb.HeartbeatRequest(party_id="maker").SerializeToString() + b"\x12" + b"\xff\xff\xff\x02" + bytes(5 * limits.MiB)
+    big = (npb.HeartbeatRequest(party_id="maker").SerializeToString()
+           + b"\x12" + b"\xff\xff\xff\x02" + bytes(5 * limits.MiB))
     assert len(big) > limits.MAX_MESSAGE_BYTES
     err = rpc_error(heartbeat, big)
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -153,7 +155,7 @@ def test_object_uploads_beyond_the_size_and_chunk_limits_are_refused_and_nothing
          grpc.StatusCode.INVALID_ARGUMENT, "object hash must be 32 bytes"),
     ]
     for name, kwargs, code, words in cases:
-        err = rpc_error(lambda: push_chunk(coord, cid, **kwargs))
+        err = rpc_error(functools.partial(push_chunk, coord, cid, **kwargs))
         assert (err.code(), name) == (code, name) and words in err.details(), (name, err.details())
     assert coord.stored_files() == before  # nothing stored, nothing left in staging
     coord.alive()
@@ -171,7 +173,8 @@ def test_objects_per_party_and_calculation_are_bounded(coord, keyed):
             coord.supplier.push_object(cid, data)
         except grpc.RpcError as exc:
             assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert f"'supplier' already uploaded {MAX_OBJECTS} objects for calculation {cid!r} (the limit)" in exc.details()
+            assert (f"'supplier' already uploaded {MAX_OBJECTS} objects for calculation {cid!r} (the limit)"
+                    in exc.details())
             break
         accepted += 1
         assert accepted <= MAX_OBJECTS
@@ -235,11 +238,13 @@ def test_malformed_ciphertexts_are_refused_by_name_without_crashing(coord, keyed
         "random bytes of the right size": (os.urandom(len(honest)), "bad magic"),
         "random bytes": (os.urandom(1000), "bad magic"),
         "too short": (honest[:50], "too short to be a tanji ciphertext"),
-        "oversized (a valid ciphertext, padded to 2 MiB)": (honest + bytes(2 * limits.MiB), "larger than any ciphertext"),
+        "oversized (a valid ciphertext, padded to 2 MiB)": (honest + bytes(2 * limits.MiB),
+                                                            "larger than any ciphertext"),
         "without its padding": (honest[:_wire.HEADER_SIZE + len(seal)], "exactly"),
         "truncated": (honest[:len(honest) // 2], "truncated"),
         "a flipped byte in SEAL's header": (bytes(flipped), "SEAL refused the ciphertext bytes"),
-        "a header announcing more bytes than follow": (honest[:76] + (10**8).to_bytes(4, "big") + honest[80:], "truncated"),
+        "a header announcing more bytes than follow": (honest[:76] + (10**8).to_bytes(4, "big") + honest[80:],
+                                                       "truncated"),
         "another width": (_wire.pack_ciphertext(_wire.CiphertextHeader(header.level, 9, header.param_hash,
                                                                        header.key_fingerprint), seal, len(honest)),
                           "carries 9 slots; this calculation uses 8"),
@@ -269,7 +274,8 @@ def test_malformed_public_contexts_are_refused_by_name_without_crashing(coord):
     flipped[len(flipped) // 2] ^= 0x55
     cases = {
         "random bytes": (os.urandom(4096), cpb.REFUSAL_CODE_MALFORMED, "not a TenSEAL public context"),
-        "truncated": (keys.public_context[: len(keys.public_context) // 3], cpb.REFUSAL_CODE_MALFORMED, "public context"),
+        "truncated": (keys.public_context[: len(keys.public_context) // 3], cpb.REFUSAL_CODE_MALFORMED,
+                      "public context"),
         "the secret context": (secret_ctx, cpb.REFUSAL_CODE_MALFORMED, "SECRET key"),
         "a flipped byte in the public key": (bytes(flipped), None, ""),
         "empty": (b"", cpb.REFUSAL_CODE_MALFORMED, "no public key"),
@@ -310,7 +316,8 @@ def test_every_client_stub_call_in_the_product_code_carries_a_deadline():
             if "v1" in path.parts:
                 continue
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
-                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in RPC_METHODS:
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                        and node.func.attr in RPC_METHODS):
                     calls += 1
                     if not any(k.arg == "timeout" for k in node.keywords):
                         missing.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.attr}")

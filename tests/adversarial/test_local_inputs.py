@@ -6,11 +6,11 @@ that bypasses its own checks — is in test_malicious_parties.py, where the key 
 import pytest
 from typer.testing import CliRunner
 
-from tanji.node.store import NodeStore
+from tanji.cli import app
+from tanji.he import ValueOutOfRange
 from tanji.he import tasks as he_tasks
 from tanji.methodology import slots
-from tanji.he import ValueOutOfRange
-from tanji.cli import app
+from tanji.node.store import NodeStore
 from tests.builders import factors_doc, node_doc, product_doc, write_dir
 
 

@@ -10,19 +10,19 @@ coordinator process told which attack to run; everyone else is an honest real pr
 import pytest
 import tenseal as ts
 
-from tanji.protocol import envelope as env
-from tanji.he import tasks as he_tasks
-from tanji.methodology import slots
-from tanji.he import _wire, default_backend, get_preset
-from tanji.he.tenseal_backend import TenSEALPublicContext
 from tanji.cli import requester
+from tanji.he import _wire, default_backend, get_preset
+from tanji.he import tasks as he_tasks
+from tanji.he.tenseal_backend import TenSEALPublicContext
+from tanji.infra.transfer import push_object
+from tanji.methodology import slots
+from tanji.protocol import envelope as env
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import key_holder_pb2 as kpb
 from tanji.v1 import key_holder_pb2_grpc as kgrpc
 from tanji.v1 import objects_pb2 as opb
 from tanji.v1 import requester_pb2 as rpb
-from tanji.infra.transfer import push_object
 from tests.adversarial.conftest import KEY_HOLDER, KEY_HOLDER_2, Impostor, sha256
 
 pytestmark = pytest.mark.integration
@@ -118,7 +118,8 @@ def unpinned_announcement(fed, cid: str, request: env.Opened) -> epb.Envelope:
     stub = Impostor(fed, KEY_HOLDER_2).stub
     digest = push_object(stub, KEY_HOLDER_2, cid, public, opb.OBJECT_KIND_PUBLIC_CONTEXT)
     preset = get_preset("ckks-n8192-d2")
-    body = env.new_body(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, calculation_id=cid, sender=KEY_HOLDER_2, receiver="coordinator")
+    body = env.new_body(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, calculation_id=cid, sender=KEY_HOLDER_2,
+                        receiver="coordinator")
     body.answers_hash = request.hash
     body.key_fingerprint = sha256(_wire.context_parts(public).public_key)
     body.ckks_params_hash = bytes.fromhex(preset.param_hash)
@@ -148,7 +149,8 @@ def test_parameter_downgrade_is_refused_by_the_coordinator(federation):
     context against the pinned presets (WRONG_PARAMETERS) and the calculation gets no key."""
     cid = federation.start(key_holder=KEY_HOLDER_2, deadline=60)
     announcement = unpinned_announcement(federation, cid, key_needed(federation, cid))
-    out = keyholder2_work(federation).PublishKey(kpb.PublishKeyRequest(key_announcement=announcement), timeout=60).outcome
+    out = keyholder2_work(federation).PublishKey(kpb.PublishKeyRequest(key_announcement=announcement),
+                                                 timeout=60).outcome
     assert out.status == cpb.PUSH_STATUS_REFUSED and out.code == cpb.REFUSAL_CODE_WRONG_PARAMETERS, out
     assert "N=4096" in out.message and "not a pinned preset" in out.message
     assert federation.status(cid).state == S.CALCULATION_STATE_AWAITING_KEY
@@ -178,11 +180,13 @@ def test_a_second_decryption_request_is_refused(federation, honest_run):
     first = federation.result(honest_run)
     with federation.attack("second-decryption", calculation=honest_run, supplier="bms-co"):
         end = federation.wait_until(lambda: len(list(submissions.iterdir())) > before)
-    replies = [env.parse_unverified(epb.Envelope.FromString(p.read_bytes())) for p in sorted(submissions.iterdir())[before:]]
+    replies = [env.parse_unverified(epb.Envelope.FromString(p.read_bytes()))
+               for p in sorted(submissions.iterdir())[before:]]
     assert end and replies
     for reply in replies:
         assert reply.body.sender == KEY_HOLDER and reply.body.calculation_id == honest_run
-        assert reply.body.message_type == MT.MESSAGE_TYPE_REFUSAL, "the key holder answered with a RESULT, not a refusal"
+        assert reply.body.message_type == MT.MESSAGE_TYPE_REFUSAL, \
+            "the key holder answered with a RESULT, not a refusal"
         assert reply.payload.code == cpb.REFUSAL_CODE_ALREADY_DECRYPTED
         assert "already decrypted" in reply.payload.message
     assert not any((federation.state / KEY_HOLDER).rglob(f"*{honest_run}*.secret"))   # the key is gone
@@ -208,7 +212,8 @@ def test_the_dictionary_attack_on_a_request_fails_because_of_re_randomisation(fe
     unit = federation.coordinator_object(ka.payload.unit_weight_object_hash)        # Enc(1) of the root
     width = ka.payload.width
     requests = {(r.body.sender, r.payload.supplier): r for r in federation.stored(honest_run, MT.MESSAGE_TYPE_REQUEST)}
-    (to_cells,) = [m for m in federation.stored(honest_run, MT.MESSAGE_TYPE_MERGED_REQUEST) if m.payload.supplier == "cells"]
+    (to_cells,) = [m for m in federation.stored(honest_run, MT.MESSAGE_TYPE_MERGED_REQUEST)
+                   if m.payload.supplier == "cells"]
     tiers = [  # (Enc(w) the buyer received, the request it sent, q, guesses)
         (unit, requests[("pack", "cells")], 100.0, range(1, 201)),
         (federation.coordinator_object(to_cells.payload.parts[0].weight_object_hash), requests[("cells", "cathode")],

@@ -8,16 +8,16 @@ negative or overflowing values) the key holder detects after its one decryption 
 """
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 
-from tanji.protocol import envelope as env
-from tanji.he import tasks as he_tasks
-from tanji.protocol import limits
-from tanji.he import _wire, default_backend
 from tanji.cli import requester
+from tanji.he import _wire, default_backend
+from tanji.he import tasks as he_tasks
+from tanji.protocol import envelope as env
+from tanji.protocol import limits
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb
@@ -136,7 +136,8 @@ REFUSED_ON_ARRIVAL = [
     ("cross-calculation splice: a contribution of an earlier calculation", ciphertext(earlier_calculation),
      cpb.REFUSAL_CODE_WRONG_KEY, "names public key"),
     ("cross-calculation splice: bound to an earlier calculation's key",
-     with_body(key_fingerprint=lambda f, o: f.stored(o.earlier, MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT)[0].payload.key_fingerprint),
+     with_body(key_fingerprint=lambda f, o: f.stored(o.earlier,
+                                                     MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT)[0].payload.key_fingerprint),
      cpb.REFUSAL_CODE_WRONG_KEY, "names another public key"),
     ("parameter downgrade: a ciphertext of another preset", ciphertext(other_preset), cpb.REFUSAL_CODE_WRONG_PARAMETERS,
      "made under preset ckks-n16384-d7"),
@@ -144,7 +145,8 @@ REFUSED_ON_ARRIVAL = [
      cpb.REFUSAL_CODE_WRONG_PARAMETERS, "names other CKKS parameters"),
     ("a contribution at another level (its size would tell its depth)", ciphertext(other_level),
      cpb.REFUSAL_CODE_WRONG_LEVEL, "expects level 0"),
-    ("replay: a message id used before", with_body(message_id=lambda f, o: epb.EnvelopeBody.FromString(o.declaration.body).message_id),
+    ("replay: a message id used before",
+     with_body(message_id=lambda f, o: epb.EnvelopeBody.FromString(o.declaration.body).message_id),
      cpb.REFUSAL_CODE_REPLAY, "message id already used"),
     ("replay: a message an hour old", with_body(created_at=lambda f, o: _hour_ago()), cpb.REFUSAL_CODE_REPLAY,
      "away from now"),
@@ -157,7 +159,7 @@ REFUSED_ON_ARRIVAL = [
 
 
 def _hour_ago():
-    return datetime.now(timezone.utc) - timedelta(hours=1)
+    return datetime.now(UTC) - timedelta(hours=1)
 
 
 @pytest.mark.parametrize("attack,make,code,fragment", REFUSED_ON_ARRIVAL, ids=[a[0] for a in REFUSED_ON_ARRIVAL])
@@ -174,7 +176,8 @@ def test_a_bad_contribution_is_refused_on_arrival(federation, waiting, attack, m
 def test_after_every_refused_push_the_honest_answer_gives_the_right_result(federation, waiting):
     """The control: the same request, answered honestly, ends in the reference result — so
     the refusals above were the attacks', not the federation's."""
-    out = federation.mallory.push(federation.mallory.contribution(waiting.ka, waiting.merged.hash, "PART", waiting.honest))
+    out = federation.mallory.push(federation.mallory.contribution(waiting.ka, waiting.merged.hash, "PART",
+                                                                  waiting.honest))
     assert out[0].status == cpb.PUSH_STATUS_ACCEPTED, out[0].message
     st = federation.wait(waiting.cid)
     assert st.state == S.CALCULATION_STATE_DONE, st.failure_message
@@ -314,7 +317,8 @@ def test_an_unregistered_party_is_refused(federation):
     for call in (lambda: intruder.pull(), lambda: intruder.push()):
         with pytest.raises(grpc.RpcError) as info:
             call()
-        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED and "unknown party 'intruder'" in info.value.details()
+        assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "unknown party 'intruder'" in info.value.details()
     spec = federation.spec("pack", "PACK")
     spec.requester = INTRUDER
     with pytest.raises(requester.CalculationFailed, match="REFUSAL_CODE_UNKNOWN_PARTY"):

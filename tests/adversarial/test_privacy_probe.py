@@ -46,14 +46,14 @@ import grpc
 import numpy as np
 import pytest
 
-from tanji.protocol import limits
+from tanji.cli import requester
+from tanji.cli.demo import KEY_HOLDER, Processes, _wait_for, onboard
 from tanji.methodology import profiles
 from tanji.methodology.footprint import own
 from tanji.methodology.graph import build_graph
 from tanji.methodology.loader import load_data_dir
+from tanji.protocol import limits
 from tanji.protocol.signing import SigningKey
-from tanji.cli import requester
-from tanji.cli.demo import KEY_HOLDER, Processes, _wait_for, onboard
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import objects_pb2 as opb
 from tanji.v1 import requester_pb2 as rpb
@@ -232,7 +232,7 @@ def object_chunk(message: bytes, objects: dict[bytes, bytes]) -> bytes | None:
     for cls, off_field in ((opb.PushObjectRequest, "offset"), (opb.PullObjectResponse, "offset")):
         try:
             m = cls.FromString(message)
-        except Exception:  # noqa: BLE001 - not this message type
+        except Exception:  # not this message type
             continue
         obj = objects.get(m.object_hash)
         off = getattr(m, off_field)
@@ -350,7 +350,7 @@ def state_files(folder: Path, label: str, objects: bool = True) -> list[Haystack
 def random_material(coordinator_state: Path) -> tuple[list[bytes], list[bytes]]:
     """Hashes, signatures, ids and keys in the coordinator's database (every bytes value of 16 or
     more bytes, and those inside every stored envelope), and the stored objects (ciphertexts)."""
-    from tests.fuzz.protofuzz import _slots  # noqa: PLC0415 - the same tree walk the fuzzers use
+    from tests.fuzz.protofuzz import _slots  # the same tree walk the fuzzers use
 
     small: set[bytes] = set()
     con = sqlite3.connect(f"file:{coordinator_state / 'coordinator.db'}?mode=ro", uri=True)
@@ -466,7 +466,7 @@ def test_no_marker_reaches_the_coordinator_or_the_key_holder(probe):
     files = probe["files"]
 
     # ---- positive controls: the capture is whole, and the search finds what the coordinator may see
-    for party, relay in probe["relays"].items():
+    for party in probe["relays"]:
         if party != REQUESTER_CLI:
             assert party.encode() in per_party[party], f"{party}'s own id is not in its reassembled traffic"
     lifetime = probe["spec"].lifetime_energy_kwh

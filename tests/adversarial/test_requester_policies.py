@@ -15,11 +15,11 @@ import sys
 
 import pytest
 
+from tanji.cli import requester
+from tanji.methodology.graph import build_graph
 from tanji.node.ledger import ledger
 from tanji.node.store import NodeStore
-from tanji.methodology.graph import build_graph
 from tanji.protocol.signing import SigningKey
-from tanji.cli import requester
 from tanji.v1 import requester_pb2 as rpb
 from tests.conftest import EXAMPLES
 from tests.integration.test_faults import TARGET, Federation
@@ -46,7 +46,8 @@ def test_a_requester_zeroing_its_other_quantities_is_refused_by_the_minimum_cont
     assert proc.returncode == 2, proc.stdout + proc.stderr
     message = " ".join(proc.stderr.split())
     assert "REFUSAL_CODE_TOO_FEW_CONTRIBUTORS" in message
-    assert "cell-works answers MODULE-NMC811-16C only for a buyer with at least 2 inputs; pack-assembler has 1" in message
+    assert ("cell-works answers MODULE-NMC811-16C only for a buyer with at least 2 inputs; pack-assembler has 1"
+            in message)
     entries = ledger(NodeStore(out / "state" / "cell-works" / "node.db"))
     assert any("at least 2 inputs" in a for e in entries for a in e.answered)   # in the supplier's usage ledger
     assert not (out / "result.json").exists()

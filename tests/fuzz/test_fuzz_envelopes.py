@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from tanji.coordinator import db
 from tanji.coordinator.engine import Coordinator
-from tanji.protocol import envelope as env
 from tanji.he import tasks as he_tasks
-from tanji.protocol.federation import Federation, ListedParty
 from tanji.infra.objectstore import ObjectStore
+from tanji.protocol import envelope as env
+from tanji.protocol.federation import Federation, ListedParty
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
@@ -43,7 +43,8 @@ class World:
     def __init__(self, root):
         self.keys = {p: SigningKey.generate() for p in PARTIES}
         roles = {"coordinator": "coordinator", "keyholder": "key_holder"}
-        self.federation = Federation({p: ListedParty(p, roles.get(p, "node"), k.public_raw) for p, k in self.keys.items()})
+        self.federation = Federation({p: ListedParty(p, roles.get(p, "node"), k.public_raw)
+                                      for p, k in self.keys.items()})
         self.objects = ObjectStore(root / "objects")
         self.c = Coordinator(db.session_factory(db.make_engine(db.sqlite_url(root / "c.db"))), self.objects,
                              self.keys["coordinator"], self.federation)
@@ -98,7 +99,7 @@ class World:
         r.target_organisation = "a"
         r.products.add(product_id="A", lifetime_energy_kwh=1000.0)
         r.depth_bound, r.batch_size, r.key_holder, r.factor_set_id = 1, 1, "keyholder", "fs"
-        r.deadline.FromDatetime(datetime.now(timezone.utc) + timedelta(hours=1))
+        r.deadline.FromDatetime(datetime.now(UTC) + timedelta(hours=1))
         r.quantity_commitment = os.urandom(32)
         return cid, env.seal(b, self.keys["a"])
 

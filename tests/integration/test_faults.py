@@ -11,13 +11,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from tanji.protocol import envelope as env
-from tanji.protocol import limits
-from tanji.methodology.graph import build_graph, reference_result
-from tanji.methodology.loader import load_data_dir
-from tanji.protocol.signing import SigningKey
 from tanji.cli import requester
 from tanji.cli.demo import Processes, _wait_for, onboard
+from tanji.methodology.graph import build_graph, reference_result
+from tanji.methodology.loader import load_data_dir
+from tanji.protocol import envelope as env
+from tanji.protocol import limits
+from tanji.protocol.signing import SigningKey
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
 from tests.chaingen import write_chain
@@ -43,7 +43,7 @@ class Federation:
         self.procs = Processes(self.state)
         self.address = self.start_coordinator(fault_point=fault_point)
         self.procs.start_keyholder(self.fed_file, self.address)
-        for org, nd in self.data.nodes.items():
+        for org in self.data.nodes:
             self.start_node(org)
         for org in self.data.nodes:
             _wait_for(self.state / org / "ready", self.procs, f"{org} to register")
@@ -115,12 +115,14 @@ def assert_matches_reference(result, data_dir: Path = EXAMPLES / "nmc811-pack", 
 #: coordinator tables whose rows never change once committed (primary key first)
 APPEND_ONLY = {"envelopes": "hash, calculation_id, message_type, sender, receiver, body, signature",
                "log_leaves": "\"index\", envelope_hash, leaf_hash", "tree_heads": "tree_size, root, signature",
-               "deliveries": "sequence, party, envelope_hash", "key_holder_work": "sequence, party, kind, calculation_id",
+               "deliveries": "sequence, party, envelope_hash",
+               "key_holder_work": "sequence, party, kind, calculation_id",
                "calc_requests": "hash, buyer, supplier, product, weight_hash", "attestations": "hash, auditor",
                "calc_fallbacks": "hash, request_hash"}
 #: rows that move forward; a column set once keeps its value
 PROGRESSING = {"calculations": ("id", "key_announcement_hash, context_hash, aggregate_hash, result_hash, request_hash"),
-               "calc_pairs": ("calculation_id, org, product", "merged_request_hash, declaration_hash, contribution_hash")}
+               "calc_pairs": ("calculation_id, org, product",
+                              "merged_request_hash, declaration_hash, contribution_hash")}
 
 
 def store_snapshot(state: Path) -> dict:
@@ -145,7 +147,8 @@ def assert_nothing_lost(before: dict, after: dict, cid: str) -> None:
     for t in PROGRESSING:
         for k, cols in before[t].items():
             assert k in after[t], f"{t} {k} lost"
-            assert all(b is None or b == a for b, a in zip(cols, after[t][k])), f"{t} {k}: a set column changed"
+            assert all(b is None or b == a for b, a in zip(cols, after[t][k], strict=True)), \
+                f"{t} {k}: a set column changed"
     assert before["objects"] <= after["objects"], "objects lost"
     leaves = sorted(after["log_leaves"].values())
     assert [leaf[0] for leaf in leaves] == list(range(len(leaves)))  # the log stays gapless and append-only
@@ -217,7 +220,8 @@ def test_node_sigkill_mid_request_resumes_without_double_counting(tmp_path):
         assert st.state == S.CALCULATION_STATE_DONE, st.failure_message
         assert_matches_reference(fed.result(cid))
         con = sqlite3.connect(fed.state / "coordinator" / "coordinator.db")
-        n = con.execute("SELECT COUNT(*) FROM envelopes WHERE sender='cell-works' AND message_type='MESSAGE_TYPE_CONTRIBUTION'").fetchone()[0]
+        n = con.execute("SELECT COUNT(*) FROM envelopes "
+                        "WHERE sender='cell-works' AND message_type='MESSAGE_TYPE_CONTRIBUTION'").fetchone()[0]
         con.close()
         assert n == 2  # one per product, whatever was resent
     finally:

@@ -11,12 +11,12 @@ import grpc
 import psycopg
 import pytest
 
-from tanji.protocol import limits
-from tanji.methodology.graph import build_graph
-from tanji.methodology.loader import load_data_dir
-from tanji.protocol.signing import SigningKey
 from tanji.cli import requester
 from tanji.cli.demo import Processes, _wait_for, onboard
+from tanji.methodology.graph import build_graph
+from tanji.methodology.loader import load_data_dir
+from tanji.protocol import limits
+from tanji.protocol.signing import SigningKey
 from tanji.v1 import requester_pb2 as rpb
 from tests.chaingen import write_chain
 from tests.conftest import EXAMPLES
@@ -100,7 +100,8 @@ def test_demo_on_postgresql_matches_the_reference_and_its_bundle_verifies(tmp_pa
     with pg_connect(postgres_url) as con:
         assert con.execute("SELECT COUNT(*) FROM objects").fetchone()[0] > 0
     verify = subprocess.run([sys.executable, "-m", "tanji", "audit", "verify", str(out / "bundle.tar"), "--trust",
-                             str(out / "state" / "registry" / "anchor.pub")], capture_output=True, text=True, timeout=300)
+                             str(out / "state" / "registry" / "anchor.pub")],
+                            capture_output=True, text=True, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 

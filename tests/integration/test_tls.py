@@ -6,11 +6,11 @@ import time
 import grpc
 import pytest
 
+from tanji.cli.demo import onboard
+from tanji.infra.runtime import open_channel
 from tanji.protocol import envelope as env
 from tanji.protocol.pki import init_ca, issue
-from tanji.infra.runtime import open_channel
 from tanji.protocol.signing import SigningKey
-from tanji.cli.demo import onboard
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb
 from tanji.v1 import node_pb2_grpc as ngrpc
@@ -29,9 +29,10 @@ def coordinator(tmp_path_factory):
     state = root / "state"
     fed_file, _ = onboard(state, ["cell-co", "cam-co"])
     port_file = root / "port"
-    proc = subprocess.Popen([sys.executable, "-m", "tanji", "coordinator", "serve", "--state", str(state / "coordinator"),
-                             "--federation", str(fed_file), "--listen", "127.0.0.1:0", "--port-file", str(port_file),
-                             "--tls", str(tls)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "tanji", "coordinator", "serve",
+                             "--state", str(state / "coordinator"), "--federation", str(fed_file),
+                             "--listen", "127.0.0.1:0", "--port-file", str(port_file), "--tls", str(tls)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     end = time.monotonic() + 120
     while not port_file.exists() and time.monotonic() < end:
         time.sleep(0.1)
@@ -42,7 +43,8 @@ def coordinator(tmp_path_factory):
 
 def register(channel, state, org):
     key = SigningKey.load_or_create(state / org / "envelope-key.pem")
-    body = env.new_body(epb.MessageType.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=org, receiver="coordinator")
+    body = env.new_body(epb.MessageType.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=org,
+                        receiver="coordinator")
     body.registration.organisation_id = org
     body.registration.envelope_public_key = key.public_raw
     return ngrpc.NodeServiceStub(channel).Register(npb.RegisterRequest(registration=env.seal(body, key)), timeout=30)

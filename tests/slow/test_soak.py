@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from tanji.cli import requester
 from tanji.methodology.graph import reference_result
 from tanji.methodology.loader import load_data_dir
-from tanji.cli import requester
 from tanji.v1 import requester_pb2 as rpb
 from tests.chaingen import write_chain
 from tests.integration.test_faults import Federation
@@ -121,4 +121,5 @@ def test_fifty_calculations_back_to_back_stay_right_and_flat(tmp_path):
     (tmp_path / "soak.json").write_text(json.dumps({**report, "seconds": seconds, "samples": samples}, indent=1))
     print("\nsoak:", json.dumps(report, indent=1))
     grown = {n: round(g, 1) for n, g in growth.items() if g > GROWTH_MIB}
-    assert not grown, f"resident memory grew by more than {GROWTH_MIB} MiB from calculation {WARM} to {CALCULATIONS}: {grown}"
+    assert not grown, \
+        f"resident memory grew by more than {GROWTH_MIB} MiB from calculation {WARM} to {CALCULATIONS}: {grown}"

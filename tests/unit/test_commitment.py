@@ -1,6 +1,6 @@
 """The requester's quantity commitment: hiding (salted), binding to every quantity, order-free."""
-from tanji.protocol import commitment
 from tanji.methodology.loader import load_data_dir
+from tanji.protocol import commitment
 from tests.conftest import EXAMPLES
 
 
@@ -22,7 +22,8 @@ def test_it_binds_every_quantity_and_hides_behind_its_salt():
     kept = commitment.new(product)
     for j in range(len(product.inputs)):
         changed = product.model_copy(update={"inputs": [
-            i.model_copy(update={"quantity": i.quantity + (1e-9 if k == j else 0)}) for k, i in enumerate(product.inputs)]})
+            i.model_copy(update={"quantity": i.quantity + (1e-9 if k == j else 0)})
+            for k, i in enumerate(product.inputs)]})
         assert commitment.commit(kept.salt, commitment.bill_of_materials(changed)) != kept.commitment
     reordered = product.model_copy(update={"inputs": list(reversed(product.inputs))})
     assert commitment.commit(kept.salt, commitment.bill_of_materials(reordered)) == kept.commitment

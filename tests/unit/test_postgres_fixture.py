@@ -11,7 +11,8 @@ def test_missing_postgresql_skips_naming_why_or_fails_when_required(monkeypatch)
 
     monkeypatch.setattr(postgres, "find_bindir", absent)
     monkeypatch.delenv(postgres.REQUIRE_ENV, raising=False)
-    with pytest.raises(pytest.skip.Exception, match="PostgreSQL tests need a server: PostgreSQL server binaries not found"):
+    with pytest.raises(pytest.skip.Exception,
+                       match="PostgreSQL tests need a server: PostgreSQL server binaries not found"):
         postgres.start_or_skip()
     monkeypatch.setenv(postgres.REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="TANJI_REQUIRE_POSTGRES=1"):
