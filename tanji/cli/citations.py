@@ -42,7 +42,7 @@ class CitationTally:
 def tally(reports: list[epb.Envelope], factor_set, federation: Federation) -> CitationTally:
     """Sum the signed reports for one factor set; a report that does not check is an error, not skipped."""
     layout = slots.citation_slots(factor_set.by_id)
-    ordered = sorted(layout, key=layout.get)
+    ordered = sorted(layout, key=layout.__getitem__)
     provider = factor_set.model.provider
     out = CitationTally(provider, factor_set.model.id, factor_set.sha256,
                         factors={fid: (0, 0) for fid in ordered})

@@ -43,7 +43,10 @@ def unpack(data: bytes) -> dict[str, bytes]:
                     raise BundleFormatError(f"bundle member {member.name!r} exceeds the size limits")
                 if member.name in files:
                     raise BundleFormatError(f"bundle holds {member.name!r} twice")
-                files[member.name] = tar.extractfile(member).read()
+                extracted = tar.extractfile(member)
+                if extracted is None:  # cannot happen for a regular file; named rather than assumed
+                    raise BundleFormatError(f"bundle member {member.name!r} cannot be read")
+                files[member.name] = extracted.read()
     except tarfile.TarError as exc:
         raise BundleFormatError(f"not a bundle (tar): {exc}") from None
     return files

@@ -16,6 +16,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tanji.methodology.formats.nodedata import Product
+
+#: one requested input: supplier, product, quantity, unit
+BillLine = dict[str, str | float]
+
 TAG = b"tanji/v1/quantity-commitment\x00"
 FOLDER = "commitments"
 
@@ -23,22 +28,23 @@ FOLDER = "commitments"
 @dataclass(frozen=True)
 class Kept:
     salt: bytes
-    bill: list[dict]
+    bill: list[BillLine]
     commitment: bytes
 
 
-def bill_of_materials(product) -> list[dict]:
+def bill_of_materials(product: Product) -> list[BillLine]:
     """The quantities a product's answer sends down, in a canonical order."""
-    return sorted(({"supplier": i.supplier, "product": i.product, "quantity": float(i.quantity), "unit": i.unit}
-                   for i in product.inputs), key=lambda d: (d["supplier"], d["product"], d["unit"], d["quantity"]))
+    ordered = sorted(product.inputs, key=lambda i: (i.supplier, i.product, i.unit, float(i.quantity)))
+    return [{"supplier": i.supplier, "product": i.product, "quantity": float(i.quantity), "unit": i.unit}
+            for i in ordered]
 
 
-def commit(salt: bytes, bill: list[dict]) -> bytes:
+def commit(salt: bytes, bill: list[BillLine]) -> bytes:
     canonical = json.dumps(bill, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return hashlib.sha256(TAG + salt + canonical).digest()
 
 
-def new(product) -> Kept:
+def new(product: Product) -> Kept:
     salt = os.urandom(32)
     bill = bill_of_materials(product)
     return Kept(salt, bill, commit(salt, bill))

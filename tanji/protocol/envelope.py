@@ -12,8 +12,10 @@ import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
-from google.protobuf.message import DecodeError
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 
 from tanji.methodology import slots
 from tanji.protocol.identity import PROTOCOL_VERSION, SOFTWARE_VERSION
@@ -27,13 +29,14 @@ MT = envelope_pb2.MessageType
 EnvelopeRefused = Refusal
 
 
-def _option(message_type: int, ext) -> str:
+def _option(message_type: int, ext: FieldDescriptor) -> str:
     try:
         value = MT.DESCRIPTOR.values_by_number[message_type]
     except KeyError:
         raise EnvelopeRefused(common_pb2.REFUSAL_CODE_UNKNOWN_MESSAGE_TYPE,
                               f"unknown message type {message_type}") from None
-    return value.GetOptions().Extensions[ext]
+    # the generated stubs type the option as a plain FieldDescriptor; its value is a string
+    return str(value.GetOptions().Extensions[ext])  # type: ignore[index]
 
 
 def domain_tag(message_type: int) -> str:
@@ -55,7 +58,8 @@ def key_fingerprint(public_raw: bytes) -> bytes:
 def new_body(message_type: int, *, calculation_id: str, sender: str, receiver: str) -> envelope_pb2.EnvelopeBody:
     """A body with the header fields every message carries; the caller adds payload and bindings."""
     body = envelope_pb2.EnvelopeBody(
-        protocol_version=PROTOCOL_VERSION, software_version=SOFTWARE_VERSION, message_type=message_type,
+        protocol_version=PROTOCOL_VERSION, software_version=SOFTWARE_VERSION,
+        message_type=cast(envelope_pb2.MessageType, message_type),
         calculation_id=calculation_id, sender=sender, receiver=receiver, message_id=os.urandom(16),
         slot_layout_version=slots.LAYOUT_VERSION)
     body.created_at.GetCurrentTime()
@@ -78,7 +82,8 @@ class Opened:
     hash: bytes
 
     @property
-    def payload(self):
+    def payload(self) -> Any:
+        """The body's payload message (its type follows the message type)."""
         return getattr(self.body, self.body.WhichOneof("payload"))
 
     @property
@@ -112,7 +117,7 @@ def parse_unverified(envelope: envelope_pb2.Envelope) -> Opened:
     return Opened(envelope, body, message_hash(envelope))
 
 
-def _invalid_timestamp(msg, path: str = "") -> str | None:
+def _invalid_timestamp(msg: Message, path: str = "") -> str | None:
     """The path of the first Timestamp out of protobuf's valid range (ToDatetime would raise), or None."""
     for field, value in msg.ListFields():
         if field.message_type is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from google.protobuf.message import Message
 
@@ -143,7 +144,7 @@ def result(payload: epb.Result, *, calculation_id: str, sender: str, receiver: s
 
 def refusal(code: int, message: str, *, calculation_id: str, sender: str, receiver: str, binding: Binding,
             answers: bytes) -> epb.EnvelopeBody:
-    return _build(MT.MESSAGE_TYPE_REFUSAL, "refusal", epb.Refusal(code=code, message=message),
+    return _build(MT.MESSAGE_TYPE_REFUSAL, "refusal", epb.Refusal(code=cast(cpb.RefusalCode, code), message=message),
                   calculation_id=calculation_id, sender=sender, receiver=receiver, binding=binding, answers=answers)
 
 

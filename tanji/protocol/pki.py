@@ -10,6 +10,7 @@ import datetime as dt
 import ipaddress
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -17,6 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tanji.errors import TanjiError
+
+if TYPE_CHECKING:
+    import grpc
 
 ROLES = ("coordinator", "node", "key_holder", "factor_provider")  # factor_provider: reads its citation counts
 
@@ -28,7 +32,7 @@ def _write_private(path: Path, data: bytes) -> None:
         fh.write(data)
 
 
-def _pem_key(key) -> bytes:
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -64,6 +68,8 @@ def issue(folder: Path, party: str, role: str, out: Path, hosts: list[str] | Non
         ca_cert = x509.load_pem_x509_certificate((folder / "ca.crt").read_bytes())
     except OSError as exc:
         raise TanjiError(f"{folder}: no CA here ({exc.strerror}); run `tanji pki init` first") from None
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise TanjiError(f"{folder / 'ca.key'} is not a federation CA key (tanji pki init makes an EC key)")
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     names: list[x509.GeneralName] = [x509.DNSName(party)]
@@ -97,12 +103,12 @@ class TLSFiles:
         except OSError as exc:
             raise TanjiError(f"cannot read TLS material: {exc}") from None
 
-    def server_credentials(self):
+    def server_credentials(self) -> grpc.ServerCredentials:
         import grpc
         return grpc.ssl_server_credentials([(self.key, self.cert)], root_certificates=self.ca,
                                            require_client_auth=True)
 
-    def channel_credentials(self):
+    def channel_credentials(self) -> grpc.ChannelCredentials:
         import grpc
         return grpc.ssl_channel_credentials(root_certificates=self.ca, private_key=self.key,
                                             certificate_chain=self.cert)

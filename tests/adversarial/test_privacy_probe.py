@@ -280,7 +280,7 @@ class Scanner:
                 self.text[form] = f"number {x!r} ({where})"
         for x, where in derived.items():
             self.text[repr(x)] = f"derived {x!r} ({where})"
-        self.packed = {8: {}, 4: {}}
+        self.packed: dict[int, dict[bytes, tuple[str, str]]] = {8: {}, 4: {}}
         for x, where in {**numbers, **derived}.items():
             label = f"{'number' if x in numbers else 'derived'} {x!r} ({where})"
             for order in "<>":
@@ -424,7 +424,10 @@ def probe(tmp_path_factory):
 def wire_haystacks(relays: dict[str, Relay], objects: dict[bytes, bytes]):
     """Raw captures; each HTTP/2 stream reassembled; the same without known object chunks (for
     float32, whose 4 bytes turn up by chance in megabytes of ciphertext); per party, its streams."""
-    raw, streams, without_objects, per_party = [], [], [], {}
+    raw: list[Haystack] = []
+    streams: list[Haystack] = []
+    without_objects: list[Haystack] = []
+    per_party: dict[str, bytearray] = {}
     for party, relay in relays.items():
         assert relay.connections, f"{party} never connected through its relay"
         for n, (up, down) in enumerate(relay.connections):
@@ -479,7 +482,9 @@ def test_no_marker_reaches_the_coordinator_or_the_key_holder(probe):
     derived = derived_figures(probe["data"])
     assert len(markers.strings) > 150 and len(markers.numbers) > 80 and len(derived) > 50
     scanner = Scanner(markers.strings, markers.numbers, derived)
-    leaks, chance, control = [], [], []
+    leaks: list[tuple[str, str, str, int]] = []
+    chance: list[tuple[str, str, str, int]] = []
+    control: list[tuple[str, str, str, int]] = []
     for hay in raw + streams + files:
         for what, form, i in scanner.scan(hay, width32=False):
             is_control = what.startswith("string") and markers.control_product.encode() in hay.data[i:i + 40]

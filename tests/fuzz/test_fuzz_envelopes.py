@@ -258,10 +258,15 @@ def _field_edit(seed: str, edit):
     return seed, edit
 
 
+def _empty_object_names(body: epb.EnvelopeBody) -> None:
+    body.ClearField("object_hashes")
+    body.object_hashes.append(b"")
+    body.contribution.ciphertext_hash = b""
+
+
 REGRESSIONS = [
     # an empty object name used to make the object store read its own folder (IsADirectoryError)
-    _field_edit("contribution", lambda b: (b.ClearField("object_hashes"), b.object_hashes.append(b""),
-                                           setattr(b.contribution, "ciphertext_hash", b""))),
+    _field_edit("contribution", _empty_object_names),
     _field_edit("key_announcement_2", lambda b: setattr(b.key_announcement, "context_object_hash", b"")),
     # timestamps beyond year 9999 used to raise from Timestamp.ToDatetime
     _field_edit("contribution", lambda b: setattr(b.created_at, "seconds", 2**62)),

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -129,7 +130,8 @@ def store_snapshot(state: Path) -> dict:
     """The coordinator's committed state: its tables (read-only) and its object store's names."""
     con = sqlite3.connect(f"file:{state / 'coordinator' / 'coordinator.db'}?mode=ro", uri=True)
     try:
-        snap = {t: {row[0]: row for row in con.execute(f"SELECT {cols} FROM {t}")} for t, cols in APPEND_ONLY.items()}
+        snap: dict[str, Any] = {t: {row[0]: row for row in con.execute(f"SELECT {cols} FROM {t}")}
+                                for t, cols in APPEND_ONLY.items()}
         for t, (key, cols) in PROGRESSING.items():
             n = len(key.split(","))
             snap[t] = {row[:n]: row[n:] for row in con.execute(f"SELECT {key}, {cols} FROM {t}")}

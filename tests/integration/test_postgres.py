@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psycopg
@@ -35,7 +36,8 @@ def pg_snapshot(url: str) -> dict:
     """The coordinator's committed tables, read in one snapshot, and its objects' names."""
     with pg_connect(url) as con:
         con.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        snap = {t: {row[0]: row for row in con.execute(f"SELECT {cols} FROM {t}")} for t, cols in APPEND_ONLY.items()}
+        snap: dict[str, Any] = {t: {row[0]: row for row in con.execute(f"SELECT {cols} FROM {t}")}
+                                for t, cols in APPEND_ONLY.items()}
         for t, (key, cols) in PROGRESSING.items():
             n = len(key.split(","))
             snap[t] = {row[:n]: row[n:] for row in con.execute(f"SELECT {key}, {cols} FROM {t}")}
@@ -140,7 +142,7 @@ def test_postgresql_restarted_mid_calculation(tmp_path, postgres_server, postgre
             with pytest.raises(grpc.RpcError) as down:
                 requester.status(fed.channel(), TARGET[0], cid)
             assert down.value.code() == grpc.StatusCode.UNAVAILABLE, down.value.details()
-            assert "database is unavailable" in down.value.details()
+            assert "database is unavailable" in (down.value.details() or "")
             time.sleep(lease + 2)  # every lease expires while the database is down
             fed.procs.check_alive()
         finally:

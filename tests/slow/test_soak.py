@@ -18,6 +18,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,12 +104,13 @@ def test_fifty_calculations_back_to_back_stay_right_and_flat(tmp_path):
     finally:
         fed.procs.stop()
     growth = {name: samples[CALCULATIONS][name] - samples[WARM][name] for name in samples[WARM]}
-    report = {"organisations": ORGANISATIONS, "calculations": CALCULATIONS, "start_up_seconds": round(started, 1),
-              "total_seconds": round(sum(seconds), 1), "per_calculation_seconds": {
-                  "mean": round(sum(seconds) / len(seconds), 2), "min": round(min(seconds), 2),
-                  "max": round(max(seconds), 2), "first_5_mean": round(sum(seconds[:5]) / 5, 2),
-                  "last_5_mean": round(sum(seconds[-5:]) / 5, 2)},
-              "rss_mib": {}}
+    report: dict[str, Any] = {
+        "organisations": ORGANISATIONS, "calculations": CALCULATIONS, "start_up_seconds": round(started, 1),
+        "total_seconds": round(sum(seconds), 1), "per_calculation_seconds": {
+            "mean": round(sum(seconds) / len(seconds), 2), "min": round(min(seconds), 2),
+            "max": round(max(seconds), 2), "first_5_mean": round(sum(seconds[:5]) / 5, 2),
+            "last_5_mean": round(sum(seconds[-5:]) / 5, 2)},
+        "rss_mib": {}}
     for kind in ("coordinator", "keyholder", "node"):
         names = [n for n in samples[WARM] if _kind(n) == kind]
         report["rss_mib"][kind] = {

@@ -272,9 +272,10 @@ def test_tree_head_encoding_is_the_documented_layout():
                              + (1_700_000_000_123).to_bytes(8, "big"))
     # log id boundaries cannot shift into the size: "a" + size 0x01.. differs from "a\x00" + ...
     assert merkle.TreeHead("a", 1, bytes(32), 0).encode() != merkle.TreeHead("a\x00", 1, bytes(32), 0).encode()
+    size_not_an_int = merkle.TreeHead("log", 1.0, bytes(32), 0)  # type: ignore[arg-type]
     for bad in (merkle.TreeHead("log", -1, bytes(32), 0), merkle.TreeHead("log", 1 << 64, bytes(32), 0),
                 merkle.TreeHead("log", 1, bytes(31), 0), merkle.TreeHead("log", 1, bytes(32), -5),
-                merkle.TreeHead("x" * 65536, 1, bytes(32), 0), merkle.TreeHead("log", 1.0, bytes(32), 0)):
+                merkle.TreeHead("x" * 65536, 1, bytes(32), 0), size_not_an_int):
         with pytest.raises(merkle.LogError):
             bad.encode()
 

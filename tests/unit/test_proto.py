@@ -24,10 +24,12 @@ from tanji.v1 import (
 
 def _tags() -> dict[int, tuple[str, str]]:
     """MessageType number -> (domain tag, payload field) from the enum's options."""
-    out = {}
+    out: dict[int, tuple[str, str]] = {}
     for value in envelope_pb2.MessageType.DESCRIPTOR.values:
         opts = value.GetOptions()
-        out[value.number] = (opts.Extensions[options_pb2.domain_tag], opts.Extensions[options_pb2.payload_field])
+        # the generated stubs type the options as plain FieldDescriptors, not extension descriptors
+        out[value.number] = (opts.Extensions[options_pb2.domain_tag],  # type: ignore[index]
+                             opts.Extensions[options_pb2.payload_field])  # type: ignore[index]
     return out
 
 
