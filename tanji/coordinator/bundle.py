@@ -1,5 +1,8 @@
 """Export a calculation's audit bundle (docs/audit-bundle.md): everything a keyless verifier
-needs to re-check the declared total, signed by the coordinator, proven in its log."""
+needs to re-check the declared total, signed by the coordinator, proven in its log.
+
+An export is a reader: it signs a tree head over the log as it stands (if none covers it yet)
+and changes nothing else — no lease, no calculation."""
 from __future__ import annotations
 
 import hashlib
@@ -9,13 +12,14 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tanji.coordinator import db
-from tanji.coordinator.engine import COORDINATOR_ID, Coordinator
+from tanji.coordinator.service import Coordinator
+from tanji.coordinator.transactions import reopen, stored
+from tanji.coordinator.transparency import leaf_hashes
+from tanji.errors import TanjiError
 from tanji.protocol import envelope as env
 from tanji.protocol import merkle
 from tanji.protocol.bundle import BUNDLE_SCHEMA, MANIFEST_TAG, pack
-from tanji.errors import TanjiError
-from tanji.v1 import envelope_pb2 as epb
-
+from tanji.protocol.identity import COORDINATOR_ID, PROTOCOL_VERSION, SOFTWARE_VERSION
 
 
 def _head_json(row: db.TreeHeadRow) -> dict:
@@ -26,37 +30,37 @@ def _head_json(row: db.TreeHeadRow) -> dict:
 def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federation_sig: Path) -> bytes:
     """The bundle of calculation `cid` as tar bytes (deterministic member order and metadata)."""
     files: dict[str, bytes] = {}
-    with coord.lock, coord.sessions.begin() as s:
+    with coord.core.transaction() as s:
         calc = s.get(db.Calculation, cid)
         if calc is None:
             raise TanjiError(f"unknown calculation {cid!r}")
         if calc.result_hash is None:
             raise TanjiError(f"calculation {cid} has no result yet ({calc.state}); nothing to audit")
-        leaves = coord.log_leaf_hashes(s)
+        leaves = leaf_hashes(s)
         rows = list(s.scalars(select(db.LogLeaf).where(db.LogLeaf.calculation_id == cid).order_by(db.LogLeaf.index)))
-        head = coord.issue_tree_head(s)
+        head = coord.transparency.issue_tree_head(s)
         earlier = s.scalars(select(db.TreeHeadRow).where(db.TreeHeadRow.tree_size < head.tree_size)
                             .order_by(db.TreeHeadRow.tree_size.desc()).limit(1)).first()
         tree = merkle.MerkleLog.from_leaf_hashes(leaves[:head.tree_size])  # every subtree hashed once
         proofs = {}
         objects: set[bytes] = set()
         for n, leaf in enumerate(rows):
-            e = s.get(db.StoredEnvelope, leaf.envelope_hash)
-            envelope = epb.Envelope(body=e.body, signature=e.signature)
-            opened = env.parse_unverified(envelope)
-            name = f"envelopes/{n:05d}-{opened.type_name.removeprefix('MESSAGE_TYPE_').lower()}-{leaf.envelope_hash.hex()[:16]}.pb"
+            envelope = stored(s, leaf.envelope_hash)
+            opened = env.reopen(envelope)
+            kind = opened.type_name.removeprefix("MESSAGE_TYPE_").lower()
+            name = f"envelopes/{n:05d}-{kind}-{leaf.envelope_hash.hex()[:16]}.pb"
             files[name] = envelope.SerializeToString()
             objects.update(opened.body.object_hashes)
             proofs[leaf.envelope_hash.hex()] = {"index": leaf.index, "proof": [
                 h.hex() for h in tree.inclusion_proof(leaf.index)]}
-        log = {"tree_head": _head_json(head), "leaves": proofs}
+        log: dict[str, object] = {"tree_head": _head_json(head), "leaves": proofs}
         if earlier is not None:
             log["earlier_head"] = _head_json(earlier)
             log["consistency"] = [h.hex() for h in tree.consistency_proof(earlier.tree_size)]
-        agg = env.parse_unverified(coord.envelope(s, calc.aggregate_hash)).payload
-        result = env.parse_unverified(coord.envelope(s, calc.result_hash))
-        request = env.parse_unverified(coord.envelope(s, calc.request_hash))
-        preset = env.parse_unverified(coord.envelope(s, calc.key_announcement_hash)).payload.preset
+        agg = reopen(s, calc.aggregate_hash).payload
+        result = reopen(s, calc.result_hash)
+        request = reopen(s, calc.request_hash)
+        preset = reopen(s, calc.key_announcement_hash).payload.preset
     for digest in sorted(objects):
         files[f"objects/{digest.hex()}"] = coord.objects.get(digest)
     files["aggregation.json"] = json.dumps({"order": [h.hex() for h in agg.contribution_hashes],
@@ -74,7 +78,7 @@ def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federatio
         "key_holder": req.key_holder, "key_fingerprint": calc.key_fingerprint.hex(),
         "ckks_params_hash": calc.params_hash.hex(), "preset": preset,
         "factor_set": {"id": req.factor_set_id, "sha256": request.body.factor_set_hash.hex()},
-        "software_version": env.SOFTWARE_VERSION, "protocol_version": env.PROTOCOL_VERSION,
+        "software_version": SOFTWARE_VERSION, "protocol_version": PROTOCOL_VERSION,
         "coordinator": COORDINATOR_ID,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
@@ -94,7 +98,7 @@ def write_bundle(state: Path, cid: str, federation_file: Path, out: Path, databa
         raise TanjiError(f"{sig}: the registry's signature of the federation list is missing")
     storage = open_storage(state, database)  # PostgreSQL: the objects are in the database too
     coord = Coordinator(storage.sessions, storage.objects, SigningKey.load_or_create(state / "envelope-key.pem"),
-                        Federation.load(federation_file))
+                        Federation.load(federation_file))  # a reader: constructing it writes nothing
     data = export_bundle(coord, cid, federation_file, sig)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(data)

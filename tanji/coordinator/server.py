@@ -1,4 +1,4 @@
-"""The coordinator's gRPC services: thin adapters from RPCs to `Coordinator` (engine.py).
+"""The coordinator's gRPC services: thin adapters from RPCs to `Coordinator` (service.py).
 
 Every call is unary and bounded (tanji.protocol.limits); objects are staged chunk by chunk
 and enter the content-addressed store only once whole and matching their hash.
@@ -6,7 +6,6 @@ and enter the content-addressed store only once whole and matching their hash.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import OrderedDict
 from concurrent import futures
@@ -14,11 +13,14 @@ from pathlib import Path
 
 import grpc
 
-from tanji.coordinator.dbguard import DatabaseGuard, is_outage
-from tanji.coordinator.engine import Coordinator, Refused
+from tanji.coordinator.dbguard import DatabaseGuard
+from tanji.coordinator.service import Coordinator
 from tanji.coordinator.storage import ChunkPastEnd, FileStaging
-from tanji.protocol import limits
 from tanji.infra.objectstore import ObjectMissing, sha256
+from tanji.protocol import envelope as env
+from tanji.protocol import limits
+from tanji.protocol.identity import COORDINATOR_ID, PROTOCOL_VERSION, SOFTWARE_VERSION
+from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import key_holder_pb2 as kpb
 from tanji.v1 import key_holder_pb2_grpc as kgrpc
@@ -29,12 +31,14 @@ from tanji.v1 import requester_pb2 as rpb
 from tanji.v1 import requester_pb2_grpc as rgrpc
 
 log = logging.getLogger("tanji.coordinator")
-MAX_OBJECT = {opb.OBJECT_KIND_CIPHERTEXT: limits.MAX_CIPHERTEXT_BYTES, opb.OBJECT_KIND_PUBLIC_CONTEXT: limits.MAX_CONTEXT_BYTES}
+MAX_OBJECT = {opb.OBJECT_KIND_CIPHERTEXT: limits.MAX_CIPHERTEXT_BYTES,
+              opb.OBJECT_KIND_PUBLIC_CONTEXT: limits.MAX_CONTEXT_BYTES}
 
 
 def wire_limits() -> cpb.Limits:
     return cpb.Limits(max_message_bytes=limits.MAX_MESSAGE_BYTES, max_chunk_bytes=limits.CHUNK_BYTES,
-                      max_envelope_bytes=limits.MAX_ENVELOPE_BYTES, max_envelopes_per_call=limits.MAX_ENVELOPES_PER_CALL,
+                      max_envelope_bytes=limits.MAX_ENVELOPE_BYTES,
+                      max_envelopes_per_call=limits.MAX_ENVELOPES_PER_CALL,
                       max_ciphertext_bytes=limits.MAX_CIPHERTEXT_BYTES, max_context_bytes=limits.MAX_CONTEXT_BYTES,
                       heartbeat_interval_seconds=limits.HEARTBEAT_SECONDS, lease_seconds=limits.LEASE_SECONDS,
                       max_clock_skew_seconds=limits.MAX_CLOCK_SKEW_SECONDS)
@@ -61,12 +65,13 @@ class StrictRequests(grpc.ServerInterceptor):
         def lenient(raw: bytes):
             try:
                 return parse(raw)
-            except Exception as exc:  # noqa: BLE001 - DecodeError, bad UTF-8, ...: all the client's bytes
+            except Exception as exc:
                 return _Unparsed(f"{type(exc).__name__}: {exc}")
 
         def behaviour(request, context):
             if isinstance(request, _Unparsed):
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{method}: the request does not parse ({request.error})")
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"{method}: the request does not parse ({request.error})")
             return inner(request, context)
 
         return grpc.unary_unary_rpc_method_handler(behaviour, request_deserializer=lenient,
@@ -127,10 +132,9 @@ def authenticate(context, party: str) -> None:
 
 
 def _sender(envelope) -> str:
-    from tanji.protocol import envelope as env
     try:
         return env.parse_unverified(envelope).body.sender
-    except Exception:  # noqa: BLE001 - the engine names the malformation; here it only cannot match
+    except Exception:
         return ""
 
 
@@ -138,7 +142,7 @@ class NodeServicer(ngrpc.NodeServiceServicer):
     def __init__(self, coord: Coordinator, staging):
         """`staging`: a folder (one coordinator process) or a tanji.coordinator.storage staging (replicas)."""
         self.c = coord
-        self.staging = FileStaging(staging) if isinstance(staging, (str, Path)) else staging
+        self.staging = FileStaging(Path(staging)) if isinstance(staging, (str, Path)) else staging
         self.uploads = UploadCounter()
 
     def _known(self, party: str, context) -> None:
@@ -150,15 +154,15 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         check_envelope_size(context, request.registration)
         authenticate(context, _sender(request.registration))
         out = self.c.register(request.registration)
-        return npb.RegisterResponse(outcome=out, coordinator_id="coordinator", protocol_version=1,
-                                    software_version="tanji 0.1.0", limits=wire_limits())
+        return npb.RegisterResponse(outcome=out, coordinator_id=COORDINATOR_ID, protocol_version=PROTOCOL_VERSION,
+                                    software_version=SOFTWARE_VERSION, limits=wire_limits())
 
     def Heartbeat(self, request, context):
         authenticate(context, request.party_id)
         try:
             lease, waiting = self.c.heartbeat(request.party_id)
-        except Refused as exc:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, exc.message)
+        except Refusal as exc:
+            context.abort(exc.status, exc.message)
         resp = npb.HeartbeatResponse(next_heartbeat_seconds=limits.HEARTBEAT_SECONDS, messages_waiting=waiting)
         resp.lease_expires_at.FromDatetime(lease)
         return resp
@@ -176,7 +180,8 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         self._known(request.party_id, context)
         if len(request.envelopes) > limits.MAX_ENVELOPES_PER_CALL:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                          f"{len(request.envelopes)} envelopes in one call; the limit is {limits.MAX_ENVELOPES_PER_CALL}")
+                          f"{len(request.envelopes)} envelopes in one call; "
+                          f"the limit is {limits.MAX_ENVELOPES_PER_CALL}")
         check_envelope_size(context, *request.envelopes)
         return npb.PushMessagesResponse(outcomes=self.c.push(request.party_id, list(request.envelopes)))
 
@@ -196,17 +201,20 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         if request.total_size > limit or len(request.data) > limits.CHUNK_BYTES:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"object of {request.total_size} bytes or chunk of {len(request.data)} bytes above the "
-                          f"limit ({limit} bytes per {opb.ObjectKind.Name(request.kind)}, {limits.CHUNK_BYTES} per chunk)")
+                          f"limit ({limit} bytes per {opb.ObjectKind.Name(request.kind)}, "
+                          f"{limits.CHUNK_BYTES} per chunk)")
         if len(request.object_hash) != 32:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "object hash must be 32 bytes")
         if request.offset + len(request.data) < request.total_size and len(request.data) < limits.MIN_CHUNK_BYTES:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                           f"a chunk other than the last must carry at least {limits.MIN_CHUNK_BYTES} bytes "
                           f"(at most {limits.MAX_CHUNKS_PER_OBJECT} chunks per object), not {len(request.data)}")
-        if request.offset == 0 and not self.c.objects.has(request.object_hash) and not self.staging.received(request.object_hash):
+        first = request.offset == 0 and not self.c.objects.has(request.object_hash)
+        if first and not self.staging.received(request.object_hash):
             if not self.c.has_calculation(request.calculation_id):
                 context.abort(grpc.StatusCode.NOT_FOUND, f"unknown calculation {request.calculation_id!r}")
-            if self.uploads.admit(request.calculation_id, request.party_id, self.c.limits.max_objects_per_calculation) is None:
+            most = self.c.limits.max_objects_per_calculation
+            if self.uploads.admit(request.calculation_id, request.party_id, most) is None:
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                               f"{request.party_id!r} already uploaded {self.c.limits.max_objects_per_calculation} "
                               f"objects for calculation {request.calculation_id!r} (the limit)")
@@ -239,18 +247,15 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         self._known(request.party_id, context)
         if len(request.envelope_hashes) > limits.MAX_PROOF_HASHES_PER_CALL:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                          f"at most {limits.MAX_PROOF_HASHES_PER_CALL} hashes per call, not {len(request.envelope_hashes)}")
+                          f"at most {limits.MAX_PROOF_HASHES_PER_CALL} hashes per call, "
+                          f"not {len(request.envelope_hashes)}")
         head, proofs = self.c.prove_inclusion(list(request.envelope_hashes))
         resp = npb.ProveInclusionResponse(tree_head=npb.SignedTreeHead(
-            log_id="coordinator", tree_size=head.tree_size, root=head.root, timestamp_ms=head.timestamp_ms,
+            log_id=COORDINATOR_ID, tree_size=head.tree_size, root=head.root, timestamp_ms=head.timestamp_ms,
             signature=head.signature))
         for h, index, path in proofs:
             resp.proofs.add(envelope_hash=h, found=index is not None, index=index or 0, path=path)
         return resp
-
-
-def _status_of(exc: Refused) -> grpc.StatusCode:
-    return grpc.StatusCode.PERMISSION_DENIED if exc.code == cpb.REFUSAL_CODE_UNKNOWN_PARTY else grpc.StatusCode.NOT_FOUND
 
 
 class RequesterServicer(rgrpc.RequesterServiceServicer):
@@ -267,15 +272,15 @@ class RequesterServicer(rgrpc.RequesterServiceServicer):
         authenticate(context, request.party_id)
         try:
             return self.c.status(request.calculation_id, request.party_id)
-        except Refused as exc:
-            context.abort(_status_of(exc), exc.message)
+        except Refusal as exc:
+            context.abort(exc.status, exc.message)
 
     def GetResult(self, request, context):
         authenticate(context, request.party_id)
         try:
             return self.c.result(request.calculation_id, request.party_id)
-        except Refused as exc:
-            context.abort(_status_of(exc), exc.message)
+        except Refusal as exc:
+            context.abort(exc.status, exc.message)
 
     def GetCitations(self, request, context):
         authenticate(context, request.provider_id)  # under mTLS: the provider's own certificate only
@@ -316,8 +321,8 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
         return kpb.SubmitResultResponse(outcome=self.c.submit_result(request.result, report))
 
 
-def serve(coord: Coordinator, listen: str, staging, tls=None) -> grpc.Server:
-    """Start the services on `listen` (host:port; port 0 picks one) and return the running server.
+def start_server(coord: Coordinator, listen: str, staging, tls=None) -> tuple[grpc.Server, int]:
+    """Start the services on `listen` (host:port; port 0 picks one): the running server and its port.
     A database outage during a call answers UNAVAILABLE (DatabaseGuard); clients retry."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=limits.GRPC_OPTIONS,
                          interceptors=[StrictRequests(), DatabaseGuard()])
@@ -328,26 +333,7 @@ def serve(coord: Coordinator, listen: str, staging, tls=None) -> grpc.Server:
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     server.start()
-    server.bound_port = port  # type: ignore[attr-defined]
     if tls is None:
-        log.warning("coordinator listening on %s WITHOUT TLS (loopback demo/test only)", listen.rsplit(":", 1)[0] + f":{port}")
-    return server
-
-
-def deadline_sweeper(coord: Coordinator, stop: threading.Event, every: float = 1.0) -> threading.Thread:
-    def run():
-        while not stop.wait(every):
-            try:
-                coord.check_deadlines()
-            except Exception as exc:  # noqa: BLE001 - keep sweeping; the error is logged
-                if is_outage(exc):  # one line a second while the database is down, not a traceback
-                    log.warning("deadline sweep: the database is unavailable (%s)", type(exc).__name__)
-                else:
-                    log.exception("deadline sweep failed")
-    t = threading.Thread(target=run, name="deadlines", daemon=True)
-    t.start()
-    return t
-
-
-def pid_file(path: Path) -> None:
-    path.write_text(str(os.getpid()))
+        log.warning("coordinator listening on %s WITHOUT TLS (loopback demo/test only)",
+                    listen.rsplit(":", 1)[0] + f":{port}")
+    return server, port

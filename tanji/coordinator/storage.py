@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql.expression import Executable
 
 from tanji.coordinator import db
 from tanji.errors import TanjiError
@@ -27,12 +29,12 @@ class ChunkPastEnd(TanjiError):
     """A chunk would make the object longer than the size its uploader declared (nothing is kept)."""
 
 
-def _insert_ignoring_duplicates(dialect: str):
+def _insert_ignoring_duplicates(dialect: str) -> Callable[..., Executable]:
+    from sqlalchemy.dialects import postgresql, sqlite
+
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return lambda table, **values: insert(table).values(**values).on_conflict_do_nothing()
+        return lambda table, **values: postgresql.insert(table).values(**values).on_conflict_do_nothing()
+    return lambda table, **values: sqlite.insert(table).values(**values).on_conflict_do_nothing()
 
 
 class DatabaseObjects:

@@ -17,7 +17,7 @@ import sys
 
 #: where a process can be made to die, and what is committed at that moment
 POINTS = {
-    # the coordinator (coordinator/engine.py)
+    # the coordinator (coordinator/key_holder_queue.py, coordinator/routing.py)
     "key-announced": "the key announcement is committed; the key holder has not heard back",
     "merge-uncommitted": "the summed weight of a merged request is in the object store; its transaction is open",
     "result-uncommitted": "the key holder's result is checked and added; its transaction is open",

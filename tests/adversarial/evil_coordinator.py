@@ -1,6 +1,6 @@
 """A coordinator that deviates on purpose — the malicious coordinator of the adversarial suite.
 
-It is the real `tanji.coordinator.engine.Coordinator` behind the real gRPC services, run as its own
+It is the real `tanji.coordinator.service.Coordinator` behind the real gRPC services, run as its own
 process (`python -m tests.adversarial.evil_coordinator`), honest until the test writes
 `attack.json` into its state folder; it re-reads that file at each step, so one process plays
 every attack of a module in turn. It holds only what a coordinator holds — its own signing key,
@@ -35,27 +35,36 @@ import argparse
 import json
 import logging
 import os
-import signal
-import threading
 from pathlib import Path
 
 from sqlalchemy import select
 
 from tanji.coordinator import db
-from tanji.coordinator.engine import COORDINATOR_ID, Coordinator, Limits
-from tanji.coordinator.server import deadline_sweeper, serve
+from tanji.coordinator.context import CalcContext
+from tanji.coordinator.daemon import run
+from tanji.coordinator.service import Coordinator
 from tanji.coordinator.storage import open_storage
-from tanji.protocol import envelope as env
+from tanji.coordinator.transactions import Core, Limits, reopen
 from tanji.he import tasks as he_tasks
-from tanji.protocol.federation import Federation
-from tanji.protocol.signing import SigningKey
 from tanji.infra import lifeline
+from tanji.protocol import envelope as env
+from tanji.protocol import messages
+from tanji.protocol.federation import Federation
+from tanji.protocol.identity import COORDINATOR_ID
+from tanji.protocol.signing import SigningKey
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
 
 log = logging.getLogger("tanji.evil-coordinator")
 MT = epb.MessageType
 ATTACK_FILE = "attack.json"
+
+
+def read_attack(state: Path) -> dict:
+    try:
+        return json.loads((state / ATTACK_FILE).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
 
 
 class SwappingObjectStore:
@@ -75,38 +84,33 @@ class SwappingObjectStore:
         return getattr(self.inner, name)
 
 
-class EvilCoordinator(Coordinator):
+class EvilCore(Core):
+    """The coordinator's shared means with the forging hooks: every body it signs passes `seal`,
+    every envelope it queues for a party passes `deliver`."""
+
     def __init__(self, *args, state: Path, **kwargs):
         super().__init__(*args, **kwargs)
         self.state = state
         self.forged_keys: dict[str, bytes] = {}
-        self.second_done: set[str] = set()
-
-    # ------------------------------------------------------------------ the switch
-    def attack(self) -> dict:
-        path = self.state / ATTACK_FILE
-        try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
 
     def _ct(self, s, h: bytes) -> bytes:
-        return self.objects.get(env.parse_unverified(self._envelope(s, h)).payload.ciphertext_hash)
+        return self.objects.get(reopen(s, h).payload.ciphertext_hash)
 
-    def _sender(self, s, h: bytes) -> str:
+    @staticmethod
+    def _sender(s, h: bytes) -> str:
         return s.get(db.StoredEnvelope, h).sender
 
     # ------------------------------------------------------------------ forging
-    def _seal(self, s, body: epb.EnvelopeBody) -> env.Opened:
-        a = self.attack()
+    def seal(self, s, body: epb.EnvelopeBody) -> env.Opened:
+        a = read_attack(self.state)
         mode, mt = a.get("mode"), body.message_type
         swap = None
         if (mt == MT.MESSAGE_TYPE_MERGED_REQUEST and mode in ("double-weight", "swap-object")
                 and body.merged_request.supplier == a.get("supplier")):
-            calc = s.get(db.Calculation, body.calculation_id)
-            context = self.objects.get(calc.context_hash)
+            ctx = CalcContext.of(s, s.get(db.Calculation, body.calculation_id))
             part = body.merged_request.parts[0]
-            doubled = he_tasks.add_all(context, [self.objects.get(part.weight_object_hash)] * 2, self._width(calc))
+            doubled = he_tasks.add_all(ctx.public_context(self.objects),
+                                       [self.objects.get(part.weight_object_hash)] * 2, ctx.width)
             if mode == "double-weight":
                 part.weight_object_hash = self.objects.put(doubled)
                 del body.object_hashes[:]
@@ -116,14 +120,16 @@ class EvilCoordinator(Coordinator):
                 swap = (part.weight_object_hash, doubled)
         if mt == MT.MESSAGE_TYPE_AGGREGATE and mode in ("swap-sum", "drop", "splice"):
             self._forge_aggregate(s, body, a)
-        opened = super()._seal(s, body)
+        opened = super().seal(s, body)
         if swap is not None:
+            assert isinstance(self.objects, SwappingObjectStore)
             self.objects.swapped[swap[0]] = swap[1]
             log.warning("ATTACK swap-object: other bytes served under %s", swap[0].hex()[:12])
         return opened
 
     def _forge_aggregate(self, s, body: epb.EnvelopeBody, a: dict) -> None:
-        calc = s.get(db.Calculation, body.calculation_id)
+        ctx = CalcContext.of(s, s.get(db.Calculation, body.calculation_id))
+        calc = ctx.calc
         agg = body.aggregate
         hashes = list(agg.contribution_hashes)
         mode = a["mode"]
@@ -138,14 +144,15 @@ class EvilCoordinator(Coordinator):
             cts = [self._ct(s, h) for h in hashes]
         else:  # splice: the supplier's contribution of an earlier calculation
             old = s.scalars(select(db.StoredEnvelope).where(
-                db.StoredEnvelope.sender == a["supplier"], db.StoredEnvelope.message_type == "MESSAGE_TYPE_CONTRIBUTION",
+                db.StoredEnvelope.sender == a["supplier"],
+                db.StoredEnvelope.message_type == "MESSAGE_TYPE_CONTRIBUTION",
                 db.StoredEnvelope.calculation_id != calc.id).order_by(db.StoredEnvelope.received_at.desc())).first()
             hashes = [old.hash if self._sender(s, h) == a["supplier"] else h for h in hashes]
             for auditor in calc.auditors:
-                self._deliver(s, auditor, old.hash)
+                self.deliver(s, auditor, old.hash)
             cts = None  # the honest output stays: the old ciphertext is under another key
         if cts is not None:
-            out = self.objects.put(he_tasks.add_all(self.objects.get(calc.context_hash), cts, self._width(calc)))
+            out = self.objects.put(he_tasks.add_all(ctx.public_context(self.objects), cts, ctx.width))
             agg.output_ciphertext_hash = out
             del body.object_hashes[:]
             body.object_hashes.append(out)
@@ -153,25 +160,25 @@ class EvilCoordinator(Coordinator):
         agg.contribution_hashes.extend(hashes)
         log.warning("ATTACK %s: the aggregate of %s sums %d contributions", mode, calc.id[:8], len(hashes))
 
-    def _deliver(self, s, party: str, h: bytes) -> None:
-        a = self.attack()
+    def deliver(self, s, party: str, h: bytes) -> None:
+        a = read_attack(self.state)
         row = s.get(db.StoredEnvelope, h)
         if a.get("mode") in ("forged-key", "replayed-key") and row.message_type == "MESSAGE_TYPE_KEY_ANNOUNCEMENT":
             h = self._substitute_key(s, row, a["mode"])
-        super()._deliver(s, party, h)
+        super().deliver(s, party, h)
 
     def _substitute_key(self, s, row: db.StoredEnvelope, mode: str) -> bytes:
         cid = row.calculation_id
         if cid in self.forged_keys:
             return self.forged_keys[cid]
-        genuine = env.parse_unverified(epb.Envelope(body=row.body, signature=row.signature))
+        genuine = env.reopen(epb.Envelope(body=row.body, signature=row.signature))
         if mode == "replayed-key":
             old = s.scalars(select(db.StoredEnvelope).where(
                 db.StoredEnvelope.message_type == "MESSAGE_TYPE_KEY_ANNOUNCEMENT",
                 db.StoredEnvelope.calculation_id != cid).order_by(db.StoredEnvelope.received_at.desc())).first()
             forged = old.hash
         else:  # a key pair of the coordinator's own making, announced under its own signature
-            req = env.parse_unverified(self._envelope(s, genuine.body.answers_hash)).payload
+            req = reopen(s, genuine.body.answers_hash).payload
             keys = he_tasks.keygen(req.depth_bound, max(1, req.batch_size), req.citation_slots)
             body = epb.EnvelopeBody()
             body.CopyFrom(genuine.body)
@@ -183,16 +190,26 @@ class EvilCoordinator(Coordinator):
             ka.unit_weight_object_hash = self.objects.put(keys.unit_weight)
             del body.object_hashes[:]
             body.object_hashes.extend([ka.context_object_hash, ka.unit_weight_object_hash])
-            forged = super()._seal(s, body).hash
+            forged = super().seal(s, body).hash
         self.forged_keys[cid] = forged
         log.warning("ATTACK %s: %s gets announcement %s", mode, cid[:8], forged.hex()[:12])
         return forged
+
+
+class EvilCoordinator(Coordinator):
+    def __init__(self, *args, state: Path, **kwargs):
+        super().__init__(*args, core=lambda *a: EvilCore(*a, state=state), **kwargs)
+        self.state = state
+        self.second_done: set[str] = set()
+
+    def attack(self) -> dict:
+        return read_attack(self.state)
 
     def publish_key(self, envelope):
         if self.attack().get("mode") != "accept-unpinned":
             return super().publish_key(envelope)
         checks = he_tasks.check_public_context, he_tasks.load_unit_weight
-        he_tasks.check_public_context = he_tasks.load_unit_weight = lambda *a, **k: None
+        he_tasks.check_public_context = he_tasks.load_unit_weight = lambda *a, **k: None  # type: ignore[assignment]
         try:
             log.warning("ATTACK accept-unpinned: the announced context is not checked")
             return super().publish_key(envelope)
@@ -203,21 +220,20 @@ class EvilCoordinator(Coordinator):
         super().check_deadlines()
         a = self.attack()
         cid = a.get("calculation")
-        if a.get("mode") != "second-decryption" or cid in self.second_done:
+        if a.get("mode") != "second-decryption" or not isinstance(cid, str) or cid in self.second_done:
             return
-        with self.lock, self.sessions.begin() as s:
+        with self.core.transaction() as s:
             calc = s.get(db.Calculation, cid)
             if calc is None or calc.state != rpb.CalculationState.Name(rpb.CALCULATION_STATE_DONE):
                 return
-            (one,) = [h for h in env.parse_unverified(self._envelope(s, calc.aggregate_hash)).payload.contribution_hashes
-                      if self._sender(s, h) == a["supplier"]]
-            body = self._body(calc, MT.MESSAGE_TYPE_AGGREGATE, calc.key_holder)
-            body.answers_hash = calc.request_hash
-            out = env.parse_unverified(self._envelope(s, one)).payload.ciphertext_hash  # the sum of one is itself
-            body.object_hashes.append(out)
-            body.aggregate.output_ciphertext_hash = out
-            body.aggregate.contribution_hashes.append(one)
-            calc.aggregate_hash = super()._seal(s, body).hash
+            ctx = CalcContext.of(s, calc)
+            (one,) = [h for h in reopen(s, calc.aggregate_hash).payload.contribution_hashes
+                      if EvilCore._sender(s, h) == a["supplier"]]
+            out = reopen(s, one).payload.ciphertext_hash  # the sum of one is itself
+            body = messages.aggregate(epb.Aggregate(output_ciphertext_hash=out, contribution_hashes=[one]),
+                                      calculation_id=cid, sender=COORDINATOR_ID, receiver=calc.key_holder,
+                                      binding=ctx.binding, answers=calc.request_hash, objects=[out])
+            calc.aggregate_hash = Core.seal(self.core, s, body).hash
             s.add(db.KeyHolderWork(party=calc.key_holder, kind="decrypt", calculation_id=cid))
             self.second_done.add(cid)
             log.warning("ATTACK second-decryption: %s asked to decrypt %s's contribution alone", cid[:8], a["supplier"])
@@ -241,24 +257,16 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args.state.mkdir(parents=True, exist_ok=True)
     storage = open_storage(args.state)
-    coord = EvilCoordinator(storage.sessions, SwappingObjectStore(storage.objects),
-                            SigningKey.load_or_create(args.state / "envelope-key.pem"), Federation.load(args.federation),
-                            Limits(lease_seconds=args.lease_seconds), state=args.state)
+    coord = EvilCoordinator.started(storage.sessions, SwappingObjectStore(storage.objects),
+                                    SigningKey.load_or_create(args.state / "envelope-key.pem"),
+                                    Federation.load(args.federation), Limits(lease_seconds=args.lease_seconds),
+                                    state=args.state)
     tls = None
     if args.tls is not None:
         from tanji.protocol.pki import TLSFiles
 
         tls = TLSFiles(args.tls / "ca.crt", args.tls / "coordinator.crt", args.tls / "coordinator.key")
-    server = serve(coord, "127.0.0.1:0", storage.staging, tls)
-    stop = threading.Event()
-    deadline_sweeper(coord, stop)
-    tmp = args.port_file.with_name(args.port_file.name + ".tmp")
-    tmp.write_text(str(server.bound_port))
-    tmp.replace(args.port_file)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    server.stop(grace=2).wait()
+    run(coord, "127.0.0.1:0", storage.staging, tls, args.port_file)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tanji.coordinator import db
-from tanji.coordinator.engine import Coordinator
+from tanji.coordinator.service import Coordinator
 from tanji.he import tasks as he_tasks
 from tanji.infra.objectstore import ObjectStore
 from tanji.protocol import envelope as env
@@ -46,8 +46,8 @@ class World:
         self.federation = Federation({p: ListedParty(p, roles.get(p, "node"), k.public_raw)
                                       for p, k in self.keys.items()})
         self.objects = ObjectStore(root / "objects")
-        self.c = Coordinator(db.session_factory(db.make_engine(db.sqlite_url(root / "c.db"))), self.objects,
-                             self.keys["coordinator"], self.federation)
+        self.c = Coordinator.started(db.session_factory(db.make_engine(db.sqlite_url(root / "c.db"))), self.objects,
+                                     self.keys["coordinator"], self.federation)
         self.seeds: dict[str, epb.Envelope] = {}
         self.seeds["registration"] = self.registration("a", ["A"], [("A", "b", "B")])
         assert self.c.register(self.seeds["registration"]).status == cpb.PUSH_STATUS_ACCEPTED

@@ -3,7 +3,7 @@ auditors and key holder; status (state and counts, no values) to every party it 
 merged request tells the supplier each buyer's fan-out and nothing about the other suppliers."""
 import pytest
 
-from tanji.coordinator.engine import Refused
+from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tests.unit.test_coordinator_engine import World
@@ -24,7 +24,7 @@ def test_only_the_requester_auditors_and_key_holder_read_the_result(world):
     for party in ("a", "keyholder", ""):          # "" : in process, or plain loopback (no authentication)
         world.c.result(CID, party)
     for party in ("b", "c"):                     # a supplier of the calculation, an outsider
-        with pytest.raises(Refused) as info:
+        with pytest.raises(Refusal) as info:
             world.c.result(CID, party)
         assert info.value.code == cpb.REFUSAL_CODE_UNKNOWN_PARTY
 
@@ -32,7 +32,7 @@ def test_only_the_requester_auditors_and_key_holder_read_the_result(world):
 def test_status_is_for_the_parties_the_calculation_reached(world):
     for party in ("a", "b", "keyholder"):
         assert world.c.status(CID, party).calculation_id == CID
-    with pytest.raises(Refused):
+    with pytest.raises(Refusal):
         world.c.status(CID, "c")
 
 

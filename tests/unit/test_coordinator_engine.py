@@ -7,17 +7,18 @@ import hashlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from tanji.coordinator import db
-from tanji.coordinator.engine import Coordinator, Limits
+from tanji.coordinator.service import Coordinator
 from tanji.coordinator.storage import open_storage
-from tanji.protocol import envelope as env
+from tanji.coordinator.transactions import Limits
 from tanji.he import tasks as he_tasks
 from tanji.methodology import slots
+from tanji.protocol import envelope as env
 from tanji.protocol.federation import Federation, ListedParty
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
@@ -27,6 +28,8 @@ MT = epb.MessageType
 FS_HASH = hashlib.sha256(b"factor set").digest()
 #: no lease runs out while a test works on a loaded machine; tests of dead suppliers expire one explicitly
 LEASE_SECONDS = 3600.0
+#: node b's own footprint of B, per kg
+SUPPLIER_OWN = [3.0, 0, 0, 0, 3.0, 4.5, 0, 0]
 
 
 class World:
@@ -35,7 +38,8 @@ class World:
     def __init__(self, tmp_path, database: str | None = None):
         self.keys = {p: SigningKey.generate() for p in ("coordinator", "keyholder", "a", "b", "c")}
         roles = {"coordinator": "coordinator", "keyholder": "key_holder"}
-        self.federation = Federation({p: ListedParty(p, roles.get(p, "node"), k.public_raw) for p, k in self.keys.items()})
+        self.federation = Federation({p: ListedParty(p, roles.get(p, "node"), k.public_raw)
+                                      for p, k in self.keys.items()})
         self.storage = open_storage(tmp_path, database)  # PostgreSQL: objects in the database
         self.objects = self.storage.objects
         self.c = self.replica()
@@ -44,8 +48,8 @@ class World:
 
     def replica(self) -> Coordinator:
         """Another coordinator process on the same database, as far as the engine can tell."""
-        return Coordinator(db.session_factory(self.storage.engine), self.objects, self.keys["coordinator"],
-                           self.federation, Limits(lease_seconds=LEASE_SECONDS))
+        return Coordinator.started(db.session_factory(self.storage.engine), self.objects, self.keys["coordinator"],
+                                   self.federation, Limits(lease_seconds=LEASE_SECONDS))
 
     def register(self, org, products, edges):
         body = env.new_body(MT.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=org, receiver="coordinator")
@@ -70,7 +74,7 @@ class World:
         r.target_organisation = "a"
         r.products.add(product_id=product, lifetime_energy_kwh=1000.0)
         r.depth_bound, r.batch_size, r.key_holder, r.factor_set_id = depth, 1, "keyholder", "fs"
-        r.deadline.FromDatetime(datetime.now(timezone.utc) + timedelta(minutes=5))
+        r.deadline.FromDatetime(datetime.now(UTC) + timedelta(minutes=5))
         sealed = env.seal(b, self.keys["a"])
         self.request_hash = env.message_hash(sealed)
         return self.c.start(sealed)
@@ -111,8 +115,47 @@ class World:
         b.contribution.product_id, b.contribution.ciphertext_hash = product, digest
         return env.seal(b, self.keys[org])
 
-    def inbox(self, party):
-        return [env.parse_unverified(e) for _, e in self.c.pull_messages(party, 0)]
+    def inbox(self, party, mt=None):
+        return [o for o in (env.parse_unverified(e) for _, e in self.c.pull_messages(party, 0))
+                if mt is None or o.body.message_type == mt]
+
+    def answer_supplier(self, cid="calc-0000000000000001"):
+        """Node b's answer to its merged request: an empty DECLARATION and its CONTRIBUTION."""
+        (merged,) = self.inbox("b", MT.MESSAGE_TYPE_MERGED_REQUEST)
+        ct, *_ = he_tasks.answer(self.keys_.public_context, [(self.request_ct, 1.0)], SUPPLIER_OWN, 0, [])
+        d = self.body(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "b", cid)
+        d.answers_hash = merged.hash
+        d.declaration.SetInParent()
+        return self.c.push("b", [env.seal(d, self.keys["b"]), self.contribution("b", "B", ct, merged.hash)])
+
+    def attest(self, cid="calc-0000000000000001"):
+        """The auditor (requester a) attests the aggregate."""
+        agg = self.inbox("a", MT.MESSAGE_TYPE_AGGREGATE)[-1]
+        b = self.body(MT.MESSAGE_TYPE_ATTESTATION, "a", cid)
+        b.answers_hash = agg.hash
+        b.attestation.output_ciphertext_hash = agg.payload.output_ciphertext_hash
+        b.attestation.contribution_hashes.extend(agg.payload.contribution_hashes)
+        return self.c.push("a", [env.seal(b, self.keys["a"])])
+
+    def key_holder_answer(self, mt, cid="calc-0000000000000001", code=cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO):
+        """The key holder's RESULT, or its REFUSAL withholding the result (`code`)."""
+        agg = self.inbox("a", MT.MESSAGE_TYPE_AGGREGATE)[-1]
+        b = self.body(mt, "keyholder", cid, receiver="a")
+        if mt == MT.MESSAGE_TYPE_RESULT:
+            b.answers_hash = agg.hash
+            b.result.result_json = b"{}"
+        else:
+            b.answers_hash = self.request_hash
+            b.refusal.code, b.refusal.message = code, "slot 7 is not zero (detected, result withheld)"
+        return self.c.submit_result(env.seal(b, self.keys["keyholder"]))
+
+    def run_to_decryption(self):
+        """Start, key, both answers and the attestation: the calculation awaits its decryption."""
+        assert self.start()[0].status == cpb.PUSH_STATUS_ACCEPTED
+        assert self.publish_key().status == cpb.PUSH_STATUS_ACCEPTED
+        assert statuses(self.answer_root()) == ["ACCEPTED"] * 3
+        assert statuses(self.answer_supplier()) == ["ACCEPTED"] * 2
+        assert statuses(self.attest()) == ["ACCEPTED"]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -133,7 +176,7 @@ def test_a_whole_calculation_in_process(world):
     assert statuses(world.answer_root()) == ["ACCEPTED"] * 3
     merged = [m for m in world.inbox("b") if m.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST]
     assert len(merged) == 1 and merged[0].payload.product_id == "B"
-    ct, *_ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [3.0, 0, 0, 0, 3.0, 4.5, 0, 0], 0, [])
+    ct, *_ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], SUPPLIER_OWN, 0, [])
     d = world.body(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "b", "calc-0000000000000001")
     d.answers_hash = merged[0].hash
     d.declaration.SetInParent()
@@ -251,7 +294,8 @@ def test_a_supplier_whose_lease_expired_is_declared_dead_and_its_late_answer_ref
     late = world.c.push("b", [world.contribution("b", "B", ct, merged.hash)])[0]
     assert late.code == cpb.REFUSAL_CODE_DECLARED_DEAD and "declared dead" in late.message
     # the buyer answers with its fallback: q · Enc(w) ⊙ fallback, one warning
-    ct, *_ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [7.0, 0, 0, 0, 0, 28.0, 0, 0], 1, [])
+    fallback = [7.0, 0, 0, 0, 0, 28.0, 0, 0]
+    ct, *_ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], fallback, 1, [])
     digest = world.objects.put(ct)
     body = world.body(MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION, "a", "calc-0000000000000001")
     body.answers_hash = notices[0].hash
@@ -276,7 +320,7 @@ def test_two_replicas_carry_one_calculation_between_them(world):
     assert statuses(world.answer_root()) == ["ACCEPTED"] * 3
     merged = [m for m in world.inbox("b") if m.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST]
     world.c = first
-    ct, *_ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], [3.0, 0, 0, 0, 3.0, 4.5, 0, 0], 0, [])
+    ct, *_ = he_tasks.answer(world.keys_.public_context, [(world.request_ct, 1.0)], SUPPLIER_OWN, 0, [])
     d = world.body(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "b", "calc-0000000000000001")
     d.answers_hash = merged[0].hash
     d.declaration.SetInParent()
@@ -334,7 +378,8 @@ def test_replicas_under_concurrent_starts_lose_nothing_and_keep_the_limit(tmp_pa
     refused = [o for o in outcomes if o.status == cpb.PUSH_STATUS_REFUSED]
     assert len(accepted) == limit and len(refused) == 4
     assert all(o.code == cpb.REFUSAL_CODE_RATE_LIMITED for o in refused)
-    assert sorted(seen) == sorted(e.body for e, o in zip(envelopes, outcomes) if o.status == cpb.PUSH_STATUS_ACCEPTED)
+    started = [e.body for e, o in zip(envelopes, outcomes, strict=True) if o.status == cpb.PUSH_STATUS_ACCEPTED]
+    assert sorted(seen) == sorted(started)
     with world.c.sessions() as s:
         assert list(s.scalars(select(db.LogLeaf.index).order_by(db.LogLeaf.index))) == list(range(limit))
         assert s.get(db.LogHead, 1).size == limit
@@ -352,8 +397,8 @@ def test_replicas_starting_together_list_every_party_once(tmp_path, postgres_url
 
     def start():
         try:
-            Coordinator(db.session_factory(storage.engine), storage.objects, keys["coordinator"], fed)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            Coordinator.started(db.session_factory(storage.engine), storage.objects, keys["coordinator"], fed)
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(4)]

@@ -4,8 +4,8 @@ would be counted twice). Chain: a buys B from b and C from c; b buys C from c.""
 from datetime import timedelta
 
 from tanji.coordinator import db
-from tanji.protocol import envelope as env
 from tanji.he import tasks as he_tasks
+from tanji.protocol import envelope as env
 from tests.unit.test_coordinator_engine import MT, World, statuses
 
 CID = "calc-0000000000000001"

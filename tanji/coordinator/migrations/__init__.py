@@ -36,7 +36,9 @@ def config(connection: Connection | None = None, url: str | None = None) -> Conf
 
 
 def head() -> str:
-    return ScriptDirectory.from_config(config()).get_current_head()
+    revision = ScriptDirectory.from_config(config()).get_current_head()
+    assert revision is not None, "the coordinator migrations have no head revision"
+    return revision
 
 
 def current(connection: Connection) -> str | None:

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from alembic import command
+from alembic.script import Script
 
 from tanji.coordinator import db, migrations
 
@@ -22,7 +23,8 @@ def main(argv: list[str]) -> int:
             script = command.revision(migrations.config(conn), message=argv[1], autogenerate=True,
                                       rev_id=f"{int(migrations.head()) + 1:04d}")
         engine.dispose()
-    print(f"wrote {script.path}: review it, then run the tests (tests/unit/test_migrations.py)")
+    path = script.path if isinstance(script, Script) else script
+    print(f"wrote {path}: review it, then run the tests (tests/unit/test_migrations.py)")
     return 0
 
 

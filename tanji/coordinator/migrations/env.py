@@ -15,15 +15,17 @@ def run(connection) -> None:
         context.run_migrations()
 
 
+URL = config.get_main_option("sqlalchemy.url") or ""
+
 if context.is_offline_mode():
-    context.configure(url=db.normalise_url(config.get_main_option("sqlalchemy.url")),
+    context.configure(url=db.normalise_url(URL),
                       target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 elif config.attributes.get("connection") is not None:
     run(config.attributes["connection"])
 else:
-    engine = db.connect(config.get_main_option("sqlalchemy.url"))
+    engine = db.connect(URL)
     with engine.begin() as connection:
         run(connection)
     engine.dispose()

@@ -1,0 +1,156 @@
+"""Starting a calculation (DESIGN §2 step 1) and reading where one stands.
+
+A start checks the signed request, works out every (supplier, product) pair the registered
+supply edges reach from the requested product, and asks the key holder for a fresh key. The
+readers (`status`, `result`, `has_calculation`) only read: they sweep nothing and grant nothing.
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import UTC
+from typing import cast
+
+from sqlalchemy import func, select
+
+from tanji.coordinator import db
+from tanji.coordinator.states import FINAL_NAMES, SETTLED, CalcState, PairState
+from tanji.coordinator.transactions import Core, accepted, check_length, refused, stored
+from tanji.protocol import envelope as env
+from tanji.protocol.identity import COORDINATOR_ID, ROLE_KEY_HOLDER
+from tanji.protocol.refusals import Refusal
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import requester_pb2 as rpb
+
+log = logging.getLogger("tanji.coordinator")
+MT = epb.MessageType
+
+
+class Calculations:
+    def __init__(self, core: Core):
+        self.core = core
+
+    # ------------------------------------------------------------ start (step 1)
+    def start(self, envelope: epb.Envelope) -> tuple[cpb.PushOutcome, str]:
+        try:
+            opened = self.core.verify(envelope)
+            if opened.body.message_type != MT.MESSAGE_TYPE_CALCULATION_REQUEST:
+                raise Refusal(cpb.REFUSAL_CODE_MALFORMED, "StartCalculation takes a CALCULATION_REQUEST")
+            with self.core.transaction() as s:
+                # one start at a time per requester (its open-calculation count), whichever replica
+                s.get(db.Party, opened.body.sender, with_for_update=True)
+                if s.get(db.StoredEnvelope, opened.hash) is not None:  # the same signed request, retried
+                    return accepted(opened.hash), opened.body.calculation_id
+                self._start(s, opened)
+        except Refusal as exc:
+            return refused(envelope, exc), ""
+        return accepted(opened.hash), opened.body.calculation_id
+
+    def _start(self, s, opened: env.Opened) -> None:
+        body, req = opened.body, opened.payload
+        cid = body.calculation_id
+        limits = self.core.limits
+        check_length("calculation id", cid, 64)
+        if len(cid) < 16 or s.get(db.Calculation, cid) is not None:
+            raise Refusal(cpb.REFUSAL_CODE_REPLAY, f"calculation id {cid!r} is too short or already used")
+        open_now = s.scalar(select(func.count()).select_from(db.Calculation).where(
+            db.Calculation.requester == body.sender, db.Calculation.state.not_in(FINAL_NAMES)))
+        if open_now >= limits.max_open_calculations:
+            raise Refusal(cpb.REFUSAL_CODE_RATE_LIMITED,
+                          f"{body.sender!r} already has {open_now} calculations open; the limit is "
+                          f"{limits.max_open_calculations} (wait until one is done, failed or withheld)")
+        if req.target_organisation != body.sender:
+            raise Refusal(cpb.REFUSAL_CODE_UNEXPECTED, "a requester calculates its own products only")
+        kh = self.core.federation.parties.get(req.key_holder)
+        if kh is None or kh.role != ROLE_KEY_HOLDER or req.key_holder in (body.sender, COORDINATOR_ID):
+            raise Refusal(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER, f"{req.key_holder!r} is not a listed key holder")
+        if len(req.products) != 1:
+            raise Refusal(cpb.REFUSAL_CODE_MALFORMED, "this coordinator calculates one product per calculation")
+        root = (req.target_organisation, req.products[0].product_id)
+        pairs = reachable(s, root)  # refuses naming what no node serves
+        calc = db.Calculation(id=cid, requester=body.sender, key_holder=req.key_holder,
+                              state=CalcState.AWAITING_KEY.value, request_hash=opened.hash,
+                              auditors=list(req.auditors) or [body.sender],
+                              min_attestations=max(1, req.min_attestations),
+                              deadline=req.deadline.ToDatetime(tzinfo=UTC) if req.HasField("deadline") else None)
+        self.core.store(s, opened)
+        s.add(calc)
+        s.flush()
+        for org, product in pairs:
+            s.add(db.CalcPair(calculation_id=cid, org=org, product=product, is_root=(org, product) == root,
+                              state=PairState.WAITING.value))
+        self.core.work(s, req.key_holder, "key", cid)
+        log.info("calculation %s: %s/%s, %d products reached", cid, *root, len(pairs))
+
+    # ------------------------------------------------------------ readers
+    def has_calculation(self, cid: str) -> bool:
+        """Objects are uploaded for a calculation that exists (its per-party object count is bounded)."""
+        with self.core.sessions() as s:
+            return bool(cid) and s.get(db.Calculation, cid) is not None
+
+    def status(self, cid: str, party: str | None = None) -> rpb.GetStatusResponse:
+        """State and counts, for the calculation's own parties (every organisation it reached: their
+        usage ledgers ask whether it was decrypted). An empty `party`: an in-process caller,
+        or a plain-loopback client (no authentication there at all; under mTLS the party is the
+        client certificate's). Read-only: the deadline sweeper, not a reader, moves calculations."""
+        with self.core.sessions() as s:
+            calc = _calculation(s, cid)
+            pairs = self.core.pairs(s, cid)
+            if party and party not in {calc.requester, calc.key_holder, *calc.auditors, *(p.org for p in pairs)}:
+                raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PARTY, f"{party!r} is not a party of calculation {cid}")
+            settled = [PairState(p.state) for p in pairs if PairState(p.state) in SETTLED]
+            resp = rpb.GetStatusResponse(
+                calculation_id=cid, state=CalcState(calc.state).wire,
+                requests_declared=len(pairs), requests_answered=len(settled),
+                dead_suppliers=settled.count(PairState.DEAD),
+                attestations=s.scalar(select(func.count()).select_from(db.Attestation)
+                                      .where(db.Attestation.calculation_id == cid)),
+                failure_code=cast(cpb.RefusalCode, calc.failure_code), failure_message=calc.failure_message)
+            resp.updated_at.FromDatetime(calc.updated_at)
+            return resp
+
+    def result(self, cid: str, party: str | None = None) -> rpb.GetResultResponse:
+        """The key holder's signed result, for the requester, its auditors and the key holder only."""
+        with self.core.sessions() as s:
+            calc = _calculation(s, cid)
+            if party and party not in {calc.requester, calc.key_holder, *calc.auditors}:
+                raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PARTY,
+                              f"the result of {cid} is released to its requester and auditors, not to {party!r}")
+            resp = rpb.GetResultResponse(state=CalcState(calc.state).wire)
+            if calc.result_hash:
+                resp.result.CopyFrom(stored(s, calc.result_hash))
+            return resp
+
+
+def _calculation(s, cid: str) -> db.Calculation:
+    calc = s.get(db.Calculation, cid)
+    if calc is None:
+        raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_CALCULATION, f"unknown calculation {cid!r}")
+    return calc
+
+
+def reachable(s, root: tuple[str, str]) -> list[tuple[str, str]]:
+    """Every (organisation, product) the registered supply edges reach from `root`; refused
+    naming the first that no registered node serves."""
+    served = {(r.org, r.product) for r in s.scalars(select(db.ServedProduct)
+                                                      .join(db.Party, db.Party.id == db.ServedProduct.org)
+                                                      .where(db.Party.registered))}
+    edges = defaultdict(list)
+    for e in s.scalars(select(db.SupplyEdge)):
+        edges[(e.buyer, e.buyer_product)].append((e.supplier, e.supplier_product))
+    seen: list[tuple[str, str]] = []
+    stack: list[tuple[tuple[str, str], tuple[str, str] | None]] = [(root, None)]
+    while stack:
+        pair, buyer = stack.pop()
+        if pair in seen:
+            continue
+        if pair not in served:
+            org_known = any(o == pair[0] for o, _ in served)
+            what = (f"organisation {pair[0]!r} serves no product {pair[1]!r}" if org_known
+                    else f"no node serves organisation {pair[0]!r}")
+            named = f" (named by {buyer[0]}/{buyer[1]})" if buyer else ""
+            raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PRODUCT, what + named)
+        seen.append(pair)
+        stack.extend((child, pair) for child in edges[pair])
+    return seen
