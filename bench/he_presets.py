@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tanji.he import PRESETS, chain, default_backend  # noqa: E402
-from tanji.he.presets import Preset  # noqa: E402
+from tanji.he import PRESETS, chain, default_backend
+from tanji.he.presets import Preset
 
 WIDTH = 8
 
@@ -39,7 +39,7 @@ class Node:
     q: np.ndarray            # quantity per unit of the parent, one per block
     own: np.ndarray          # own per-unit footprint vector (8 slots per block)
     warnings: np.ndarray     # unweighted warning counts (slot 6 of each block)
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
 
 
 def own_vector(rng, target_per_unit: np.ndarray) -> np.ndarray:

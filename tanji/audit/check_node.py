@@ -13,14 +13,14 @@ import hashlib
 import json
 
 from tanji.audit.verify import Report
-from tanji.protocol import envelope as env
+from tanji.errors import TanjiError
 from tanji.he import tasks as he_tasks
 from tanji.methodology import profiles, slots, units
-from tanji.protocol.bundle import BundleFormatError, unpack
-from tanji.errors import TanjiError
-from tanji.protocol.federation import Federation, check_list
 from tanji.methodology.footprint import fallback, own
 from tanji.methodology.loader import parse_factor_set, parse_node_data
+from tanji.protocol import envelope as env
+from tanji.protocol.bundle import BundleFormatError, unpack
+from tanji.protocol.federation import Federation, check_list
 from tanji.v1 import envelope_pb2 as epb
 
 MT = epb.MessageType
@@ -52,9 +52,9 @@ def check_node(bundle: bytes, opening: bytes, anchor: bytes | None = None) -> Re
     profile = profiles.get(manifest["method"]["name"])
     report.add("same calculation", index.get("calculation") == manifest.get("calculation"),
                f"opening of {index.get('calculation')!r}, bundle of {manifest.get('calculation')!r}")
+    keyed = (context, ka.payload.width or slots.WIDTH, ka.payload.unit_weight_object_hash)
     for entry in index["entries"]:
-        _check_entry(entry, o, b, envelopes, (context, ka.payload.width or slots.WIDTH, ka.payload.unit_weight_object_hash),
-                     profile, fed, report)
+        _check_entry(entry, o, b, envelopes, keyed, profile, fed, report)
     return report
 
 
@@ -85,8 +85,8 @@ def _check_entry(entry, o, b, envelopes, keyed, profile, fed, report) -> None:
         nd = parse_node_data(data, entry["data"], factors).model
         product = nd.product(entry["product"])
         if entry.get("fallback_of"):
-            vector = fallback(product.inputs[rec["input_index"]], rec["input_index"], f"{nd.organisation.id}/{product.id}",
-                              factors.by_id).vector
+            vector = fallback(product.inputs[rec["input_index"]], rec["input_index"],
+                              f"{nd.organisation.id}/{product.id}", factors.by_id).vector
         else:
             vector = own(product, nd.organisation.id, nd.organisation.country, factors.by_id, profile).vector
     except (TanjiError, KeyError) as exc:
@@ -106,11 +106,12 @@ def _check_entry(entry, o, b, envelopes, keyed, profile, fed, report) -> None:
     else:  # the requester's own target: w = 1, the key holder's Enc(1) (older calculations: the requester's own)
         factors_c = [1.0] * len(cts)
         if unit_weight:
-            report.add(f"{label}: Enc(1) is the key holder's", [hashlib.sha256(ct).digest() for ct in cts] == [unit_weight])
+            report.add(f"{label}: Enc(1) is the key holder's",
+                       [hashlib.sha256(ct).digest() for ct in cts] == [unit_weight])
     weighted = (vector * slots.WEIGHTED).tolist()
     try:
-        recomputed = he_tasks.recompute_contribution(context, list(zip(cts, factors_c)), weighted, o[f"fresh/{h}.ct"],
-                                                     width)
+        recomputed = he_tasks.recompute_contribution(context, list(zip(cts, factors_c, strict=False)), weighted,
+                                                     o[f"fresh/{h}.ct"], width)
     except TanjiError as exc:
         report.add(f"{label}: Enc(w) ⊙ own(p) + R is the summed ciphertext", False, str(exc))
         return

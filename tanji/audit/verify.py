@@ -2,7 +2,9 @@
 complete, signed contributions? Needs no key and no network — the bundle and the anchor.
 
 Every check is named; a failed check never stops the others, so the report lists
-every problem. The homomorphic aggregation is re-executed byte for byte.
+every problem. Completeness, the merged requests and the homomorphic aggregation are
+re-executed byte for byte by the procedure the auditor ran before it attested
+(`tanji.protocol.reexecution`).
 """
 from __future__ import annotations
 
@@ -10,11 +12,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from tanji.protocol import envelope as env
-from tanji.protocol import completeness, merkle
-from tanji.methodology import slots
-from tanji.protocol.bundle import BUNDLE_SCHEMA, MANIFEST_TAG, BundleFormatError, unpack
 from tanji.errors import TanjiError
+from tanji.protocol import envelope as env
+from tanji.protocol import merkle, reexecution
+from tanji.protocol.bundle import BUNDLE_SCHEMA, MANIFEST_TAG, BundleFormatError, unpack
 from tanji.protocol.federation import Federation, UntrustedFederation, check_list
 from tanji.protocol.signing import BadSignature, verify
 from tanji.v1 import envelope_pb2 as epb
@@ -70,7 +71,8 @@ def verify_bundle(data: bytes, anchor: bytes) -> Report:
     except BundleFormatError as exc:
         report.add("bundle format", False, str(exc))
         return report
-    for required in ("manifest.json", "manifest.sig", "federation.json", "federation.sig", "log.json", "aggregation.json"):
+    for required in ("manifest.json", "manifest.sig", "federation.json", "federation.sig", "log.json",
+                     "aggregation.json"):
         if required not in files:
             report.add("bundle format", False, f"missing {required}")
             return report
@@ -80,9 +82,10 @@ def verify_bundle(data: bytes, anchor: bytes) -> Report:
         return report
     _check_manifest(b, fed, report)
     _check_envelopes(b, fed, report)
-    _check_structure(b, report)
+    found = _reexecute(b)
+    _check_structure(b, report, found[reexecution.COMPLETENESS])
     _check_log(b, fed, report)
-    _check_aggregation(b, report)
+    _check_aggregation(b, report, found)
     _check_result(b, report)
     return report
 
@@ -112,9 +115,9 @@ def _check_manifest(b: _Bundle, fed: Federation, report: Report) -> None:
     present = {n for n in b.files if n not in ("manifest.json", "manifest.sig")}
     missing, extra = sorted(set(listed) - present), sorted(present - set(listed))
     wrong = sorted(n for n in set(listed) & present if hashlib.sha256(b.files[n]).hexdigest() != listed[n])
-    report.add("manifest covers every file", not (missing or extra or wrong),
-               "; ".join(filter(None, [missing and f"missing {missing}", extra and f"not in manifest {extra}",
-                                       wrong and f"hash differs {wrong}"])))
+    found = [f"missing {missing}" if missing else "", f"not in manifest {extra}" if extra else "",
+             f"hash differs {wrong}" if wrong else ""]
+    report.add("manifest covers every file", not (missing or extra or wrong), "; ".join(filter(None, found)))
 
 
 def _check_envelopes(b: _Bundle, fed: Federation, report: Report) -> None:
@@ -124,7 +127,7 @@ def _check_envelopes(b: _Bundle, fed: Federation, report: Report) -> None:
         try:
             e = epb.Envelope.FromString(b.files[name])
             opened = env.open_envelope(e, fed.key_of)
-        except Exception as exc:  # noqa: BLE001 - every malformed envelope is one named failure
+        except Exception as exc:
             bad.append(f"{name}: {exc}")
             continue
         if opened.body.calculation_id != cid:
@@ -135,19 +138,29 @@ def _check_envelopes(b: _Bundle, fed: Federation, report: Report) -> None:
     report.add("one calculation", not foreign, "; ".join(foreign))
 
 
-def _check_structure(b: _Bundle, report: Report) -> None:
+def _reexecute(b: _Bundle) -> dict[str, reexecution.Finding]:
+    """Every check of the re-execution, by name: a report names every problem."""
+    keys = b.of(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT)
+    context = b.files.get(f"objects/{keys[0].payload.context_object_hash.hex()}") if len(keys) == 1 else None
+    findings = reexecution.reexecute(b.envelopes.values(), context, lambda h: b.files[f"objects/{h.hex()}"],
+                                     where="in the bundle", summed_only=False)
+    return {f.check: f for f in findings}
+
+
+def _check_structure(b: _Bundle, report: Report, complete: reexecution.Finding) -> None:
     """Hash links and completeness: every declared request answered exactly once, nothing extra."""
     problems = []
     reqs = b.of(MT.MESSAGE_TYPE_CALCULATION_REQUEST)
     kas = b.of(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT)
     if len(reqs) != 1 or len(kas) != 1:
-        report.add("hash links", False, f"{len(reqs)} calculation requests and {len(kas)} key announcements (need 1 each)")
+        report.add("hash links", False,
+                   f"{len(reqs)} calculation requests and {len(kas)} key announcements (need 1 each)")
         return
     req, ka = reqs[0], kas[0]
     m = b.manifest
     expect = {"requester": req.body.sender, "key_holder": req.payload.key_holder,
-              "key_fingerprint": ka.payload.key_fingerprint.hex(), "ckks_params_hash": ka.payload.ckks_params_hash.hex(),
-              "preset": ka.payload.preset,
+              "key_fingerprint": ka.payload.key_fingerprint.hex(),
+              "ckks_params_hash": ka.payload.ckks_params_hash.hex(), "preset": ka.payload.preset,
               "product": f"{req.payload.target_organisation}/{req.payload.products[0].product_id}"}
     for k, v in expect.items():
         if m.get(k) != v:
@@ -157,12 +170,7 @@ def _check_structure(b: _Bundle, report: Report) -> None:
     if ka.body.sender != req.payload.key_holder or ka.body.answers_hash != req.hash:
         problems.append("key announcement is not the named key holder's answer to the request")
     report.add("manifest matches the signed envelopes", not problems, "; ".join(problems))
-
-    problems = completeness.problems(b.envelopes.values())
-    n = {mt: len(b.of(mt)) for mt in (MT.MESSAGE_TYPE_REQUEST, MT.MESSAGE_TYPE_CONTRIBUTION, MT.MESSAGE_TYPE_DEAD_SUPPLIER)}
-    report.add("completeness", not problems, "; ".join(problems) or
-               f"{n[MT.MESSAGE_TYPE_REQUEST]} requests, {n[MT.MESSAGE_TYPE_CONTRIBUTION]} contributions, "
-               f"{n[MT.MESSAGE_TYPE_DEAD_SUPPLIER]} fallbacks")
+    report.add(complete.check, complete.ok, complete.detail)
 
 
 def _head(doc: dict) -> tuple[merkle.TreeHead, bytes]:
@@ -199,67 +207,34 @@ def _check_log(b: _Bundle, fed: Federation, report: Report) -> None:
             report.add("log consistency", False, str(exc))
 
 
-def _check_aggregation(b: _Bundle, report: Report) -> None:
-    from tanji.he import tasks as he_tasks  # the same deterministic addition the coordinator ran
-
+def _check_aggregation(b: _Bundle, report: Report, found: dict[str, reexecution.Finding]) -> None:
+    """The aggregate the bundle names is the one re-executed, then attested."""
     aggs = b.of(MT.MESSAGE_TYPE_AGGREGATE)
-    if len(aggs) != 1:
-        report.add("aggregation re-executed", False, f"{len(aggs)} aggregates in the bundle")
-        return
-    agg = aggs[0]
-    order = [bytes.fromhex(h) for h in json.loads(b.files["aggregation.json"])["order"]]
-    contributions = {o.hash for o in b.of(MT.MESSAGE_TYPE_CONTRIBUTION) + b.of(MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION)}
-    listed = list(agg.payload.contribution_hashes)
     problems = []
-    if order != listed:
-        problems.append("aggregation.json order differs from the signed aggregate")
-    if set(listed) != contributions or len(set(listed)) != len(listed):
-        problems.append(f"the aggregate sums {len(listed)} contributions, the bundle holds {len(contributions)}")
-    if agg.body.sender != "coordinator":
-        problems.append("the aggregate is not the coordinator's")
-    if problems:
-        report.add("aggregation re-executed", False, "; ".join(problems))
-        return
-    ka = b.of(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT)[0].payload
-    try:
-        context = b.files[f"objects/{ka.context_object_hash.hex()}"]
-        cts = [b.files[f"objects/{b.envelopes[h].payload.ciphertext_hash.hex()}"] for h in listed]
-        total = he_tasks.add_all(context, cts, ka.width or slots.WIDTH)
-    except KeyError as exc:
-        report.add("aggregation re-executed", False, f"object missing from the bundle: {exc}")
-        return
-    except TanjiError as exc:
-        report.add("aggregation re-executed", False, f"a ciphertext does not load: {exc}")
-        return
-    width = ka.width or slots.WIDTH
-    try:
-        wrong = completeness.merged_weight_problems(b.of(MT.MESSAGE_TYPE_MERGED_REQUEST),
-                                                    lambda h: b.files[f"objects/{h.hex()}"],
-                                                    lambda cts: he_tasks.add_all(context, cts, width))
-    except KeyError as exc:
-        wrong = [f"object missing from the bundle: {exc}"]
-    except TanjiError as exc:
-        wrong = [f"a request ciphertext does not load: {exc}"]
-    report.add("merged requests", not wrong, "; ".join(wrong) or
-               "each merged Enc(w) is the sum of its buyers' signed requests")
-    digest = hashlib.sha256(total).digest()
-    report.add("aggregation re-executed", digest == agg.payload.output_ciphertext_hash,
-               f"sum of {len(cts)} ciphertexts hashes to {digest.hex()[:16]}…, the aggregate names "
-               f"{agg.payload.output_ciphertext_hash.hex()[:16]}…")
-    atts = [a for a in b.of(MT.MESSAGE_TYPE_ATTESTATION)
-            if a.body.answers_hash == agg.hash and a.payload.output_ciphertext_hash == agg.payload.output_ciphertext_hash]
-    report.add("attested", bool(atts), f"{len(atts)} attestation(s) of this aggregate")
-    b.summary_agg = agg  # type: ignore[attr-defined]
+    if len(aggs) == 1:
+        order = [bytes.fromhex(h) for h in json.loads(b.files["aggregation.json"])["order"]]
+        if order != list(aggs[0].payload.contribution_hashes):
+            problems.append("aggregation.json order differs from the signed aggregate")
+    merged = found.get(reexecution.MERGED_REQUESTS)
+    if merged is not None:
+        report.add(merged.check, merged.ok, merged.detail)
+    summed = found[reexecution.AGGREGATION]
+    report.add(summed.check, summed.ok and not problems, "; ".join(problems + [summed.detail]))
+    if len(aggs) == 1:
+        agg = aggs[0]
+        atts = [a for a in b.of(MT.MESSAGE_TYPE_ATTESTATION) if a.body.answers_hash == agg.hash
+                and a.payload.output_ciphertext_hash == agg.payload.output_ciphertext_hash]
+        report.add("attested", bool(atts), f"{len(atts)} attestation(s) of this aggregate")
 
 
 def _check_result(b: _Bundle, report: Report) -> None:
     results = b.of(MT.MESSAGE_TYPE_RESULT)
-    req = b.of(MT.MESSAGE_TYPE_CALCULATION_REQUEST)
+    reqs = b.of(MT.MESSAGE_TYPE_CALCULATION_REQUEST)
     aggs = b.of(MT.MESSAGE_TYPE_AGGREGATE)
-    if len(results) != 1 or len(req) != 1 or len(aggs) != 1:
+    if len(results) != 1 or len(reqs) != 1 or len(aggs) != 1:
         report.add("key holder's result", False, f"{len(results)} results in the bundle")
         return
-    res, req = results[0], req[0]
+    res, req = results[0], reqs[0]
     problems = []
     if res.body.sender != req.payload.key_holder:
         problems.append(f"result signed by {res.body.sender!r}, not the key holder {req.payload.key_holder!r}")
@@ -273,11 +248,11 @@ def _check_result(b: _Bundle, report: Report) -> None:
         precision = doc["precision"] or 0.0
         if doc["lifetime_energy_kwh"] != item.lifetime_energy_kwh:
             problems.append("lifetime energy differs from the declared one")
-        tol = 10 * max(precision, 1e-12)
-        if abs(doc["per_kwh_kgco2e"] * doc["lifetime_energy_kwh"] - doc["total_kgco2e"]) > tol * abs(doc["total_kgco2e"]) + 1e-9:
+        tol = 10 * max(precision, 1e-12) * abs(doc["total_kgco2e"]) + 1e-9
+        if abs(doc["per_kwh_kgco2e"] * doc["lifetime_energy_kwh"] - doc["total_kgco2e"]) > tol:
             problems.append("per-kWh figure does not follow from the total and the lifetime energy")
         stages = sum(doc["stages_kgco2e"].values())
-        if abs(stages - doc["total_kgco2e"]) > tol * abs(doc["total_kgco2e"]) + 1e-9:
+        if abs(stages - doc["total_kgco2e"]) > tol:
             problems.append("stages do not add up to the total")
         if doc["calculation"] != b.manifest.get("calculation") or doc["product"] != b.manifest.get("product"):
             problems.append("the result names another calculation or product")

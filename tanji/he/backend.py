@@ -21,7 +21,7 @@ handles bound to the context that made or loaded them (same key and parameters).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterable, Sequence, Union
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from .errors import (  # noqa: F401  (re-exported: the interface's exceptions)
 from .presets import Preset
 
 #: a plaintext vector (one float per slot) or one scalar applied to every slot
-Plain = Union[float, int, Sequence[float], np.ndarray]
+Plain = float | int | Sequence[float] | np.ndarray
 
 
 class Ciphertext(ABC):

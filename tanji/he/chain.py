@@ -9,7 +9,7 @@ output level 0. A request that arrives at level ℓ therefore lets its recipient
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .backend import Ciphertext, Plain, PublicContext
 from .errors import OutOfLevels

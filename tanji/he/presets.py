@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 from .errors import ParameterMismatch
 
@@ -141,7 +141,7 @@ class Preset:
         if len(self.primes) != len(self.coeff_mod_bit_sizes):
             raise ParameterMismatch(f"preset {self.name}: {len(self.primes)} primes for "
                                     f"{len(self.coeff_mod_bit_sizes)} sizes")
-        for p, bits in zip(self.primes, self.coeff_mod_bit_sizes):
+        for p, bits in zip(self.primes, self.coeff_mod_bit_sizes, strict=True):
             if p.bit_length() != bits or p % (2 * self.poly_modulus_degree) != 1:
                 raise ParameterMismatch(f"preset {self.name}: prime {p} is not a {bits}-bit "
                                         f"NTT prime for N={self.poly_modulus_degree}")

@@ -10,11 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from tanji.methodology import slots
 from tanji.he import chain, default_backend, get_preset, preset_for
-from tanji.he.errors import (HEError, KeyMismatch, LevelMismatch, MalformedCiphertext, OutOfLevels,  # noqa: F401
-                           ParameterMismatch)
+from tanji.he.errors import HEError, KeyMismatch, LevelMismatch, MalformedCiphertext, OutOfLevels, ParameterMismatch
+from tanji.methodology import slots
 from tanji.v1 import common_pb2 as cpb
+
+__all__ = [
+    "WIDTH", "REFUSAL_CODES", "refusal_code", "check_public_context", "load_ciphertext", "load_unit_weight", "add_all",
+    "Answer", "answer", "recompute_contribution", "Keys", "keygen", "public_context_of", "decrypt",
+    # the HE errors, re-exported: workers' callers catch them from here
+    "HEError", "KeyMismatch", "LevelMismatch", "MalformedCiphertext", "OutOfLevels", "ParameterMismatch",
+]
 
 WIDTH = slots.WIDTH  # one product block per calculation (batches: DESIGN §6, later); + citation slots
 

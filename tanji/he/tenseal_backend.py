@@ -27,11 +27,11 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import tenseal as ts
-import tenseal.sealapi  # noqa: F401  (registers seal::Modulus etc. so parameters can be read)
+import tenseal.sealapi  # registers seal::Modulus etc. so parameters can be read
 
 from . import _wire
 from .backend import Ciphertext, HEBackend, Plain, PublicContext, SecretContext

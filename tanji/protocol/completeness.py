@@ -4,19 +4,16 @@ Every declared request is routed exactly once (in one merged request, to a dead-
 notice, or in one merged request and then, its supplier dead, to a notice naming that merged
 request), every merged request is answered exactly once by its supplier — with its contribution
 and the declaration of the requests it made in turn — or by its buyers' fallbacks, and nothing
-else is summed. The auditor runs this before it attests an aggregate (tanji.node.daemon), so a
-coordinator that drops a supplier (or a whole subtree) is refused before anything is decrypted;
-`tanji audit verify` runs it again on the bundle (audit/verify.py).
-
-`merged_weight_problems` checks what the coordinator computed itself: each merged request's
-Enc(w) is the sum of the signed buyers' requests it lists (re-added byte for byte), so a
-coordinator cannot scale a supplier's weight — w + w needs no key.
+else is summed. It is one check of the re-execution (`tanji.protocol.reexecution`) that the
+auditor runs before it attests an aggregate, so a coordinator that drops a supplier (or a whole
+subtree) is refused before anything is decrypted, and that `tanji audit verify` runs again on
+the bundle.
 """
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from tanji.protocol import envelope as env
 from tanji.v1 import envelope_pb2 as epb
@@ -67,14 +64,16 @@ def problems(envelopes: Iterable[env.Opened], where: str = "in the bundle",
             for r in part.requests:
                 merged_of[r.request_hash].append(o.hash)
                 sent = requests.get(r.request_hash)
-                if sent is not None and (sent.body.sender != r.buyer or sent.payload.weight_object_hash != r.weight_object_hash
-                                         or (sent.payload.supplier, sent.payload.product_id, sent.payload.quantity_unit)
-                                         != (o.payload.supplier, o.payload.product_id, part.quantity_unit)):
+                if sent is not None and (
+                        sent.body.sender != r.buyer or sent.payload.weight_object_hash != r.weight_object_hash
+                        or (sent.payload.supplier, sent.payload.product_id, sent.payload.quantity_unit)
+                        != (o.payload.supplier, o.payload.product_id, part.quantity_unit)):
                     out.append(f"merged request to {_label(o)} misstates {r.buyer}'s request")
     dead_of = {o.body.answers_hash: o for o in by_type[MT.MESSAGE_TYPE_DEAD_SUPPLIER]}
     for h, r in requests.items():
         via, dead = merged_of[h], dead_of.get(h)
-        if dead is not None and (dead.payload.supplier, dead.payload.product_id) != (r.payload.supplier, r.payload.product_id):
+        if dead is not None and (dead.payload.supplier, dead.payload.product_id) != (r.payload.supplier,
+                                                                                      r.payload.product_id):
             out.append(f"request {r.body.sender}->{_label(r)} has a dead-supplier notice for {_label(dead)}")
         if dead is not None and via and via != [dead.payload.merged_request_hash]:
             # routed, then its supplier died: the notice names that very merged request
@@ -99,7 +98,8 @@ def problems(envelopes: Iterable[env.Opened], where: str = "in the bundle",
             out.append(f"{items[0].body.sender} answered a request sent to {merged[target].payload.supplier}")
         elif len(declared_for[(target, items[0].body.sender)]) != 1:
             what = f"{_label(merged[target])}" if target in merged else "its own product"
-            out.append(f"{items[0].body.sender} answered {what} with {len(declared_for[(target, items[0].body.sender)])} "
+            n = len(declared_for[(target, items[0].body.sender)])
+            out.append(f"{items[0].body.sender} answered {what} with {n} "
                        f"declarations of the requests it made {where} (need 1)")
     if not answers.get(req.hash):
         out.append("the requester's own product has no contribution")
@@ -107,10 +107,10 @@ def problems(envelopes: Iterable[env.Opened], where: str = "in the bundle",
     for o in fallbacks:
         fallback_for[o.body.answers_hash].append(o)
     for mh, o in merged.items():
-        dead = [dead_of[r.request_hash] for p in o.payload.parts for r in p.requests if r.request_hash in dead_of]
-        if not answers.get(mh) and not dead:
+        notices = [dead_of[r.request_hash] for p in o.payload.parts for r in p.requests if r.request_hash in dead_of]
+        if not answers.get(mh) and not notices:
             out.append(f"request to {_label(o)} was never answered")
-        elif answers.get(mh) and dead:  # counted twice: the supplier's figure and the fallback
+        elif answers.get(mh) and notices:  # counted twice: the supplier's figure and the fallback
             out.append(f"request to {_label(o)} was answered and also replaced by its buyers' fallbacks")
     for d in dead_of.values():  # a fallback answers the dead-supplier notice itself
         if len(fallback_for[d.hash]) != 1:

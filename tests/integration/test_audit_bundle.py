@@ -222,7 +222,8 @@ def test_a_bundle_resigned_throughout_with_fresh_keys_does_not_verify(run):
         {p: ListedParty(p, fed.parties[p].role, k.public_raw) for p, k in fresh.items()}).to_json().encode()
     t.files["federation.sig"] = sign_list(t.files["federation.json"], SigningKey.generate())
     for name, opened in t.envelopes():
-        t.files[name] = env.seal(epb.EnvelopeBody.FromString(opened.envelope.body), fresh[opened.body.sender]).SerializeToString()
+        body = epb.EnvelopeBody.FromString(opened.envelope.body)
+        t.files[name] = env.seal(body, fresh[opened.body.sender]).SerializeToString()
     t.run = dict(run, key=lambda party: fresh[party])
     t.resign_manifest()
     assert "not signed by the trust anchor" in failed(t.verify())["trust anchor"]
@@ -270,7 +271,8 @@ def test_each_supplier_sees_the_calculation_in_its_usage_ledger(run):
     for org in ("graphite-anode", "mhp-producer", "lithium-refiner"):
         entries = {e.calculation: e for e in ledger(NodeStore(run["out"] / "state" / org / "node.db"))}
         e = entries[cid]
-        assert (e.requester, e.product, e.key_holder) == ("pack-assembler", "pack-assembler/PACK-NMC811-80", "keyholder")
+        assert (e.requester, e.product, e.key_holder) == ("pack-assembler", "pack-assembler/PACK-NMC811-80",
+                                                          "keyholder")
         assert e.answered and all(a.startswith("answered") for a in e.answered)
 
 
@@ -286,8 +288,9 @@ def test_the_ledger_is_cross_checked_against_the_coordinators_log(run, tmp_path)
 
     state = run["out"] / "state"
     port_file = tmp_path / "port"
-    coord = subprocess.Popen([sys.executable, "-m", "tanji", "coordinator", "serve", "--state", str(state / "coordinator"),
-                              "--federation", str(state / "federation.json"), "--listen", "127.0.0.1:0",
+    coord = subprocess.Popen([sys.executable, "-m", "tanji", "coordinator", "serve",
+                              "--state", str(state / "coordinator"), "--federation", str(state / "federation.json"),
+                              "--listen", "127.0.0.1:0",
                               "--port-file", str(port_file)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -296,11 +299,12 @@ def test_the_ledger_is_cross_checked_against_the_coordinators_log(run, tmp_path)
         address = f"127.0.0.1:{port_file.read_text().strip()}"
         entries = ledger(NodeStore(state / "cathode-works" / "node.db"))
         stub = ngrpc.NodeServiceStub(grpc.insecure_channel(address, options=limits.GRPC_OPTIONS))
-        federation = Federation.parse((state / "federation.json").read_bytes())
-        cross_check(entries, stub, "cathode-works", federation.key_of("coordinator"))
+        coordinator_key = Federation.parse((state / "federation.json").read_bytes()).key_of("coordinator")
+        assert coordinator_key is not None
+        cross_check(entries, stub, "cathode-works", coordinator_key)
         assert entries and all(e.logged == len(e.sent) > 0 for e in entries)
         entries[0].sent.append(hashlib.sha256(b"an envelope the coordinator never logged").digest())
-        cross_check(entries, stub, "cathode-works", federation.key_of("coordinator"))
+        cross_check(entries, stub, "cathode-works", coordinator_key)
         assert entries[0].logged == len(entries[0].sent) - 1
         proc = subprocess.run([sys.executable, "-m", "tanji", "node", "ledger", "--state", str(state / "cathode-works"),
                                "--coordinator", address, "--as", "cathode-works", "--federation",

@@ -1,9 +1,16 @@
 """Completeness from signed envelopes (no processes): a supplier routed a request and then
 declared dead is one route, answered by its buyer's fallback; a notice naming another merged
-request, or a dead supplier whose own answer is summed too, is named."""
-from tanji.protocol import completeness
+request, or a dead supplier whose own answer is summed too, is named. Then the one re-execution
+an auditor and `tanji audit verify` run (tanji.protocol.reexecution), on real ciphertexts: each
+way an aggregate can be wrong fails its named check with the refusal code an auditor sends."""
+import hashlib
+
+import pytest
+
+from tanji.protocol import completeness, reexecution
 from tanji.protocol import envelope as env
 from tanji.protocol.signing import SigningKey
+from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 
 MT = epb.MessageType
@@ -20,11 +27,12 @@ def sealed(mt: int, sender: str, receiver: str, answers: bytes = b"", **payload)
 
 def chain(dead_against: str = "merged", supplier_answers: bool = False) -> list[env.Opened]:
     """pack asks sup for P; the coordinator routes it; sup dies before answering."""
-    root = sealed(MT.MESSAGE_TYPE_CALCULATION_REQUEST, "pack", "coordinator",
-                  message=epb.CalculationRequest(target_organisation="pack", products=[epb.BatchItem(product_id="PACK")]))
+    root = sealed(MT.MESSAGE_TYPE_CALCULATION_REQUEST, "pack", "coordinator", message=epb.CalculationRequest(
+        target_organisation="pack", products=[epb.BatchItem(product_id="PACK")]))
     request = sealed(MT.MESSAGE_TYPE_REQUEST, "pack", "sup",
                      message=epb.Request(supplier="sup", product_id="P", quantity_unit="kg", weight_object_hash=W))
-    own = sealed(MT.MESSAGE_TYPE_CONTRIBUTION, "pack", "coordinator", root.hash, message=epb.Contribution(product_id="PACK"))
+    own = sealed(MT.MESSAGE_TYPE_CONTRIBUTION, "pack", "coordinator", root.hash,
+                 message=epb.Contribution(product_id="PACK"))
     declared = sealed(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "pack", "coordinator", root.hash,
                       message=epb.Declaration(requests=[epb.DeclaredRequest(
                           supplier="sup", product_id="P", quantity_unit="kg", weight_object_hash=W,
@@ -58,3 +66,154 @@ def test_a_dead_supplier_notice_against_another_merged_request_is_named():
 def test_a_dead_supplier_whose_own_answer_is_summed_too_is_named():
     assert completeness.problems(chain(supplier_answers=True)) == [
         "request to sup/P was answered and also replaced by its buyers' fallbacks"]
+
+
+# --------------------------------------------------------------- the re-execution (real ciphertexts)
+
+class Calculation:
+    """pack asks sup for 2.5 kg of P; both answer; the coordinator sums both contributions.
+    `doubled`: the coordinator sends sup Enc(2w) = w + w instead of pack's request."""
+
+    def __init__(self, doubled: bool = False):
+        from tanji.he import tasks
+
+        self.keys = keys = tasks.keygen(1)
+        self.objects: dict[bytes, bytes] = {}
+        self.root = sealed(MT.MESSAGE_TYPE_CALCULATION_REQUEST, "pack", "coordinator", message=epb.CalculationRequest(
+            target_organisation="pack", products=[epb.BatchItem(product_id="PACK")]))
+        self.key = sealed(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, "keyholder", "coordinator", self.root.hash,
+                          message=epb.KeyAnnouncement(context_object_hash=self.put(keys.public_context), width=8))
+        mine = tasks.answer(keys.public_context, None, [4.0, 1, 0, 0, 2, 3, 0, 0], 0, [2.5])
+        request = sealed(MT.MESSAGE_TYPE_REQUEST, "pack", "sup", message=epb.Request(
+            supplier="sup", product_id="P", quantity_unit="kg", weight_object_hash=self.put(mine.requests[0])))
+        w = request.payload.weight_object_hash
+        sent = tasks.add_all(keys.public_context, [mine.requests[0]] * 2, 8) if doubled else mine.requests[0]
+        self.own = self.contribution("pack", self.root.hash, mine.contribution)
+        merged = sealed(MT.MESSAGE_TYPE_MERGED_REQUEST, "coordinator", "sup", message=epb.MergedRequest(
+            supplier="sup", product_id="P", parts=[epb.MergedPart(quantity_unit="kg", weight_object_hash=self.put(sent),
+                                                                  requests=[epb.RequestRef(
+                                                                      buyer="pack", request_hash=request.hash,
+                                                                      weight_object_hash=w)])]))
+        theirs = tasks.answer(keys.public_context, [(sent, 1.0)], [1.0, 0, 0, 0, 0.5, 1, 0, 0], 1, [])
+        self.sup = self.contribution("sup", merged.hash, theirs.contribution)
+        self.evidence = [self.root, self.key, request, merged, self.own, self.sup,
+                         sealed(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "pack", "coordinator", self.root.hash,
+                                message=epb.Declaration(requests=[epb.DeclaredRequest(
+                                    supplier="sup", product_id="P", quantity_unit="kg", weight_object_hash=w,
+                                    request_hash=request.hash)])),
+                         sealed(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "sup", "coordinator", merged.hash,
+                                message=epb.Declaration())]
+
+    def put(self, data: bytes) -> bytes:
+        h = hashlib.sha256(data).digest()
+        self.objects[h] = data
+        return h
+
+    def contribution(self, sender: str, answers: bytes, ct: bytes, cid: str = "calc-1") -> env.Opened:
+        o = sealed(MT.MESSAGE_TYPE_CONTRIBUTION, sender, "coordinator", answers,
+                   message=epb.Contribution(product_id="X", ciphertext_hash=self.put(ct)))
+        if cid != "calc-1":
+            body = epb.EnvelopeBody.FromString(o.envelope.body)
+            body.calculation_id = cid
+            o = env.parse_unverified(env.seal(body, KEY))
+        return o
+
+    def aggregate(self, listed: list[env.Opened], summed: list[env.Opened] | None = None) -> env.Opened:
+        from tanji.he import tasks
+
+        cts = [self.objects[c.payload.ciphertext_hash] for c in (listed if summed is None else summed)]
+        return sealed(MT.MESSAGE_TYPE_AGGREGATE, "coordinator", "keyholder", self.root.hash, message=epb.Aggregate(
+            output_ciphertext_hash=self.put(tasks.add_all(self.keys.public_context, cts, 8)),
+            contribution_hashes=[c.hash for c in listed]))
+
+    def reexecute(self, aggregate: env.Opened, extra=(), fetch=None, **kw) -> list[reexecution.Finding]:
+        return list(reexecution.reexecute([*self.evidence, *extra, aggregate], self.keys.public_context,
+                                          fetch or self.objects.__getitem__, where="at hand", **kw))
+
+
+@pytest.fixture(scope="module")
+def calc() -> Calculation:
+    return Calculation()
+
+
+def failure(findings) -> tuple[str, int, str]:
+    """(check, refusal code, detail) of the first failed check; there must be one."""
+    f = reexecution.first_failure(findings)
+    assert f is not None, "every check passed"
+    return f.check, f.code, f.detail
+
+
+def test_an_honest_aggregate_passes_every_check(calc):
+    for summed_only in (True, False):
+        found = calc.reexecute(calc.aggregate([calc.own, calc.sup]), summed_only=summed_only)
+        assert [(f.check, f.ok) for f in found] == [(reexecution.COMPLETENESS, True),
+                                                    (reexecution.MERGED_REQUESTS, True),
+                                                    (reexecution.AGGREGATION, True)], found
+
+
+def test_another_sum_is_a_hash_mismatch(calc):
+    check, code, detail = failure(calc.reexecute(calc.aggregate([calc.own, calc.sup], [calc.own, calc.sup, calc.own])))
+    assert (check, code) == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_HASH_MISMATCH)
+    assert "re-executed aggregation does not match the coordinator's output" in detail
+
+
+def test_a_contribution_listed_and_summed_twice_is_refused_though_the_sum_matches(calc):
+    check, code, detail = failure(calc.reexecute(calc.aggregate([calc.own, calc.sup, calc.sup])))
+    assert (check, code) == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_UNEXPECTED)
+    assert "more than once" in detail
+
+
+def test_a_dropped_supplier_is_incomplete_and_nothing_is_fetched_after_the_refusal(calc):
+    fetched: list[bytes] = []
+
+    def fetch(h: bytes) -> bytes:
+        fetched.append(h)
+        return calc.objects[h]
+
+    found = reexecution.reexecute([*calc.evidence, calc.aggregate([calc.own])], calc.keys.public_context, fetch,
+                                  where="at hand")
+    check, code, detail = failure(found)
+    assert (check, code) == (reexecution.COMPLETENESS, cpb.REFUSAL_CODE_UNEXPECTED)
+    assert "request to sup/P was never answered" in detail
+    assert fetched == []                          # lazy: an auditor runs nothing after its refusal
+
+
+def test_a_contribution_of_another_calculation_in_the_sum(calc):
+    old = calc.contribution("sup", calc.sup.body.answers_hash, calc.objects[calc.sup.payload.ciphertext_hash], "calc-0")
+    check, code, detail = failure(calc.reexecute(calc.aggregate([calc.own, old], [calc.own, calc.sup]), [old]))
+    assert (check, code, detail) == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_UNEXPECTED,
+                                     "a contribution of another calculation is in the sum")
+
+
+def test_a_summed_contribution_or_its_ciphertext_not_at_hand(calc):
+    agg = calc.aggregate([calc.own, calc.sup])
+    found = list(reexecution.reexecute([e for e in calc.evidence if e is not calc.sup] + [agg],
+                                       calc.keys.public_context, calc.objects.__getitem__, where="at hand"))
+    assert failure(found)[:2] == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_MISSING_OBJECT)
+    without = {h: data for h, data in calc.objects.items() if h != calc.sup.payload.ciphertext_hash}
+    check, code, _ = failure(calc.reexecute(agg, fetch=without.__getitem__))
+    assert (check, code) == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_MISSING_OBJECT)
+
+
+def test_a_bundle_holding_a_contribution_the_aggregate_does_not_sum(calc):
+    again = calc.contribution("sup", calc.sup.body.answers_hash, calc.objects[calc.sup.payload.ciphertext_hash])
+    found = {f.check: f for f in calc.reexecute(calc.aggregate([calc.own, calc.sup]), [again], summed_only=False)}
+    assert "2 contributions answer one request" in found[reexecution.COMPLETENESS].detail
+    assert "the aggregate sums 2 contributions, 3 are at hand" in found[reexecution.AGGREGATION].detail
+    # an auditor counts what is summed: the extra delivery does not make the sum incomplete
+    assert reexecution.first_failure(calc.reexecute(calc.aggregate([calc.own, calc.sup]), [again])) is None
+
+
+def test_a_merged_request_with_another_weight():
+    calc = Calculation(doubled=True)
+    check, code, detail = failure(calc.reexecute(calc.aggregate([calc.own, calc.sup])))
+    assert (check, code, detail) == (reexecution.MERGED_REQUESTS, cpb.REFUSAL_CODE_HASH_MISMATCH,
+                                     "merged request to sup/P: its Enc(w) is not the sum of its buyers' requests")
+
+
+def test_a_context_other_than_the_announced_one(calc):
+    from tanji.he import tasks
+
+    found = reexecution.reexecute([*calc.evidence, calc.aggregate([calc.own, calc.sup])],
+                                  tasks.keygen(1).public_context, calc.objects.__getitem__, where="at hand")
+    assert failure(found)[:2] == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_HASH_MISMATCH)

@@ -59,8 +59,8 @@ def test_scaling_every_quantity_scales_the_footprint(acts, supplier_acts, k, q):
     supplier = node_doc("sup", [product_doc("S", activities=supplier_acts)])
     base = node_doc("buyer", [product_doc("P", declaration=MIIT, activities=acts,
                                           inputs=[{"supplier": "sup", "product": "S", "quantity": q, "unit": "kg"}])])
-    big = node_doc("buyer", [product_doc("P", declaration=MIIT, activities=scaled(acts, k),
-                                         inputs=[{"supplier": "sup", "product": "S", "quantity": q * k, "unit": "kg"}])])
+    more = [{"supplier": "sup", "product": "S", "quantity": q * k, "unit": "kg"}]
+    big = node_doc("buyer", [product_doc("P", declaration=MIIT, activities=scaled(acts, k), inputs=more)])
     f1, fk = footprint(base, supplier), footprint(big, supplier)
     w = slots.WEIGHTED.astype(bool)
     np.testing.assert_allclose(fk[w], k * f1[w], rtol=1e-9, atol=1e-9)
