@@ -109,19 +109,21 @@ def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def parse_fields(buf: bytes) -> list[tuple[int, int, object]]:
+def parse_fields(buf: bytes) -> list[tuple[int, int, int | bytes]]:
     """Decode one protobuf message level into (field number, wire type, value) triples.
 
     Values: int for varint, bytes for length-delimited, raw 8/4 bytes for fixed64/fixed32.
     Raises ValueError on anything malformed (groups are not supported: TenSEAL uses none).
     """
-    out: list[tuple[int, int, object]] = []
+    out: list[tuple[int, int, int | bytes]] = []
+    buf = bytes(buf)   # slices are bytes whatever buffer came in (no copy for bytes)
     pos = 0
     while pos < len(buf):
         key, pos = _read_varint(buf, pos)
         field, wtype = key >> 3, key & 7
         if field == 0:
             raise ValueError("field number 0")
+        value: int | bytes
         if wtype == _VARINT:
             value, pos = _read_varint(buf, pos)
         elif wtype == _LEN:
@@ -168,10 +170,10 @@ def ckks_vector_proto(width: int, seal_bytes: bytes, scale: float) -> bytes:
 
 def seal_bytes_of_ckks_vector(proto: bytes) -> bytes:
     """The single SEAL ciphertext inside a CKKSVectorProto produced by TenSEAL itself."""
-    cts = [v for f, w, v in parse_fields(proto) if f == 2 and w == _LEN]
+    cts = [v for f, w, v in parse_fields(proto) if f == 2 and w == _LEN and isinstance(v, bytes)]
     if len(cts) != 1:
         raise ValueError(f"expected one SEAL ciphertext in the TenSEAL vector, found {len(cts)}")
-    return bytes(cts[0])  # type: ignore[arg-type]
+    return bytes(cts[0])
 
 
 @dataclass(frozen=True)
@@ -188,16 +190,18 @@ def context_parts(proto: bytes) -> ContextParts:
     public = b""
     has_sk = has_rk = has_gk = False
     for field, wtype, value in parse_fields(proto):
+        if not isinstance(value, bytes):            # varints: no message parts
+            continue
         if field == 2 and wtype == _LEN:            # TenSEALPublicProto public_context
-            for f, w, v in parse_fields(value):     # type: ignore[arg-type]
-                if f == 1 and w == _LEN:
-                    public = bytes(v)               # type: ignore[arg-type]
+            for f, w, v in parse_fields(value):
+                if f == 1 and w == _LEN and isinstance(v, bytes):
+                    public = bytes(v)
                 elif f == 4 and w == _LEN and v:
                     has_rk = True
                 elif f == 5 and w == _LEN and v:
                     has_gk = True
         elif field == 3 and wtype == _LEN:          # TenSEALPrivateProto private_context
-            for f, w, v in parse_fields(value):     # type: ignore[arg-type]
+            for f, w, v in parse_fields(value):
                 if f == 1 and w == _LEN and v:
                     has_sk = True
     return ContextParts(public, has_sk, has_rk, has_gk)

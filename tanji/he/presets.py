@@ -37,6 +37,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from .errors import ParameterMismatch
 
@@ -116,7 +117,7 @@ class Preset:
             raise ValueError(f"level {level} has no rescaling prime (1..{self.top_level})")
         return self.primes[OUTPUT_PRIMES + level - 1]
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """Canonical description of the parameters: the input of the parameter hash."""
         return {
             "encoding": ENCODING,

@@ -7,10 +7,12 @@ the one HE interface in `tanji.he`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from tanji.he import chain, default_backend, get_preset, preset_for
+from tanji.he.backend import PublicContext
 from tanji.he.errors import HEError, KeyMismatch, LevelMismatch, MalformedCiphertext, OutOfLevels, ParameterMismatch
 from tanji.methodology import slots
 from tanji.v1 import common_pb2 as cpb
@@ -41,7 +43,7 @@ def refusal_code(exc: HEError) -> int:
     return cpb.REFUSAL_CODE_MALFORMED
 
 
-def _public(context: bytes, fingerprint: bytes | None = None):
+def _public(context: bytes, fingerprint: bytes | None = None) -> PublicContext:
     return default_backend().load_public_context(context, key_fingerprint=fingerprint.hex() if fingerprint else None)
 
 
@@ -84,7 +86,7 @@ class Answer(NamedTuple):
 
 
 def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted: list[float], warnings: int,
-           quantities: list[float], width: int = WIDTH, cited: list[int] = ()) -> Answer:
+           quantities: list[float], width: int = WIDTH, cited: Sequence[int] = ()) -> Answer:
     """A node's whole answer to one request.
 
     `parts` are (Enc(w) in one quantity unit, factor converting that unit to the

@@ -72,7 +72,7 @@ class TenSEALCiphertext(Ciphertext):
         self.param_hash = param_hash
         self.key_fingerprint = key_fingerprint
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         if hasattr(self, "_vec") and hasattr(self, "key_fingerprint"):
             raise AttributeError("ciphertexts are immutable")
         object.__setattr__(self, name, value)
@@ -113,7 +113,7 @@ class TenSEALPublicContext(PublicContext):
     @staticmethod
     def _actual_level(vec: ts.CKKSVector) -> int:
         cts = vec.ciphertext()
-        return cts[0].coeff_modulus_size() - OUTPUT_PRIMES
+        return int(cts[0].coeff_modulus_size()) - OUTPUT_PRIMES
 
     def _vector(self, values: Plain, width: int | None, what: str) -> np.ndarray:
         arr = np.asarray(values, dtype=np.float64)
@@ -363,8 +363,8 @@ class TenSEALSecretContext(TenSEALPublicContext, SecretContext):
                                                     key_fingerprint=self.key_fingerprint)
 
     def export_secret(self) -> bytes:
-        return self._ctx.serialize(save_public_key=True, save_secret_key=True,
-                                   save_galois_keys=False, save_relin_keys=False)
+        return bytes(self._ctx.serialize(save_public_key=True, save_secret_key=True,
+                                         save_galois_keys=False, save_relin_keys=False))
 
 
 def _context_preset(ctx: ts.Context) -> Preset:

@@ -27,25 +27,27 @@ class Worker:
         self.secret_file = secret_file
         self.proc = None
 
-    def _start(self):
+    def _start(self) -> subprocess.Popen[bytes]:
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz.he_worker", str(self.secret_file)], cwd=ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        return self.proc
 
     def run(self, kind: str, data: bytes) -> str:
-        if self.proc is None or self.proc.poll() is not None:
-            self._start()
+        proc = self.proc if self.proc is not None and self.proc.poll() is None else self._start()
+        assert proc.stdin is not None and proc.stdout is not None
         try:
-            self.proc.stdin.write(kind.encode() + struct.pack(">I", len(data)) + data)
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline().decode().strip()
+            proc.stdin.write(kind.encode() + struct.pack(">I", len(data)) + data)
+            proc.stdin.flush()
+            line = proc.stdout.readline().decode().strip()
         except BrokenPipeError:
             line = ""
         if not line:
-            return f"died:{self.proc.wait()}"
+            return f"died:{proc.wait()}"
         return line
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
+            assert self.proc.stdin is not None
             self.proc.stdin.close()
             self.proc.wait(timeout=30)
 

@@ -35,6 +35,7 @@ from tanji.he import (
 )
 from tanji.he.backend import PublicContext, SecretContext
 from tanji.he.presets import MAX_COEFF_BITS_128
+from tanji.he.tenseal_backend import TenSEALPublicContext
 
 SMALL = "ckks-n8192-d2"
 MID = "ckks-n16384-d7"
@@ -168,6 +169,7 @@ def test_correction_across_six_chained_levels(mid_sk):
     with the prime correction the error stays below the preset's precision; without it, it
     is the ~1e-5 bias DESIGN.md describes."""
     pub = default_backend().load_public_context(mid_sk.export())
+    assert isinstance(pub, TenSEALPublicContext)      # the correction is TenSEAL's to switch off
     rng = np.random.default_rng(7)
     x0 = np.array([1.0] * 6 + [0.0, 0.0])
     mults = [rng.uniform(0.5, 20.0, W) if i % 2 else float(rng.uniform(0.5, 20.0)) for i in range(7)]
@@ -190,6 +192,7 @@ def test_the_contribution_step_keeps_the_prime_correction(mid_sk):
     then Enc(w) ⊙ own + R): within the preset's precision with the prime correction, off by the
     ~1e-5 bias without it (DESIGN §2 "Precision")."""
     pub = default_backend().load_public_context(mid_sk.export())
+    assert isinstance(pub, TenSEALPublicContext)
     qs = [2.5, 0.8, 12.0, 0.35, 4.0, 1.7, 9.0]
     own = np.array([3.2, 0.9, 0.04, 0.2, 1.1, 6.5, 0.0, 0.0])
     errors = {}
