@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,8 +19,8 @@ def node_serve(
     state: StateOpt,
     federation: FederationOpt,
     coordinator: CoordinatorOpt,
-    data: Annotated[Optional[Path], typer.Option("--data", help="node-data file to import before serving")] = None,
-    factors: Annotated[Optional[Path], typer.Option("--factors", help="the factor set the data refers to")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="node-data file to import before serving")] = None,
+    factors: Annotated[Path | None, typer.Option("--factors", help="the factor set the data refers to")] = None,
     tls: TLSOpt = None,
 ) -> None:
     """Import (optionally), register and answer requests from local data. Dials out; never listens."""
@@ -66,15 +66,18 @@ def node_audit_export(
         size = write_opening(state, calculation, out)
     except TanjiError as exc:
         fail(exc)
-    stderr.print(f"wrote {out} ({size} bytes) — it holds raw data: hand it over on site, never send it", highlight=False)
+    stderr.print(f"wrote {out} ({size} bytes) — it holds raw data: hand it over on site, never send it",
+                 highlight=False)
 
 
 @node_app.command("ledger")
 def node_ledger(
     state: StateOpt,
-    coordinator: Annotated[Optional[str], typer.Option("--coordinator", envvar="TANJI_COORDINATOR", help="ask the coordinator each calculation's state")] = None,
+    coordinator: Annotated[str | None, typer.Option("--coordinator", envvar="TANJI_COORDINATOR",
+                                                    help="ask the coordinator each calculation's state")] = None,
     org: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="this node's party id")] = "",
-    federation: Annotated[Optional[Path], typer.Option("--federation", envvar="TANJI_FEDERATION", help="with --coordinator: verify the log proofs")] = None,
+    federation: Annotated[Path | None, typer.Option("--federation", envvar="TANJI_FEDERATION",
+                                                    help="with --coordinator: verify the log proofs")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     tls: TLSOpt = None,
 ) -> None:
@@ -83,9 +86,9 @@ def node_ledger(
     import grpc
     from rich.table import Table
 
+    from tanji.cli import requester
     from tanji.node.ledger import ledger
     from tanji.node.store import NodeStore
-    from tanji.cli import requester
     from tanji.v1 import requester_pb2 as rpb
 
     entries = ledger(NodeStore(state / "node.db"))

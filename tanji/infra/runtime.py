@@ -4,9 +4,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import threading
-import time
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 import grpc
 from sqlalchemy import create_engine, event
@@ -14,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def he_worker_context() -> multiprocessing.context.BaseContext:
@@ -42,19 +40,6 @@ def stop_on_signals(stop: threading.Event) -> None:
     """SIGTERM and SIGINT end the daemon's loop cleanly (it finishes the message in hand)."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-
-
-def register_with_retry(register: Callable[[], None], coordinator: str, seconds: float = 120.0) -> None:
-    """Dial out until the coordinator answers (it may start after us)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            register()
-            return
-        except grpc.RpcError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"coordinator at {coordinator} unreachable for {seconds:.0f} s") from None
-            time.sleep(0.2)
 
 
 def open_channel(address: str, tls_dir=None, party: str | None = None) -> grpc.Channel:

@@ -1,15 +1,21 @@
-"""Client side of the content-addressed object transfer: push and pull in chunks, resumable."""
+"""Client side of the content-addressed object transfer: push and pull in chunks, resumable.
+
+Whatever a coordinator answers, both directions end: with the object, or with a TransferError
+that names what is wrong by its refusal code (an oversized object TOO_LARGE, other bytes than
+the name HASH_MISMATCH, a broken exchange MALFORMED), so no caller reads codes out of prose.
+"""
 from __future__ import annotations
 
 import hashlib
 
 from tanji.protocol import limits
-from tanji.errors import TanjiError
+from tanji.protocol.refusals import Refusal
+from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import objects_pb2 as opb
 
 
-class TransferError(TanjiError):
-    pass
+class TransferError(Refusal):
+    """An object exchange the coordinator broke; `code` says how (a RefusalCode)."""
 
 
 def push_object(stub, party: str, calculation_id: str, data: bytes, kind: int) -> bytes:
@@ -22,7 +28,8 @@ def push_object(stub, party: str, calculation_id: str, data: bytes, kind: int) -
     offset = stat.received_bytes
     while True:
         if offset > len(data):  # a coordinator claiming more than there is would keep us sending forever
-            raise TransferError(f"object {digest.hex()[:12]}: coordinator claims {offset} bytes of {len(data)}")
+            raise TransferError(cpb.REFUSAL_CODE_MALFORMED,
+                                f"object {digest.hex()[:12]}: coordinator claims {offset} bytes of {len(data)}")
         chunk = data[offset:offset + limits.CHUNK_BYTES]
         resp = stub.PushObject(opb.PushObjectRequest(party_id=party, calculation_id=calculation_id,
                                                      object_hash=digest, kind=kind, total_size=len(data),
@@ -30,7 +37,8 @@ def push_object(stub, party: str, calculation_id: str, data: bytes, kind: int) -
         if resp.complete:
             return digest
         if resp.received_bytes <= offset:
-            raise TransferError(f"object {digest.hex()[:12]}: coordinator stopped accepting at {resp.received_bytes}")
+            raise TransferError(cpb.REFUSAL_CODE_MALFORMED,
+                                f"object {digest.hex()[:12]}: coordinator stopped accepting at {resp.received_bytes}")
         offset = resp.received_bytes
 
 
@@ -42,20 +50,23 @@ def pull_object(stub, party: str, calculation_id: str, digest: bytes, max_bytes:
                                                      object_hash=digest, offset=offset),
                                timeout=limits.RPC_TIMEOUT_SECONDS)
         if total is not None and resp.total_size != total:
-            raise TransferError(f"object {digest.hex()[:12]}: its size changed from {total} to {resp.total_size}")
+            raise TransferError(cpb.REFUSAL_CODE_MALFORMED,
+                                f"object {digest.hex()[:12]}: its size changed from {total} to {resp.total_size}")
         total = resp.total_size
         if total > max_bytes:
-            raise TransferError(f"object {digest.hex()[:12]} is {total} bytes, above the limit {max_bytes}")
+            raise TransferError(cpb.REFUSAL_CODE_TOO_LARGE,
+                                f"object {digest.hex()[:12]} is {total} bytes, above the limit {max_bytes}")
         if not resp.data and offset < total:
-            raise TransferError(f"object {digest.hex()[:12]}: empty chunk at {offset}")
+            raise TransferError(cpb.REFUSAL_CODE_MALFORMED, f"object {digest.hex()[:12]}: empty chunk at {offset}")
         end = offset + len(resp.data)
         if end > total or (end < total and len(resp.data) < limits.MIN_CHUNK_BYTES):
             # a coordinator dribbling bytes would keep a node busy for millions of calls
-            raise TransferError(f"object {digest.hex()[:12]}: a chunk of {len(resp.data)} bytes at {offset} of {total} "
+            raise TransferError(cpb.REFUSAL_CODE_MALFORMED,
+                                f"object {digest.hex()[:12]}: a chunk of {len(resp.data)} bytes at {offset} of {total} "
                                 f"(chunks other than the last carry at least {limits.MIN_CHUNK_BYTES})")
         parts.append(resp.data)
         offset += len(resp.data)
     data = b"".join(parts)
     if hashlib.sha256(data).digest() != digest:
-        raise TransferError(f"object {digest.hex()[:12]} does not match its hash")
+        raise TransferError(cpb.REFUSAL_CODE_HASH_MISMATCH, f"object {digest.hex()[:12]} does not match its hash")
     return data

@@ -8,7 +8,7 @@ once used.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import DateTime, LargeBinary, String, inspect, text
@@ -31,7 +31,7 @@ class KeyedCalculation(Base):
     submitted: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # our RESULT/REFUSAL
     citation_report: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # our CITATION_REPORT
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
-                                                 default=lambda: datetime.now(timezone.utc))
+                                                 default=lambda: datetime.now(UTC))
 
 
 #: columns added after a release, each nullable, so a store written by an older key holder opens

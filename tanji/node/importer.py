@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tanji.node import plausibility
-from tanji.node.store import DataVersion, FactorSetRow, NodeStore
 from tanji.infra.faults import crash_point
 from tanji.methodology.loader import LoadedFactorSet, LoadedNodeData, parse_factor_set, parse_node_data
+from tanji.node import plausibility
+from tanji.node.store import DataVersion, FactorSetRow, NodeStore
 
 
 def read_bytes(path: Path) -> bytes:

@@ -15,6 +15,9 @@ from tanji.node.store import Handled, NodeStore, Outbox, Received
 from tanji.protocol import envelope as env
 from tanji.v1 import envelope_pb2 as epb
 
+#: the requests a node answers with its data (other handled envelopes show only when refused)
+ANSWERED = ("MESSAGE_TYPE_MERGED_REQUEST", "MESSAGE_TYPE_CALCULATION_REQUEST", "MESSAGE_TYPE_DEAD_SUPPLIER")
+
 
 @dataclass
 class LedgerEntry:
@@ -35,20 +38,18 @@ def ledger(store: NodeStore) -> list[LedgerEntry]:
     with store.sessions() as s:
         for h in s.scalars(select(Handled).order_by(Handled.handled_at)):
             e = entries.setdefault(h.calculation_id, LedgerEntry(h.calculation_id, first_seen=h.handled_at.isoformat()))
-            if h.kind in ("MESSAGE_TYPE_MERGED_REQUEST", "MESSAGE_TYPE_CALCULATION_REQUEST", "MESSAGE_TYPE_DEAD_SUPPLIER"):
-                e.answered.append(h.outcome)
-            elif h.outcome.startswith("refused"):
+            if h.kind in ANSWERED or h.refused:
                 e.answered.append(h.outcome)
         for o in s.scalars(select(Outbox).where(Outbox.pushed.is_(True))):
             if o.calculation_id in entries:
                 entries[o.calculation_id].sent.append(o.hash)
         for r in s.scalars(select(Received).where(Received.kind == "MESSAGE_TYPE_CALCULATION_REQUEST")):
-            req = env.parse_unverified(epb.Envelope(body=r.body, signature=r.signature))
-            e = entries.get(r.calculation_id)
-            if e is not None:
-                e.requester = req.body.sender
-                e.product = f"{req.payload.target_organisation}/{req.payload.products[0].product_id}"
-                e.key_holder = req.payload.key_holder
+            req = env.reopen(epb.Envelope(body=r.body, signature=r.signature))  # verified when it was kept
+            used = entries.get(r.calculation_id)
+            if used is not None:
+                used.requester = req.body.sender
+                used.product = f"{req.payload.target_organisation}/{req.payload.products[0].product_id}"
+                used.key_holder = req.payload.key_holder
     return list(entries.values())
 
 

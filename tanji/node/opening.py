@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from tanji.errors import TanjiError
 from tanji.node.store import CalcRecord, DataVersion, FactorSetRow, NodeStore
 from tanji.protocol.bundle import pack
-from tanji.errors import TanjiError
 
 OPENING_SCHEMA = "tanji.opening/1"
 

@@ -15,8 +15,8 @@ The key holder's bounds check after decryption stays the last line of defence.
 """
 from __future__ import annotations
 
-from tanji.methodology import units
 from tanji.errors import DataError, DataErrors
+from tanji.methodology import units
 
 
 def parse_ceilings(raw: object, policy_file: str) -> dict[str, float]:
@@ -38,7 +38,8 @@ def _amounts(product):
         if a.kind == "transport":
             yield f"activities[{j}].mass", a.mass, a.mass_unit
             yield f"activities[{j}].distance", a.distance, a.distance_unit
-            yield f"activities[{j}]", units.convert(a.mass, a.mass_unit, "t") * units.convert(a.distance, a.distance_unit, "km"), "tkm"
+            tkm = units.convert(a.mass, a.mass_unit, "t") * units.convert(a.distance, a.distance_unit, "km")
+            yield f"activities[{j}]", tkm, "tkm"
         else:
             yield f"activities[{j}].amount", a.amount, a.unit
     for j, inp in enumerate(product.inputs):

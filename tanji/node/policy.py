@@ -21,8 +21,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tanji.node.plausibility import parse_ceilings
 from tanji.errors import DataError
+from tanji.node.plausibility import parse_ceilings
 
 POLICY_FILE = "policy.toml"
 

@@ -16,18 +16,17 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, select
+from sqlalchemy import DateTime, Integer, LargeBinary, String, inspect, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from tanji.errors import TanjiError
 from tanji.infra.runtime import durable_engine, utcnow
-
 
 now = utcnow
 
@@ -88,6 +87,13 @@ class Handled(Base):
     data_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     outcome: Mapped[str] = mapped_column(String, default="")
     handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    #: None: answered; the RefusalCode this node refused it with (REFUSAL_CODE_UNSPECIFIED, 0, for a
+    #: refusal recorded before codes were kept). What the rate limit and the ledger decide by.
+    refusal_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    @property
+    def refused(self) -> bool:
+        return self.refusal_code is not None
 
 
 class CalcKey(Base):
@@ -102,6 +108,26 @@ class Cursor(Base):
     __tablename__ = "cursor"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+#: columns added after a release, each nullable, so a store written by an older node opens in place
+ADDED_COLUMNS = {"handled": ["refusal_code"]}
+#: how rows written before a column existed get its value, once, when it is added (an older node
+#: recorded a refusal only in its outcome text, always beginning "refused")
+BACKFILL = {("handled", "refusal_code"): "UPDATE handled SET refusal_code = 0 WHERE outcome LIKE 'refused%'"}
+
+
+def _add_new_columns(engine) -> None:
+    """The node's schema history beyond create_all: columns only ever added (nullable)."""
+    with engine.begin() as con:
+        for table, columns in ADDED_COLUMNS.items():
+            have = {c["name"] for c in inspect(con).get_columns(table)}
+            for name in columns:
+                if name not in have:
+                    column = Base.metadata.tables[table].c[name]
+                    con.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {column.type.compile(engine.dialect)}"))
+                    if (table, name) in BACKFILL:
+                        con.execute(text(BACKFILL[(table, name)]))
 
 
 class StoreError(TanjiError):
@@ -126,7 +152,8 @@ def _reason(path: Path, exc: Exception) -> str:
             free = f"{shutil.disk_usage(path.parent).free / 2**20:.0f} MiB free on its disk"
         except OSError:
             free = "free space unknown"
-        return f"writing failed — the disk is full, a file-size limit was reached or the disk failed ({orig}; {name}; {free})"
+        return (f"writing failed — the disk is full, a file-size limit was reached or the disk failed "
+                f"({orig}; {name}; {free})")
     if name.startswith("SQLITE_CANTOPEN"):
         return f"the store cannot be opened ({orig}; {name})"
     return f"{orig} ({name})"
@@ -147,6 +174,8 @@ class NodeStore:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self.engine = durable_engine(f"sqlite:///{path}")
             Base.metadata.create_all(self.engine)
+            if not self.read_only:
+                _add_new_columns(self.engine)
         except OperationalError as exc:
             raise StoreError(path, "open the node's store" + (" read-only" if self.read_only else ""), exc) from None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)

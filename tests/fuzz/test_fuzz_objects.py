@@ -4,7 +4,7 @@
   over a real engine and object store, fed random sequences of chunk requests: each call answers
   or aborts with a named status, never raises; whatever enters the store is named by its hash;
   nothing staged ever exceeds the size the upload announced.
-* The client side (pcf/transfer.py) against a hostile coordinator that answers with fuzzed
+* The client side (tanji/infra/transfer.py) against a hostile coordinator that answers with fuzzed
   responses: a download returns exactly the object or raises TransferError; an upload ends or
   raises TransferError — and both terminate (a coordinator cannot keep a node busy forever).
 
@@ -21,8 +21,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tanji.coordinator.server import NodeServicer
-from tanji.protocol import limits
 from tanji.infra.transfer import TransferError, pull_object, push_object
+from tanji.protocol import limits
+from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import objects_pb2 as opb
 from tests.fuzz import FAST, SLOW
 from tests.fuzz.test_fuzz_envelopes import World
@@ -82,9 +83,9 @@ def serve_calls(world, svc: NodeServicer, data) -> None:
                 svc.StatObject(opb.StatObjectRequest(party_id=request.party_id, object_hash=request.object_hash),
                                Context())
             else:
-                resp = svc.PullObject(opb.PullObjectRequest(party_id=request.party_id, object_hash=request.object_hash,
-                                                            offset=request.offset, max_bytes=request.total_size % 2**32),
-                                      Context())
+                pull = opb.PullObjectRequest(party_id=request.party_id, object_hash=request.object_hash,
+                                             offset=request.offset, max_bytes=request.total_size % 2**32)
+                resp = svc.PullObject(pull, Context())
                 assert len(resp.data) <= limits.CHUNK_BYTES
         except Aborted as exc:
             assert exc.code in ALLOWED and exc.details, (exc.code, exc.details)
@@ -173,8 +174,8 @@ def push_exchanges(draw):
     stat = opb.StatObjectResponse(complete=draw(st.booleans()),
                                   received_bytes=draw(st.sampled_from([0, 1, len(OBJECT), len(OBJECT) + 5, 2**64 - 1])
                                                       | st.integers(0, 2 * len(OBJECT))))
-    pushes = [opb.PushObjectResponse(received_bytes=draw(st.integers(0, 2 * len(OBJECT)) | st.sampled_from([2**64 - 1])),
-                                     complete=draw(st.booleans()))
+    acknowledged = st.integers(0, 2 * len(OBJECT)) | st.sampled_from([2**64 - 1])
+    pushes = [opb.PushObjectResponse(received_bytes=draw(acknowledged), complete=draw(st.booleans()))
               for _ in range(draw(st.integers(0, 6)))]
     repeat = draw(st.sampled_from([None, "creep"]))
     return stat, pushes, repeat
@@ -198,6 +199,20 @@ def upload(exchange) -> None:
         assert push_object(stub, "a", "calc", OBJECT, opb.OBJECT_KIND_CIPHERTEXT) == DIGEST
     except (TransferError, Exhausted):
         pass
+
+
+@pytest.mark.parametrize("response, code", [
+    (opb.PullObjectResponse(total_size=limits.MAX_CIPHERTEXT_BYTES + 1, data=OBJECT), cpb.REFUSAL_CODE_TOO_LARGE),
+    (opb.PullObjectResponse(total_size=len(OBJECT), data=bytes(len(OBJECT))), cpb.REFUSAL_CODE_HASH_MISMATCH),
+    (opb.PullObjectResponse(total_size=len(OBJECT), data=b""), cpb.REFUSAL_CODE_MALFORMED),
+])
+def test_a_refused_download_carries_the_code_of_what_is_wrong(response, code):
+    """The node refuses the request it was answering with this code (no reading it from the text)."""
+    stub = HostileStub([], [], [response])
+    stub.pulls_default = None
+    with pytest.raises(TransferError) as refused:
+        pull_object(stub, "a", "calc", DIGEST, limits.MAX_CIPHERTEXT_BYTES)
+    assert refused.value.code == code
 
 
 @FAST

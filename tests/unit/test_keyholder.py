@@ -3,15 +3,15 @@ and withholds a result whose check slot or bounds show tampering. Real CKKS, rea
 only the gRPC stubs are replaced by recorders (pure plumbing)."""
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 
+from tanji.he import tasks as he_tasks
 from tanji.keyholder.daemon import KeyHolder
 from tanji.keyholder.store import KeyedCalculation, KeyHolderStore
 from tanji.protocol import envelope as env
-from tanji.he import tasks as he_tasks
 from tanji.protocol.federation import Federation, ListedParty
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
@@ -40,6 +40,11 @@ class Recorder:
                                       data=data[request.offset:request.offset + 1024 * 1024])
 
 
+def sent(kh):
+    """The recorder standing in for the coordinator behind the key holder's client."""
+    return kh.client.key_holder_service
+
+
 @pytest.fixture
 def setup(tmp_path):
     keys = {p: SigningKey.generate() for p in ("coordinator", "keyholder", "a")}
@@ -61,7 +66,7 @@ def setup(tmp_path):
         r = b.calculation_request
         r.target_organisation, r.key_holder, r.factor_set_id, r.depth_bound = "a", "keyholder", "fs", 1
         r.products.add(product_id="P", lifetime_energy_kwh=1000.0)
-        r.deadline.FromDatetime(datetime.now(timezone.utc) + timedelta(minutes=5))
+        r.deadline.FromDatetime(datetime.now(UTC) + timedelta(minutes=5))
         r.citation_slots, r.factor_provider = 3, "factor-lab"
         if committed:
             r.quantity_commitment = hashlib.sha256(b"salt and bill of materials").digest()
@@ -82,7 +87,7 @@ def setup(tmp_path):
         b.attestation.requester_warnings.append("a/P activities[0]: example warning")
         att = env.seal(b, keys["a"])
         item = kpb.DecryptionNeeded(calculation_request=req, aggregate=agg, attestations=[att])
-        kh.work = kh.objects = Recorder(objects)
+        kh.client.key_holder_service = kh.client.node_service = Recorder(objects)
         return item
 
     yield kh, build
@@ -93,7 +98,7 @@ def test_decrypts_once_then_resends_the_same_result_and_never_decrypts_again(set
     kh, build = setup
     item = build()
     kh.decrypt(item)
-    (first,) = kh.work.submitted
+    (first,) = sent(kh).submitted
     result = env.parse_unverified(first)
     assert result.body.message_type == MT.MESSAGE_TYPE_RESULT and result.body.sender == "keyholder"
     doc = json.loads(result.payload.result_json)
@@ -102,7 +107,7 @@ def test_decrypts_once_then_resends_the_same_result_and_never_decrypts_again(set
     assert doc["warnings"] == ["a/P activities[0]: example warning"]
     assert not kh.store.secret_path(CID).exists()  # the key is destroyed after its one use
     kh.decrypt(item)  # asked again: the same signed bytes, no second decryption
-    assert kh.work.submitted[-1] == first
+    assert sent(kh).submitted[-1] == first
 
 
 def test_a_crash_while_decrypting_never_allows_a_second_decryption(setup):
@@ -111,7 +116,7 @@ def test_a_crash_while_decrypting_never_allows_a_second_decryption(setup):
     with kh.store.sessions.begin() as s:
         s.get(KeyedCalculation, CID).state = "decrypting"  # recorded durably, then the process died
     kh.decrypt(item)
-    refusal = env.parse_unverified(kh.work.submitted[-1])
+    refusal = env.parse_unverified(sent(kh).submitted[-1])
     assert refusal.body.message_type == MT.MESSAGE_TYPE_REFUSAL
     assert refusal.payload.code == cpb.REFUSAL_CODE_ALREADY_DECRYPTED
 
@@ -119,7 +124,7 @@ def test_a_crash_while_decrypting_never_allows_a_second_decryption(setup):
 def test_a_nonzero_check_slot_withholds_the_result(setup):
     kh, build = setup
     kh.decrypt(build(check_slot=5.0))
-    refusal = env.parse_unverified(kh.work.submitted[-1])
+    refusal = env.parse_unverified(sent(kh).submitted[-1])
     assert refusal.payload.code == cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO and "detected" in refusal.payload.message
 
 
@@ -128,7 +133,7 @@ def test_an_unattested_aggregate_is_not_decrypted(setup):
     item = build()
     del item.attestations[:]
     kh.decrypt(item)
-    assert env.parse_unverified(kh.work.submitted[-1]).payload.code == cpb.REFUSAL_CODE_NOT_ATTESTED
+    assert env.parse_unverified(sent(kh).submitted[-1]).payload.code == cpb.REFUSAL_CODE_NOT_ATTESTED
     assert kh.store.secret_path(CID).exists()
 
 
@@ -136,7 +141,7 @@ def test_citation_counts_go_to_the_factor_provider_signed_and_not_into_the_resul
     kh, build = setup
     item = build(cited=(8, 10, 10), contributions=2)
     kh.decrypt(item)
-    result, report = env.parse_unverified(kh.work.submitted[-1]), kh.work.reports[-1]
+    result, report = env.parse_unverified(sent(kh).submitted[-1]), sent(kh).reports[-1]
     assert result.body.message_type == MT.MESSAGE_TYPE_RESULT
     assert "citation" not in result.payload.result_json.decode()        # the requester does not get them
     opened = env.parse_unverified(report)
@@ -144,21 +149,21 @@ def test_citation_counts_go_to_the_factor_provider_signed_and_not_into_the_resul
     assert list(opened.payload.counts) == [1, 0, 2] and opened.payload.contributions == 2
     assert opened.body.answers_hash == result.body.answers_hash         # both answer the same aggregate
     kh.decrypt(item)                                                   # resent after a restart: the same report
-    assert kh.work.reports[-1] == report
+    assert sent(kh).reports[-1] == report
 
 
 def test_citation_counts_beyond_the_number_of_contributions_withhold_the_result(setup):
     kh, build = setup
     kh.decrypt(build(cited=(9, 9, 9), contributions=2))   # a node (or a forged ciphertext) inflated a count
-    refusal = env.parse_unverified(kh.work.submitted[-1])
+    refusal = env.parse_unverified(sent(kh).submitted[-1])
     assert refusal.payload.code == cpb.REFUSAL_CODE_OUT_OF_BOUNDS and "citation counts" in refusal.payload.message
-    assert kh.work.reports[-1] is None
+    assert sent(kh).reports[-1] is None
 
 
 def test_a_calculation_without_a_quantity_commitment_is_not_decrypted(setup):
     kh, build = setup
     kh.decrypt(build(committed=False))
-    refusal = env.parse_unverified(kh.work.submitted[-1])
+    refusal = env.parse_unverified(sent(kh).submitted[-1])
     assert refusal.payload.code == cpb.REFUSAL_CODE_QUANTITIES_UNCOMMITTED
     assert kh.store.secret_path(CID).exists()   # refused before the one decryption: the key is intact
 
@@ -187,7 +192,7 @@ def test_a_re_announced_key_pushes_its_public_context_again(tmp_path):
     roles = {"coordinator": "coordinator", "keyholder": "key_holder", "a": "node"}
     fed = Federation({p: ListedParty(p, roles[p], k.public_raw) for p, k in keys.items()})
     kh = KeyHolder("keyholder", KeyHolderStore(tmp_path), keys["keyholder"], fed, grpc.insecure_channel("127.0.0.1:9"))
-    kh.work = kh.objects = ObjectStoreRecorder()
+    kh.client.key_holder_service = kh.client.node_service = ObjectStoreRecorder()
     b = env.new_body(MT.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id="calc-rekey-0000000001", sender="a",
                      receiver="coordinator")
     r = b.calculation_request
@@ -195,13 +200,13 @@ def test_a_re_announced_key_pushes_its_public_context_again(tmp_path):
     request = env.seal(b, keys["a"])
     try:
         kh.make_key(request)
-        (first,) = kh.work.announced
+        (first,) = sent(kh).announced
         ka = env.parse_unverified(first).payload
-        assert ka.width == 8 + 5 and ka.context_object_hash in kh.work.objects
-        kh.work.objects.clear()                      # the coordinator lost the object (restored backup)
+        assert ka.width == 8 + 5 and ka.context_object_hash in sent(kh).objects
+        sent(kh).objects.clear()                      # the coordinator lost the object (restored backup)
         kh.make_key(request)                         # asked again: same announcement, same context bytes
-        assert kh.work.announced[-1] == first
-        assert hashlib.sha256(kh.work.objects[ka.context_object_hash]).digest() == ka.context_object_hash
+        assert sent(kh).announced[-1] == first
+        assert hashlib.sha256(sent(kh).objects[ka.context_object_hash]).digest() == ka.context_object_hash
     finally:
         kh.pool.shutdown()
 

@@ -14,7 +14,6 @@ from tanji.v1 import node_pb2 as npb
 from tanji.v1 import objects_pb2 as opb
 from tests.builders import offline_node
 
-
 CONTENT = (b"ciphertext of calc-a", b"ciphertext of calc-b")
 REFUSED = hashlib.sha256(CONTENT[0]).digest()
 
@@ -65,7 +64,7 @@ def node(tmp_path):
 
 def test_an_upload_refused_for_good_is_given_up_noted_and_does_not_hold_back_the_next(node):
     coord = Coordinator(REFUSED, Status(grpc.StatusCode.RESOURCE_EXHAUSTED, "object above the limit"))
-    node.stub = coord
+    node.client.node_service = coord
     node.push_pending()
     assert coord.pushed == ["calc-b"]  # the refused one was not sent; the one after it was
     with node.store.sessions() as s:
@@ -77,11 +76,11 @@ def test_an_upload_refused_for_good_is_given_up_noted_and_does_not_hold_back_the
 
 
 def test_an_unreachable_coordinator_is_retried_later_with_nothing_given_up(node):
-    node.stub = Coordinator(REFUSED, Status(grpc.StatusCode.UNAVAILABLE, "connection refused"))
+    node.client.node_service = Coordinator(REFUSED, Status(grpc.StatusCode.UNAVAILABLE, "connection refused"))
     with pytest.raises(grpc.RpcError):
         node.push_pending()
     with node.store.sessions() as s:
         assert not any(r.pushed for r in s.query(Outbox))
-    node.stub = Coordinator(b"", None)
+    node.client.node_service = coord = Coordinator(b"", None)
     node.push_pending()
-    assert node.stub.pushed == ["calc-a", "calc-b"]
+    assert coord.pushed == ["calc-a", "calc-b"]

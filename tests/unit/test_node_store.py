@@ -30,3 +30,32 @@ def test_a_read_only_store_that_does_not_exist_is_named(tmp_path, monkeypatch):
     db = tmp_path / "nowhere" / "node.db"
     with pytest.raises(StoreError, match=f"{db}: cannot open the node's store read-only: the store cannot be opened"):
         NodeStore(db)
+
+
+def test_a_store_written_before_refusal_codes_opens_in_place_and_keeps_its_refusals(tmp_path):
+    """A node upgraded in place: its `handled` table had no refusal_code, and an older node noted a
+    refusal only in the outcome text; the column is added on open and those rows count as refused."""
+    import sqlite3
+
+    from tanji.node.ledger import ledger
+    from tanji.node.store import Handled
+    from tanji.v1 import common_pb2 as cpb
+
+    db = tmp_path / "node.db"
+    NodeStore(db).engine.dispose()
+    con = sqlite3.connect(db)
+    con.execute("ALTER TABLE handled DROP COLUMN refusal_code")
+    for i, outcome in enumerate(("answered CELL: 0 requests sent", "refused: cell-co has not approved x")):
+        con.execute("INSERT INTO handled (hash, calculation_id, kind, outcome, handled_at) VALUES (?, ?, ?, ?, ?)",
+                    (bytes([i]) * 32, f"calc-{i}", "MESSAGE_TYPE_MERGED_REQUEST", outcome, "2026-11-25 08:00:00"))
+    con.commit()
+    con.close()
+    store = NodeStore(db)
+    with store.sessions.begin() as s:
+        answered, refused = (s.get(Handled, bytes([i]) * 32) for i in range(2))
+        assert (answered.refused, refused.refused) == (False, True)
+        assert refused.refusal_code == cpb.REFUSAL_CODE_UNSPECIFIED   # refused, the code was not kept then
+        s.add(Handled(hash=b"n" * 32, calculation_id="calc-2", kind="MESSAGE_TYPE_MERGED_REQUEST",
+                      outcome="refused: rate", refusal_code=cpb.REFUSAL_CODE_RATE_LIMITED))
+    assert [e.answered for e in ledger(NodeStore(db))] == [["answered CELL: 0 requests sent"],
+                                                          ["refused: cell-co has not approved x"], ["refused: rate"]]

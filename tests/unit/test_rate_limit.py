@@ -2,10 +2,11 @@
 processes; the limit across real calculations: tests/integration/test_faults.py)."""
 import pytest
 
-from tanji.node.daemon import NodeRefusal
 from tanji.node.policy import Policy
+from tanji.node.requests import check_rate_limit
 from tanji.node.store import Handled, Received
 from tanji.protocol import envelope as env
+from tanji.protocol.refusals import Refusal
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
@@ -15,7 +16,8 @@ PACK = SigningKey.generate()
 
 
 def calculation_request(cid: str, products: list[str]) -> epb.Envelope:
-    body = env.new_body(epb.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id=cid, sender="pack-co", receiver="coordinator")
+    body = env.new_body(epb.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id=cid, sender="pack-co",
+                        receiver="coordinator")
     req = body.calculation_request
     req.target_organisation, req.batch_size = "pack-co", len(products)
     for p in products:
@@ -44,25 +46,25 @@ def test_every_batch_block_counts_towards_the_limit(node):
     receive(node, "calc-1", ["PACK"], answered=True)
     receive(node, "calc-2", ["PACK"], answered=True)
     receive(node, "calc-3", ["PACK", "PACK"], answered=False)  # two figures of PACK in one calculation
-    with pytest.raises(NodeRefusal) as refused:
-        node._check_rate_limit("calc-3")
+    with pytest.raises(Refusal) as refused:
+        check_rate_limit(node.site, "calc-3")
     assert refused.value.code == cpb.REFUSAL_CODE_RATE_LIMITED
-    assert str(refused.value) == ("cell-co answers at most 3 calculation(s) of pack-co/PACK in 1 day(s); 2 already, "
+    assert refused.value.message == ("cell-co answers at most 3 calculation(s) of pack-co/PACK in 1 day(s); 2 already, "
                                   "and this one asks for 2 batch blocks of it")
 
 
 def test_a_batch_within_the_limit_and_other_products_pass(node):
     receive(node, "calc-1", ["PACK", "PACK"], answered=True)  # two of three used
     receive(node, "calc-2", ["PACK", "OTHER"], answered=False)
-    node._check_rate_limit("calc-2")  # the third PACK and the first OTHER
+    check_rate_limit(node.site, "calc-2")  # the third PACK and the first OTHER
     receive(node, "calc-3", ["OTHER", "OTHER", "OTHER"], answered=False)
-    node._check_rate_limit("calc-3")  # calc-2 was not answered: OTHER is unused
+    check_rate_limit(node.site, "calc-3")  # calc-2 was not answered: OTHER is unused
 
 
 def test_a_refused_calculation_uses_nothing(node):
     receive(node, "calc-1", ["PACK"] * 3, answered=False)
     with node.store.sessions.begin() as s:
         s.add(Handled(hash=b"r" * 32, calculation_id="calc-1", kind="MESSAGE_TYPE_MERGED_REQUEST",
-                      outcome="refused: too few contributors"))
+                      outcome="refused: too few contributors", refusal_code=cpb.REFUSAL_CODE_TOO_FEW_CONTRIBUTORS))
     receive(node, "calc-2", ["PACK"] * 3, answered=False)
-    node._check_rate_limit("calc-2")
+    check_rate_limit(node.site, "calc-2")

@@ -1,0 +1,169 @@
+"""The dial-out client every party daemon shares (node and key holder): it never listens.
+
+A party registers (retrying until the coordinator is up), keeps its liveness lease with
+heartbeats, pulls its inbox in order behind a cursor it acknowledges only once an item is
+handled, pushes what it signed (objects first, then the envelope — the same stored bytes on
+every retry), and moves ciphertexts and contexts through tanji.infra.transfer.
+
+An upload the coordinator refuses for good (too large, malformed, not allowed) raises
+Undeliverable: sending the same bytes again would fail forever and hold back everything
+queued after it. An unreachable or overloaded coordinator raises grpc.RpcError: try later.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
+
+import grpc
+
+from tanji.errors import TanjiError
+from tanji.infra.transfer import TransferError, pull_object, push_object
+from tanji.protocol import envelope as env
+from tanji.protocol import limits, messages
+from tanji.protocol.identity import COORDINATOR_ID
+from tanji.protocol.refusals import code_name
+from tanji.protocol.signing import SigningKey
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import key_holder_pb2 as kpb
+from tanji.v1 import key_holder_pb2_grpc as kgrpc
+from tanji.v1 import node_pb2 as npb
+from tanji.v1 import node_pb2_grpc as ngrpc
+
+log = logging.getLogger("tanji.party")
+T = TypeVar("T")
+
+#: gRPC codes for an upload the coordinator will not take however often it is sent
+UPLOAD_REFUSALS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                             grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION,
+                             grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.NOT_FOUND})
+
+
+class Undeliverable(TanjiError):
+    """The coordinator refused an upload for good; `reason` says what it answered."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class PartyClient:
+    def __init__(self, party: str, key: SigningKey, channel: grpc.Channel):
+        self.party = party
+        self.key = key
+        self.node_service = ngrpc.NodeServiceStub(channel)          # register, lease, messages, objects
+        self.key_holder_service = kgrpc.KeyHolderServiceStub(channel)  # a key holder's work
+        self.stop = threading.Event()
+
+    # ------------------------------------------------------------------ registration and lease
+    def register(self, registration: epb.Registration) -> None:
+        body = messages.registration(registration, sender=self.party, receiver=COORDINATOR_ID)
+        resp = self.node_service.Register(npb.RegisterRequest(registration=env.seal(body, self.key)),
+                                          timeout=limits.RPC_TIMEOUT_SECONDS)
+        if resp.outcome.status != cpb.PUSH_STATUS_ACCEPTED:
+            raise RuntimeError(f"registration refused: {code_name(resp.outcome.code)}: {resp.outcome.message}")
+
+    def register_with_retry(self, registration: epb.Registration, coordinator: str, seconds: float = 120.0) -> None:
+        """Dial out until the coordinator answers (it may start after us)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self.register(registration)
+                return
+            except grpc.RpcError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"coordinator at {coordinator} unreachable for {seconds:.0f} s") from None
+                time.sleep(0.2)
+
+    def heartbeat(self) -> None:
+        try:
+            self.node_service.Heartbeat(npb.HeartbeatRequest(party_id=self.party), timeout=limits.RPC_TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            log.warning("heartbeat failed: %s", exc.code())
+
+    def keep_lease(self) -> threading.Thread:
+        """Heartbeats on their own thread, so a long homomorphic step never lets the lease expire."""
+        def beat():
+            while not self.stop.wait(limits.HEARTBEAT_SECONDS):
+                self.heartbeat()
+
+        thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+        thread.start()
+        return thread
+
+    # ------------------------------------------------------------------ inbox
+    def messages(self, after: int) -> list[tuple[int, epb.Envelope]]:
+        """Envelopes addressed to this party after the acknowledged cursor, in order."""
+        resp = self.node_service.PullMessages(npb.PullMessagesRequest(party_id=self.party, ack_cursor=after),
+                                              timeout=limits.RPC_TIMEOUT_SECONDS)
+        return [(m.sequence, m.envelope) for m in resp.messages]
+
+    def work(self, after: int) -> list[tuple[int, kpb.WorkItem]]:
+        """A key holder's work items after the acknowledged cursor, in order."""
+        resp = self.key_holder_service.PullWork(kpb.PullWorkRequest(party_id=self.party, ack_cursor=after),
+                                                timeout=limits.RPC_TIMEOUT_SECONDS)
+        return [(item.sequence, item) for item in resp.items]
+
+    def serve(self, pull: Callable[[int], Sequence[tuple[int, T]]], handle: Callable[[T], None],
+              cursor: Callable[[], int], acknowledge: Callable[[int], None], flush: Callable[[], None] = lambda: None,
+              idle_step: float = 0.1, idle_cap: float = 1.0) -> None:
+        """Until stopped: push what is pending, pull the inbox, handle each item in order and
+        acknowledge it only then (a crash re-delivers it); back off while nothing arrives, and
+        retry an unreachable coordinator every second."""
+        self.keep_lease()
+        idle = 0.0
+        while not self.stop.is_set():
+            try:
+                flush()
+                items = pull(cursor())
+                for sequence, item in items:
+                    handle(item)
+                    acknowledge(sequence)
+                idle = 0.0 if items else min(idle_cap, idle + idle_step)
+                if idle:
+                    self.stop.wait(idle)
+            except grpc.RpcError as exc:
+                log.warning("coordinator unreachable (%s); retrying", exc.code())
+                self.stop.wait(1.0)
+
+    # ------------------------------------------------------------------ outbox
+    def deliver(self, calculation_id: str, envelope: epb.Envelope, objects: Iterable[tuple[bytes, int]] = ()) -> None:
+        """Push the objects an envelope names, then the envelope's stored bytes.
+
+        Raises Undeliverable when the coordinator refuses it for good, grpc.RpcError when it
+        cannot be reached now (the caller sends the same bytes again later)."""
+        try:
+            for content, kind in objects:
+                self.push_object(calculation_id, content, kind)
+            resp = self.node_service.PushMessages(npb.PushMessagesRequest(party_id=self.party, envelopes=[envelope]),
+                                                  timeout=limits.RPC_TIMEOUT_SECONDS)
+        except grpc.RpcError as exc:
+            if exc.code() not in UPLOAD_REFUSALS:
+                raise  # unreachable or overloaded: the same bytes again later
+            raise Undeliverable(f"{exc.code().name}: {exc.details()}") from None
+        except TransferError as exc:
+            raise Undeliverable(str(exc)) from None
+        out = resp.outcomes[0]
+        if out.status == cpb.PUSH_STATUS_REFUSED:
+            raise Undeliverable(f"{code_name(out.code)}: {out.message}")
+
+    def publish_key(self, announcement: epb.Envelope) -> cpb.PushOutcome:
+        return self.key_holder_service.PublishKey(kpb.PublishKeyRequest(key_announcement=announcement),
+                                                  timeout=limits.RPC_TIMEOUT_SECONDS).outcome
+
+    def submit_result(self, result: epb.Envelope, citation_report: epb.Envelope | None = None) -> cpb.PushOutcome:
+        request = kpb.SubmitResultRequest(result=result)
+        if citation_report is not None:
+            request.citation_report.CopyFrom(citation_report)
+        return self.key_holder_service.SubmitResult(request, timeout=limits.RPC_TIMEOUT_SECONDS).outcome
+
+    # ------------------------------------------------------------------ objects
+    def push_object(self, calculation_id: str, data: bytes, kind: int) -> bytes:
+        return push_object(self.node_service, self.party, calculation_id, data, kind)
+
+    def pull_object(self, calculation_id: str, digest: bytes, max_bytes: int) -> bytes:
+        """An object checked against its name; TransferError (a Refusal with its code) otherwise."""
+        return pull_object(self.node_service, self.party, calculation_id, digest, max_bytes)
