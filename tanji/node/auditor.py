@@ -1,18 +1,16 @@
 """The keyless auditor (DESIGN §2 step 6, §4): before it attests an aggregate, a node that audits
-the calculation (by default its requester) checks completeness from the envelopes the
-coordinator delivered and re-executes the coordinator's sum from the signed contributions."""
+the calculation (by default its requester) re-executes it from the envelopes the coordinator
+delivered (tanji.protocol.reexecution: completeness, merged weights, the sum)."""
 from __future__ import annotations
 
-import hashlib
 import logging
 
-from tanji.he import tasks as he_work
 from tanji.node import evidence, outbox
-from tanji.node.keys import binding, layout, require_key
+from tanji.node.keys import announcement, binding, require_key
 from tanji.node.site import Site
-from tanji.node.store import CalcKey, CalcRecord, Handled, NodeStore
-from tanji.protocol import completeness, limits, messages
+from tanji.node.store import CalcRecord, Handled, NodeStore
 from tanji.protocol import envelope as env
+from tanji.protocol import limits, messages, reexecution
 from tanji.protocol.identity import COORDINATOR_ID
 from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
@@ -34,25 +32,22 @@ def audits(store: NodeStore, org: str, cid: str) -> bool:
 
 
 def on_aggregate(site: Site, opened: env.Opened) -> None:
-    """Keyless attestation: re-execute the coordinator's sum from the signed contributions."""
+    """Keyless attestation: re-execute the coordinator's aggregate from the signed evidence
+    delivered, each envelope checked on receipt; refused on the first check that fails, before
+    any decryption."""
     if opened.body.sender != COORDINATOR_ID:
         raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PARTY, "aggregates come from the coordinator only")
     cid = opened.body.calculation_id
     agg = opened.payload
     ck = require_key(site, cid)
-    ciphertexts = []
-    for h in agg.contribution_hashes:
-        kept = evidence.kept(site.store, h)
-        if kept is None:
-            raise Refusal(cpb.REFUSAL_CODE_MISSING_OBJECT, f"contribution {h.hex()[:12]} was not delivered")
-        c = env.open_envelope(kept.envelope, site.key_of)
-        if c.body.calculation_id != cid:
-            raise Refusal(cpb.REFUSAL_CODE_UNEXPECTED, "a contribution of another calculation is in the sum")
-        ciphertexts.append(site.pull(cid, c.payload.ciphertext_hash, limits.MAX_CIPHERTEXT_BYTES))
-    check_complete(site, cid, ck, agg)
-    total = site.compute(he_work.add_all, ck.context, ciphertexts, layout(site, cid)[0])
-    if hashlib.sha256(total).digest() != agg.output_ciphertext_hash:
-        raise Refusal(cpb.REFUSAL_CODE_HASH_MISMATCH, "re-executed aggregation does not match the coordinator's output")
+    delivered = evidence.of_calculation(site.store, cid)
+    summed = [evidence.kept(site.store, h) for h in agg.contribution_hashes]
+    spliced = [c for c in summed if c is not None and c.body.calculation_id != cid]  # of another calculation
+    failed = reexecution.first_failure(reexecution.reexecute(
+        [*delivered, *spliced, announcement(ck), opened], ck.context,
+        lambda h: site.pull(cid, h, limits.MAX_CIPHERTEXT_BYTES), where="delivered to the auditor", run=site.compute))
+    if failed is not None:
+        raise Refusal(failed.code, failed.detail)
     attestation = epb.Attestation(output_ciphertext_hash=agg.output_ciphertext_hash,
                                   contribution_hashes=agg.contribution_hashes)
     with site.store.sessions() as s:
@@ -66,22 +61,5 @@ def on_aggregate(site: Site, opened: env.Opened) -> None:
     with site.store.sessions.begin() as s:
         outbox.queue(s, cid, opened.hash, sealed)
         s.add(Handled(hash=opened.hash, calculation_id=cid, kind=opened.type_name, outcome="attested"))
-    log.info("%s attested the aggregate of %s (%d contributions)", site.org, cid[:8], len(ciphertexts))
+    log.info("%s attested the aggregate of %s (%d contributions)", site.org, cid[:8], len(agg.contribution_hashes))
 
-
-def check_complete(site: Site, cid: str, ck: CalcKey, agg: epb.Aggregate) -> None:
-    """Before attesting: every declared request answered exactly once and nothing else summed,
-    and every merged request's Enc(w) the sum of its buyers' signed requests (tanji.protocol.completeness)
-    — from the envelopes the coordinator delivered, each checked on receipt. A coordinator
-    that drops a supplier or scales its weight is refused here, before any decryption."""
-    delivered = evidence.of_calculation(site.store, cid)
-    found = completeness.problems(delivered, "delivered to the auditor", agg.contribution_hashes)
-    if found:
-        raise Refusal(cpb.REFUSAL_CODE_UNEXPECTED, "incomplete: " + "; ".join(found))
-    width = layout(site, cid)[0]
-    found = completeness.merged_weight_problems(
-        [o for o in delivered if o.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST],
-        lambda h: site.pull(cid, h, limits.MAX_CIPHERTEXT_BYTES),
-        lambda cts: site.compute(he_work.add_all, ck.context, cts, width))
-    if found:
-        raise Refusal(cpb.REFUSAL_CODE_HASH_MISMATCH, "; ".join(found))

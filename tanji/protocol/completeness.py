@@ -11,9 +11,8 @@ the bundle.
 """
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from tanji.protocol import envelope as env
 from tanji.v1 import envelope_pb2 as epb
@@ -117,23 +116,3 @@ def problems(envelopes: Iterable[env.Opened], where: str = "in the bundle",
             out.append(f"dead supplier {_label(d)}: {len(fallback_for[d.hash])} fallbacks from {d.body.receiver}")
     return out
 
-
-def merged_weight_problems(merged: Iterable[env.Opened], fetch: Callable[[bytes], bytes],
-                           sum_of: Callable[[list[bytes]], bytes]) -> list[str]:
-    """Merged requests whose Enc(w) is not the sum of the buyers' requests they list, in order.
-
-    `fetch(object hash) -> bytes`; `sum_of(ciphertexts) -> bytes`: the deterministic homomorphic
-    sum the coordinator runs (tanji.he.tasks.add_all under the calculation's context)."""
-    out = []
-    for o in merged:
-        for part in o.payload.parts:
-            refs = [r.weight_object_hash for r in part.requests]
-            if not refs:
-                ok = False
-            elif len(refs) == 1:
-                ok = part.weight_object_hash == refs[0]
-            else:
-                ok = hashlib.sha256(sum_of([fetch(h) for h in refs])).digest() == part.weight_object_hash
-            if not ok:
-                out.append(f"merged request to {_label(o)}: its Enc(w) is not the sum of its buyers' requests")
-    return out
