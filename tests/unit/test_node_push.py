@@ -84,3 +84,23 @@ def test_an_unreachable_coordinator_is_retried_later_with_nothing_given_up(node)
     node.client.node_service = coord = Coordinator(b"", None)
     node.push_pending()
     assert coord.pushed == ["calc-a", "calc-b"]
+
+
+class RefusingCoordinator(Coordinator):
+    """Holds every object; refuses the envelope of calc-a by rule, in its push outcome."""
+
+    def PushMessages(self, req, timeout=None):
+        if epb.EnvelopeBody.FromString(req.envelopes[0].body).calculation_id == "calc-a":
+            return npb.PushMessagesResponse(outcomes=[cpb.PushOutcome(
+                status=cpb.PUSH_STATUS_REFUSED, code=cpb.REFUSAL_CODE_DECLARED_DEAD, message="declared dead")])
+        return super().PushMessages(req, timeout)
+
+
+def test_an_envelope_refused_by_rule_is_noted_with_its_code_and_not_sent_again(node):
+    node.client.node_service = coord = RefusingCoordinator(b"", None)
+    node.push_pending()
+    node.push_pending()
+    assert coord.pushed == ["calc-b"]
+    notes = {e.calculation: e.answered for e in ledger(node.store)}
+    assert notes["calc-a"] == ["answered; not delivered, the coordinator refused it: "
+                               "REFUSAL_CODE_DECLARED_DEAD: declared dead"]
