@@ -12,9 +12,8 @@ pytestmark = pytest.mark.integration
 PARENT = """
 import subprocess, sys, time
 from tanji.infra import lifeline
-child = subprocess.Popen([sys.executable, "-c",
-                          "from tanji import lifeline; lifeline.arm(); import time; print('armed', flush=True); time.sleep(120)"],
-                         env=lifeline.child_environment(), stdout=sys.stdout)
+CHILD = "from tanji.infra import lifeline; lifeline.arm(); import time; print('armed', flush=True); time.sleep(120)"
+child = subprocess.Popen([sys.executable, "-c", CHILD], env=lifeline.child_environment(), stdout=sys.stdout)
 print(child.pid, flush=True)
 time.sleep(120)
 """
