@@ -19,11 +19,11 @@ import pytest
 
 from tanji.cli import requester
 from tanji.cli.demo import _wait_for
+from tanji.methodology.graph import reference_result
+from tanji.methodology.loader import load_data_dir
 from tanji.v1 import requester_pb2 as rpb
 from tests.chaingen import write_chain
 from tests.integration.test_faults import Federation, assert_matches_reference
-from tanji.methodology.graph import reference_result
-from tanji.methodology.loader import load_data_dir
 
 pytestmark = pytest.mark.integration
 S = rpb.CalculationState
@@ -61,9 +61,10 @@ def tanji_import(state: Path, data: Path, factors: Path, env: dict | None = None
     if fsize is not None:
         # a full disk: writes past `fsize` fail with EFBIG instead of killing the import. Set in a small
         # interpreter that then execs the import (a preexec_fn would fork this gRPC-threaded process).
-        args = [sys.executable, "-c", "import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
-                f"resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize})); os.execv(sys.executable, sys.argv[1:])",
-                *args]
+        limited = ("import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+                   f"resource.setrlimit(resource.RLIMIT_FSIZE, ({fsize}, {fsize})); "
+                   "os.execv(sys.executable, sys.argv[1:])")
+        args = [sys.executable, "-c", limited, *args]
     return subprocess.run(args, env=dict(os.environ, **(env or {})), capture_output=True, text=True, timeout=300)
 
 

@@ -17,7 +17,8 @@ def data(tmp_path):
 def test_node_import_reads_options_from_a_config_file(tmp_path):
     d = data(tmp_path)
     cfg = tmp_path / "tanji.toml"
-    cfg.write_text(f'[node.import]\nstate = "{tmp_path / "st"}"\ndata = "{d / "a.json"}"\nfactors = "{d / "factors.json"}"\n')
+    cfg.write_text(f'[node.import]\nstate = "{tmp_path / "st"}"\ndata = "{d / "a.json"}"\n'
+                   f'factors = "{d / "factors.json"}"\n')
     res = runner.invoke(app, ["--config", str(cfg), "node", "import"])
     assert res.exit_code == 0, res.output
     assert "imported a: 1 products, data version 1" in res.stderr

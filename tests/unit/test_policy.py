@@ -1,8 +1,8 @@
 """The supplier's policy file: approved customers, and clear errors for a bad file."""
 import pytest
 
-from tanji.node.policy import Policy, load_policy
 from tanji.errors import DataError
+from tanji.node.policy import Policy, load_policy
 
 
 def test_no_file_answers_everyone_a_list_only_those(tmp_path):
