@@ -95,13 +95,14 @@ def node_ledger(
     if coordinator:
         from tanji.node.ledger import cross_check
         from tanji.protocol.federation import Federation
+        from tanji.protocol.identity import COORDINATOR_ID
         from tanji.v1 import node_pb2_grpc as ngrpc
 
         channel = open_channel(coordinator, tls, org)
         if federation is not None:
             try:
                 cross_check(entries, ngrpc.NodeServiceStub(channel), org,
-                            Federation.load(federation).key_of("coordinator") or b"\0" * 32)
+                            Federation.load(federation).key_of(COORDINATOR_ID) or b"\0" * 32)
             except TanjiError as exc:
                 fail(exc)
         for e in entries:
