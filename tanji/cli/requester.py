@@ -5,6 +5,7 @@ coordinator answers with status and, at the end, the key holder's signed result.
 """
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ class CalculationSpec:
     target: object | None = None
     citation_slots: int = 0            #: factors in the factor set (0: no citation counts)
     factor_provider: str = ""
+    declared_unit: str = ""            #: the target product's unit (FORMATS 1.1 §4)
+    #: the target's declaration as the result releases it, canonical JSON (FORMATS 1.1 §4)
+    declaration_json: str = ""
 
 
 def spec_for(org: str, node_data, factors, product: str, *, state: Path, depth_bound: int, key_holder: str,
@@ -63,7 +67,10 @@ def spec_for(org: str, node_data, factors, product: str, *, state: Path, depth_b
         lifetime_energy_kwh=target.declaration.lifetime_energy_kwh(), depth_bound=depth_bound,
         factor_set_id=factors.model.id, factor_set_sha256=factors.sha256, key_holder=key_holder,
         deadline_seconds=deadline_seconds, state=state, target=target,
-        citation_slots=len(factors.model.factors), factor_provider=factors.model.provider)
+        citation_slots=len(factors.model.factors), factor_provider=factors.model.provider,
+        declared_unit=target.unit,
+        declaration_json=json.dumps(target.declaration.released(), separators=(",", ":"),
+                                    ensure_ascii=False))
 
 
 def start(channel, key: SigningKey, spec: CalculationSpec) -> str:
@@ -74,7 +81,8 @@ def start(channel, key: SigningKey, spec: CalculationSpec) -> str:
     body.method_profile.name, body.method_profile.version = spec.method, spec.method_version
     req = body.calculation_request
     req.target_organisation = spec.requester
-    req.products.add(product_id=spec.product, lifetime_energy_kwh=spec.lifetime_energy_kwh)
+    req.products.add(product_id=spec.product, lifetime_energy_kwh=spec.lifetime_energy_kwh,
+                     declared_unit=spec.declared_unit, declaration_json=spec.declaration_json)
     req.depth_bound, req.batch_size = spec.depth_bound, 1
     req.deadline.FromDatetime(datetime.now(timezone.utc) + timedelta(seconds=spec.deadline_seconds))
     req.key_holder = spec.key_holder

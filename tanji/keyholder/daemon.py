@@ -20,7 +20,7 @@ from tanji.infra.party_client import PartyClient
 from tanji.infra.runtime import he_worker_context, open_channel, stop_on_signals
 from tanji.keyholder.store import KeyedCalculation, KeyHolderStore
 from tanji.methodology import profiles, slots
-from tanji.methodology.formats.result import FactorSetRef, FallbackRef, build_result
+from tanji.methodology.formats.result import FactorSetRef, FallbackRef, build_result, committed_declaration
 from tanji.protocol import envelope as env
 from tanji.protocol import limits, messages
 from tanji.protocol.federation import Federation
@@ -224,12 +224,18 @@ class KeyHolder:
         fallbacks = ([FallbackRef(supplier=f.supplier, product=f.product_id, buyer=req.body.sender)
                       for f in requester[0].payload.requester_fallbacks] if requester else [])
         item = req.payload.products[0]
+        try:  # FORMATS 1.1 §4: the declaration the requester signed, checked against its lifetime energy
+            declaration = committed_declaration(item.declaration_json, req.body.method_profile.name,
+                                                item.lifetime_energy_kwh)
+        except ValueError as exc:
+            raise Refusal(cpb.REFUSAL_CODE_MALFORMED, f"the calculation request's declaration: {exc}") from None
         result = build_result(
             calculation=req.body.calculation_id, product=f"{req.payload.target_organisation}/{item.product_id}",
             profile=profiles.get(req.body.method_profile.name),
             factor_set=FactorSetRef(id=req.payload.factor_set_id, sha256=req.body.factor_set_hash.hex()),
             total=block, lifetime_energy_kwh=item.lifetime_energy_kwh, precision=precision,
-            fallbacks=fallbacks, warnings=warnings_list, audit_bundle=BUNDLE_NAME)
+            fallbacks=fallbacks, warnings=warnings_list, audit_bundle=BUNDLE_NAME,
+            declared_unit=item.declared_unit or None, declaration=declaration)
         return result.to_json().encode()
 
     def _citations(self, req, agg, values: np.ndarray) -> list[int] | None:

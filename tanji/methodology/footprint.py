@@ -26,6 +26,31 @@ class RecordError(ValueError):
         super().__init__(f"{path}: {message}")
 
 
+class MissingNationalAverage(RecordError):
+    """The organisation's country has no national average in the factor set (FORMATS 1.1 §2)."""
+
+
+#: China's national average may be written without the country (FORMATS.md §2)
+HOME_COUNTRY = "CN"
+NATIONAL = "electricity.grid.national"
+
+
+def national_factor_id(country: str) -> str:
+    """The factor id of `country`'s national average grid electricity."""
+    return f"{NATIONAL}.{country}"
+
+
+def national_average_id(country: str, factors: dict[str, Factor]) -> str | None:
+    """The national average an organisation in `country` uses, or None where the factor set lacks it:
+    its own country's, for CN that id where the set has it, else `electricity.grid.national` (China's)."""
+    specific = national_factor_id(country)
+    if specific in factors:
+        return specific
+    if country == HOME_COUNTRY and NATIONAL in factors:
+        return NATIONAL
+    return None
+
+
 @dataclass
 class OwnFootprint:
     """own(p) per declared unit of p: slots 0–5 scale with w, slot 6 is the warning count."""
@@ -55,40 +80,51 @@ class _Context:
         except KeyError:
             raise RecordError(path, f"unknown factor id {factor_id!r} (not in the factor set)") from None
 
-    def national_id(self) -> str:
-        specific = f"electricity.grid.national.{self.country}"
-        return specific if specific in self.factors else "electricity.grid.national"
+    def national_id(self, path: str) -> str:
+        """The organisation's own country's national average; never China's for a plant elsewhere."""
+        found = national_average_id(self.country, self.factors)
+        if found is None:
+            missing = (f"{national_factor_id(self.country)!r} is not" if self.country != HOME_COUNTRY
+                       else f"neither {national_factor_id(HOME_COUNTRY)!r} nor {NATIONAL!r} is")
+            raise MissingNationalAverage(path, f"no national average electricity factor for {self.country}: "
+                                               f"{missing} in the factor set")
+        return found
 
-    def fallback_grid(self, act: Electricity) -> tuple[str, str]:
+    def fallback_grid(self, act: Electricity, path: str) -> tuple[str, str]:
         """(factor id, words) of the grid an electricity fallback uses under this profile."""
         if self.profile.regional_fallback and act.region is not None:
             return f"electricity.grid.{act.region}", "regional grid used"
-        return self.national_id(), "national average used"
+        return self.national_id(path), "national average used"
 
 
-def electricity_parts(act: Electricity, ctx: _Context, where: str) -> tuple[list[tuple[float, str]], str | None]:
-    """Split an electricity record into (amount in act.unit, factor id) parts, plus its warning."""
+def electricity_parts(act: Electricity, ctx: _Context, where: str,
+                      path: str = "model") -> tuple[list[tuple[float, str]], str | None]:
+    """Split an electricity record into (amount in act.unit, factor id) parts, plus its warning.
+
+    `path` names the record's field in a refusal (a national average the factor set lacks)."""
     amount = act.amount
     if act.model not in ctx.profile.accepted_electricity:
-        return [(amount, ctx.national_id())], (
+        return [(amount, ctx.national_id(path))], (
             f"{where}: electricity model {act.model!r} not accepted by method {ctx.profile.name!r}, national average used")
     if act.model == "regional_grid":
         return [(amount, f"electricity.grid.{act.region}")], None
     if act.model == "national_average":
-        return [(amount, ctx.national_id())], None
-    grid_id, grid_words = ctx.fallback_grid(act)
+        return [(amount, ctx.national_id(path))], None
     if act.model == "direct":
-        if not act.evidence:
-            return [(amount, grid_id)], f"{where}: direct connection without evidence, {grid_words}"
-        return [(amount, f"electricity.direct.{act.source}")], None
+        if act.evidence:
+            return [(amount, f"electricity.direct.{act.source}")], None
+        grid_id, grid_words = ctx.fallback_grid(act, path)
+        return [(amount, grid_id)], f"{where}: direct connection without evidence, {grid_words}"
     # green_certificate
     if not act.evidence or act.certified_amount is None:
         missing = "evidence" if not act.evidence else "certified amount"
+        grid_id, grid_words = ctx.fallback_grid(act, path)
         return [(amount, grid_id)], f"{where}: green certificate without {missing}, {grid_words}"
     certified = min(units.convert(act.certified_amount, act.certified_unit, act.unit), amount)
     parts = [(certified, f"electricity.certified.{act.source}")]
     above = amount - certified
     if above > 0:
+        grid_id, grid_words = ctx.fallback_grid(act, path)
         parts.append((above, grid_id))
         return parts, f"{where}: {_fmt(above)} {act.unit} above the certified amount, {grid_words}"
     return parts, None
@@ -112,7 +148,7 @@ def own(product: Product, org_id: str, country: str, factors: dict[str, Factor],
         # (emissions, dqr) parts of this activity
         parts: list[tuple[float, float | None]] = []
         if isinstance(act, Electricity):
-            split, warning = electricity_parts(act, ctx, f"{ctx.label} {path}")
+            split, warning = electricity_parts(act, ctx, f"{ctx.label} {path}", f"{path}.model")
             if warning:
                 out.warnings.append(warning)
             for amount, fid in split:

@@ -194,10 +194,13 @@ def reference_result(data: DataDir, target: Key, offline: frozenset[str] = froze
     """The plaintext reference `tanji.result/1` for `target` (not private: one process sees all data)."""
     graph = build_graph(data, target, offline)
     ev = evaluate(graph)
-    declaration = graph.product(target).declaration
+    product = graph.product(target)
+    declaration = product.declaration
+    assert declaration is not None  # build_graph refuses a target without one
     fs = data.factors
     return build_result(
         calculation=reference_id(data, target, offline), product=_label(target), profile=graph.profile,
         factor_set=FactorSetRef(id=fs.model.id, sha256=fs.sha256), total=ev.total,
         lifetime_energy_kwh=declaration.lifetime_energy_kwh(), precision=None,
-        fallbacks=ev.requester_fallbacks(), warnings=ev.requester_warnings())
+        fallbacks=ev.requester_fallbacks(), warnings=ev.requester_warnings(),
+        declared_unit=product.unit, declaration=declaration.released())

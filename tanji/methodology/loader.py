@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from tanji.methodology import profiles
 from tanji.errors import DataError, DataErrors
-from tanji.methodology.footprint import RecordError, fallback, own
+from tanji.methodology.footprint import (HOME_COUNTRY, MissingNationalAverage, RecordError, fallback,
+                                        national_average_id, national_factor_id, own)
 from tanji.methodology.formats.base import clip, errors_from_validation
 from tanji.methodology.formats.factorset import FACTOR_SET_SCHEMA, FactorSet
 from tanji.methodology.formats.nodedata import NODE_DATA_SCHEMA, NodeData
@@ -80,15 +81,42 @@ def parse_factor_set(data: bytes, file: str) -> LoadedFactorSet:
 _OVERFLOW = "the footprint is not a finite number: an amount (or its factor) is far too large"
 
 
+def check_national_average(nd: NodeData, factors: LoadedFactorSet, file: str) -> DataError | None:
+    """FORMATS 1.1 §2: an organisation outside CN with any electricity record needs its own country's
+    national average in the factor set — China's average is never applied to a plant elsewhere."""
+    org = nd.organisation
+    if org.country == HOME_COUNTRY or national_average_id(org.country, factors.by_id) is not None:
+        return None
+    first = next((f"products[{i}].activities[{j}]" for i, p in enumerate(nd.products)
+                  for j, a in enumerate(p.activities) if a.kind == "electricity"), None)
+    if first is None:
+        return None
+    return DataError(file, "organisation.country",
+                     f"organisation {org.id!r} is in {org.country} and has electricity records (first: {first}), "
+                     f"but the factor set {factors.model.id!r} has no national average for {org.country}: "
+                     f"missing factor {national_factor_id(org.country)!r} (China's average is never used for a "
+                     f"plant elsewhere)")
+
+
 def check_against_factors(nd: NodeData, factors: LoadedFactorSet, file: str) -> None:
     """Refuse node data naming a factor the set lacks or with units that don't match it."""
     by_id = factors.by_id
     problems: list[DataError] = []
+    national = check_national_average(nd, factors, file)
+    if national is not None:
+        problems.append(national)
     seen: set[str] = set()
     for i, product in enumerate(nd.products):
         for profile in profiles.PROFILES.values():
             try:
                 part = own(product, nd.organisation.id, nd.organisation.country, by_id, profile)
+            except MissingNationalAverage as exc:
+                if national is None:  # China without any national average: named at the record
+                    where = f"products[{i}].{exc.path}"
+                    if where not in seen:
+                        seen.add(where)
+                        problems.append(DataError(file, where, f"{exc.message} (needed under method {profile.name!r})"))
+                continue
             except RecordError as exc:
                 where = f"products[{i}].{exc.path}"
                 if where not in seen:

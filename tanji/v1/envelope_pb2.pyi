@@ -151,12 +151,16 @@ class SupplyEdge(_message.Message):
     def __init__(self, buyer_product: _Optional[str] = ..., supplier: _Optional[str] = ..., supplier_product: _Optional[str] = ...) -> None: ...
 
 class BatchItem(_message.Message):
-    __slots__ = ("product_id", "lifetime_energy_kwh")
+    __slots__ = ("product_id", "lifetime_energy_kwh", "declared_unit", "declaration_json")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     LIFETIME_ENERGY_KWH_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_UNIT_FIELD_NUMBER: _ClassVar[int]
+    DECLARATION_JSON_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     lifetime_energy_kwh: float
-    def __init__(self, product_id: _Optional[str] = ..., lifetime_energy_kwh: _Optional[float] = ...) -> None: ...
+    declared_unit: str
+    declaration_json: str
+    def __init__(self, product_id: _Optional[str] = ..., lifetime_energy_kwh: _Optional[float] = ..., declared_unit: _Optional[str] = ..., declaration_json: _Optional[str] = ...) -> None: ...
 
 class CalculationRequest(_message.Message):
     __slots__ = ("target_organisation", "products", "depth_bound", "batch_size", "deadline", "key_holder", "quantity_commitment", "auditors", "min_attestations", "factor_set_id", "citation_slots", "factor_provider")

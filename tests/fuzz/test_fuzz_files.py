@@ -37,7 +37,12 @@ WORDS = ["kWh", "MWh", "kg", "t", "g", "m3", "L", "tkm", "km", "piece", "kgCO2e"
          "transport", "direct", "regional_grid", "national_average", "direct", "green_certificate", "raw_material",
          "manufacturing", "distribution", "end_of_life", "primary", "secondary", "miit-2025", "eu-2023-1542", "CN",
          "DE", "ZZ", "x-note", "extensions", "schema", "tanji.node-data/1", "tanji.factor-set/1", "coordinator",
-         "cell-works", "CELL", "electricity.grid.national", "fuel.natural_gas", "../x", "", "é中"]
+         "cell-works", "CELL", "electricity.grid.national", "fuel.natural_gas", "../x", "", "é中",
+         # FORMATS 1.1: declarations, and the national average of a plant outside CN
+         "ID", "FR", "electricity.grid.national.ID", "declaration", "model", "chemistry", "plant", "reference_period",
+         "from", "to", "2025-01-01", "2025-13-01", "mass_kg", "cycle_count", "cycle_test_report", "vehicle_category",
+         "M1", "L", "N3", "other", "warranty_years", "full_equivalent_cycles_per_year", "cycles_justification",
+         "service_years"]
 
 json_scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-10, 10), st.integers(), st.sampled_from([0, -0.0, 1e308, -1e308, 5e-324, 2**53 + 1, 10**400]),
@@ -138,8 +143,24 @@ def _huge_amount() -> bytes:
     return json.dumps(doc).encode()
 
 
+def _pack_declaration(**fields) -> bytes:
+    doc = copy.deepcopy(DOCS["pack-assembler.json"])
+    doc["products"][0]["declaration"].update(fields)
+    return json.dumps(doc).encode()
+
+
+def _outside_china(country: str) -> bytes:
+    doc = copy.deepcopy(DOCS["cell-works.json"])
+    doc["organisation"]["country"] = country
+    return json.dumps(doc).encode()
+
+
 @FAST
 @given(node_inputs)
+@example(_pack_declaration(cycle_count=10**400))  # an int no float holds: refused, not an OverflowError
+@example(_pack_declaration(rated_energy_kwh=1e308, cycle_count=10**300))  # lifetime energy overflows to inf
+@example(_pack_declaration(cycle_count=2200.0))   # a whole number written as a float: accepted
+@example(_outside_china("FR"))                    # no French average in the set: refused, never China's
 @example(DEEP)                                    # found: RecursionError from json.loads
 @example(b'{"schema": "tanji.node-data/1", "organisation": ' * 3000 + b"1" + b"}" * 3000)
 @example(_huge_amount())                          # found: accepted, though its footprint overflowed to inf

@@ -37,8 +37,9 @@ def test_fuel_material_direct_and_transport():
     assert v[slots.STAGE_SLOT["raw_material"]] == pytest.approx(5.0)
     assert v[slots.STAGE_SLOT["distribution"]] == pytest.approx(0.1)
     assert v[slots.STAGE_SLOT["end_of_life"]] == 0
-    # primary: gas (6), bms (60), truck (0.1); dqr: primary default 1.5 unless given, secondary -> factor dqr
-    assert v[slots.PRIMARY] == pytest.approx(6.0 + 60.0 + 0.1)
+    # primary: gas (6), truck (0.1) — a material record is secondary unless it says otherwise (FORMATS 1.1),
+    # so the bms (60) is not; dqr: primary default 1.5 unless given, secondary -> factor dqr
+    assert v[slots.PRIMARY] == pytest.approx(6.0 + 0.1)
     assert v[slots.DQR_WEIGHTED] == pytest.approx(6.0 * 1.5 + 5400 * 3.0 + 5.0 * 3.5 + 60 * 2.0 + 1.5 * 3.0 + 0.1 * 1.5)
     assert v[slots.WARNINGS] == 0 and v[slots.CHECK] == 0
     assert out.cited == {"fuel.natural_gas", "fuel.diesel", "material.nickel", "material.bms", "transport.truck"}
@@ -94,9 +95,49 @@ def test_electricity_under_eu_profile(record, expected, warning):
     assert out.warnings == ([] if warning is None else [f"org/P activities[0]: {warning}"])
 
 
-def test_national_average_prefers_the_country_specific_factor():
+def test_material_records_default_to_secondary_data():
+    steel = {"kind": "material", "factor": "material.steel", "amount": 1.0, "unit": "kg"}  # 2.0, factor dqr 4
+    out = compute(steel)
+    assert out.vector[slots.PRIMARY] == 0 and out.vector[slots.DQR_WEIGHTED] == pytest.approx(2.0 * 4.0)
+    measured = compute({**steel, "data_source": "primary"})  # said explicitly: primary, default dqr 1.5
+    assert measured.vector[slots.PRIMARY] == pytest.approx(2.0)
+    assert measured.vector[slots.DQR_WEIGHTED] == pytest.approx(2.0 * 1.5)
+    # every other kind stays primary by default
+    gas = compute({"kind": "fuel", "factor": "fuel.natural_gas", "amount": 1.0, "unit": "m3"})
+    assert gas.vector[slots.PRIMARY] == pytest.approx(2.0)
+
+
+def test_national_average_is_the_organisations_own_countrys():
     assert compute(elec(100, "national_average"), country="DE").vector[1] == pytest.approx(40.0)
-    assert compute(elec(100, "national_average"), country="FR").vector[1] == pytest.approx(50.0)
+    assert compute(elec(100, "national_average"), country="CN").vector[1] == pytest.approx(50.0)
+    # every fallback to the national average, and the EU profile's substitute, use it too
+    assert compute(elec(100, "direct", source="hydro"), country="DE").vector[1] == pytest.approx(40.0)
+    assert compute(elec(100, "regional_grid", region="east"), country="DE", profile=EU).vector[1] == pytest.approx(40.0)
+
+
+def test_china_prefers_its_country_specific_factor_where_the_set_has_it():
+    factors = dict(FACTORS)
+    cn = FACTORS["electricity.grid.national"].model_copy(update={"id": "electricity.grid.national.CN", "value": 0.45})
+    factors[cn.id] = cn
+    product = Product.model_validate({"id": "P", "unit": "kg", "stage": "manufacturing",
+                                      "activities": [elec(100, "national_average")]})
+    assert own(product, "org", "CN", factors, MIIT).vector[1] == pytest.approx(45.0)
+
+
+@pytest.mark.parametrize("record,profile", [
+    (elec(100, "national_average"), MIIT),
+    (elec(100, "direct", source="hydro"), MIIT),                       # fallback without evidence
+    (elec(100, "regional_grid", region="east"), EU),                   # not accepted by the EU profile
+])
+def test_a_missing_national_average_is_never_chinas(record, profile):
+    """A plant in FR whose factor set has no French average: refused, naming country and factor id."""
+    with pytest.raises(RecordError) as info:
+        compute(record, country="FR", profile=profile)
+    assert info.value.path == "activities[0].model"
+    assert "no national average electricity factor for FR: 'electricity.grid.national.FR' is not in the factor set" \
+        in info.value.message
+    # records that do not need it are computed as before
+    assert compute(elec(100, "direct", source="hydro", evidence="PPA-1"), country="FR").vector[1] == pytest.approx(2.0)
 
 
 def test_each_fallback_is_one_warning_and_dqr_follows_the_factor_used():

@@ -1,4 +1,8 @@
-"""The supply graph: DAG reuse, cycles, unknown suppliers, quantity units, dead suppliers, the target."""
+"""The supply graph: DAG reuse, cycles, unknown suppliers, quantity units, dead suppliers, the target;
+the result it is released as (FORMATS §4)."""
+import json
+import re
+
 import pytest
 
 from tanji.methodology import slots
@@ -167,3 +171,86 @@ def test_a_zero_quantity_names_no_supplier():
     graph = build_graph(data, ("pack-assembler", "PACK-NMC811-80"))
     assert not any(key[0] == "freight-services" for key in graph.order)
     assert evaluate(graph).citations()  # still a complete evaluation of what is left
+
+
+# --------------------------------------------------------------------------- the result (FORMATS 1.1 §4)
+def _released(vector, precision, lifetime=1000.0, **kw):
+    import numpy as np
+
+    from tanji.methodology import profiles
+    from tanji.methodology.formats.result import FactorSetRef, build_result
+
+    return build_result(calculation="c", product="a/P", profile=profiles.get("miit-2025"),
+                        factor_set=FactorSetRef(id="fs", sha256="00"), total=np.array(vector, dtype=float),
+                        lifetime_energy_kwh=lifetime, precision=precision, fallbacks=[], warnings=[], **kw)
+
+
+def test_released_figures_are_multiples_of_precision_times_the_total_and_a_zero_stage_is_0():
+    # what a decryption gives: a zero stage as noise (3e-6, -2e-6), the others off in their last digits
+    raw = [6123.456789012, 1500.000000123, 3e-6, -2e-6, 4000.0, 12000.0, 2.0, 0.0]
+    total = sum(raw[:4])
+    precision = 1e-8
+    q, q_kwh = precision * total, precision * total / 1000.0
+    r = _released(raw, precision)
+    assert r.stages_kgco2e["distribution"] == 0 and r.stages_kgco2e["end_of_life"] == 0
+    assert r.stages_per_kwh_kgco2e["distribution"] == 0 and r.stages_per_kwh_kgco2e["end_of_life"] == 0
+    for stage, value in (("raw_material", raw[0]), ("manufacturing", raw[1])):
+        got = r.stages_kgco2e[stage]
+        assert abs(got - value) <= q / 2 * 1.001 and abs(got / q - round(got / q)) < 1e-2
+        got = r.stages_per_kwh_kgco2e[stage]
+        assert abs(got - value / 1000.0) <= q_kwh / 2 * 1.001 and abs(got / q_kwh - round(got / q_kwh)) < 1e-2
+    assert r.total_kgco2e == pytest.approx(total, abs=q) and r.per_kwh_kgco2e == pytest.approx(total / 1000, abs=q_kwh)
+    # shares and DQR from the unrounded sums, rounded to the precision itself
+    assert r.primary_data_share == round(4000.0 / total, 8) and r.dqr == round(12000.0 / total, 8)
+    assert r.warnings_count == 2 and r.precision == precision
+
+
+def test_the_unrounded_reference_keeps_every_digit():
+    raw = [6123.456789012, 1500.000000123, 0.0, 0.0, 4000.0, 12000.0, 0.0, 0.0]
+    r = _released(raw, None)
+    assert r.stages_kgco2e["raw_material"] == 6123.456789012 and r.total_kgco2e == 6123.456789012 + 1500.000000123
+    assert r.primary_data_share == 4000.0 / (6123.456789012 + 1500.000000123)
+
+
+def test_the_result_carries_declared_unit_created_and_the_declaration(tmp_path):
+    import re
+
+    result = reference_result(load_data_dir(diamond(tmp_path)), ("pack", "PACK"))
+    doc = json.loads(result.to_json())
+    assert doc["declared_unit"] == "piece"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", doc["created"])
+    expected = {k: v for k, v in MIIT.items() if k != "cycle_test_report"}  # evidence stays on the node
+    assert doc["declaration"] == expected
+    assert list(doc["declaration"])[:5] == ["method", "model", "chemistry", "plant", "reference_period"]
+    eu_data = load_data_dir(diamond(tmp_path / "eu", declaration=EU))
+    eu = json.loads(reference_result(eu_data, ("pack", "PACK")).to_json())
+    assert eu["declaration"] == {k: v for k, v in EU.items() if k != "cycles_justification"}
+    assert eu["method_version"] == "2"  # the EU functional unit changed in FORMATS 1.1
+
+
+@pytest.mark.parametrize("text,method,lifetime,message", [
+    ('{"method": "miit-2025", "rated_energy_kwh": 50, "cycle_count": 2000}', "miit-2025", 90000.0,
+     "functional unit cannot be computed"),
+    ('{"method": "miit-2025", "rated_energy_kwh": 50, "cycle_count": 2000, "energy_per_cycle_fraction": 0.9}',
+     "miit-2025", 1000.0, "gives 90000.0 kWh of lifetime energy, the request 1000.0"),
+    ('{"method": "miit-2025"}', "eu-2023-1542", 1.0, "method 'miit-2025' is not the calculation's 'eu-2023-1542'"),
+    ('[1]', "miit-2025", 1.0, "not a JSON object"),
+    ('{"method": NaN}', "miit-2025", 1.0, "not JSON"),
+    ('{"method": "eu-2023-1542", "usable_energy_kwh": 72, "vehicle_category": "SUV", "warranty_years": 8}',
+     "eu-2023-1542", 1.0, "functional unit cannot be computed"),
+])
+def test_the_key_holder_withholds_a_declaration_the_request_contradicts(text, method, lifetime, message):
+    """The declaration travels in the signed CALCULATION_REQUEST; the key holder releases it only when it
+    gives the lifetime energy the request divides by (else: withheld, REFUSAL_CODE_MALFORMED)."""
+    from tanji.methodology.formats.result import committed_declaration
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        committed_declaration(text, method, lifetime)
+
+
+def test_a_committed_declaration_is_released_as_signed():
+    from tanji.methodology.formats.result import committed_declaration
+
+    text = json.dumps({k: v for k, v in EU.items() if k != "cycles_justification"})
+    assert committed_declaration(text, "eu-2023-1542", 48.0 * 50 * 10) == json.loads(text)
+    assert committed_declaration("", "miit-2025", 1.0) is None  # a requester older than FORMATS 1.1

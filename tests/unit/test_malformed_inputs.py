@@ -1,4 +1,5 @@
 """A file that breaks a rule is refused whole, naming the file, the JSON path and what is wrong."""
+import copy
 import json
 
 import pytest
@@ -12,7 +13,7 @@ FACTORS = parse_factor_set(json.dumps(factors_doc()).encode(), "factors.json")
 
 def valid_node() -> dict:
     return node_doc("cell-co", [
-        product_doc("CELL", unit="piece", stage="manufacturing", declaration=dict(MIIT), activities=[
+        product_doc("CELL", unit="piece", stage="manufacturing", declaration=copy.deepcopy(MIIT), activities=[
             {"kind": "electricity", "amount": 5.0, "unit": "kWh", "model": "regional_grid", "region": "east"},
             {"kind": "fuel", "factor": "fuel.natural_gas", "amount": 0.2, "unit": "m3"},
             {"kind": "material", "factor": "material.steel", "amount": 0.1, "unit": "kg"},
@@ -39,6 +40,24 @@ def test_the_valid_document_is_accepted():
 
 def act(doc, i):
     return doc["products"][0]["activities"][i]
+
+
+def decl(doc) -> dict:
+    return doc["products"][0]["declaration"]
+
+
+def as_eu(doc, **fields) -> None:
+    """Rewrite the declaration for eu-2023-1542 (category M1: 60 cycles a year), then apply `fields`
+    (None removes one)."""
+    d = decl(doc)
+    for name in ("rated_energy_kwh", "cycle_count", "energy_per_cycle_fraction", "cycle_test_report"):
+        d.pop(name)
+    d.update(method="eu-2023-1542", usable_energy_kwh=72.0, vehicle_category="M1", warranty_years=8)
+    for name, value in fields.items():
+        if value is None:
+            d.pop(name)
+        else:
+            d[name] = value
 
 
 CASES = [
@@ -74,12 +93,60 @@ CASES = [
      "products[0].stage", "Input should be"),
     ("dqr out of range", lambda d: act(d, 4).update(dqr=7),
      "products[0].activities[4].dqr", "less than or equal to 5"),
-    ("declaration field of another method", lambda d: d["products"][0]["declaration"].update(service_years=8),
-     "products[0].declaration.service_years", "not a field of method 'miit-2025'"),
+    ("declaration field of another method", lambda d: d["products"][0]["declaration"].update(warranty_years=8),
+     "products[0].declaration.warranty_years", "not a field of method 'miit-2025'"),
     ("declaration missing a required field", lambda d: d["products"][0]["declaration"].pop("energy_per_cycle_fraction"),
      "products[0].declaration.energy_per_cycle_fraction", "required by method 'miit-2025'"),
     ("unknown method", lambda d: d["products"][0]["declaration"].update(method="iso-14067"),
      "products[0].declaration.method", "Input should be"),
+    # FORMATS 1.1 §2: what every declaration names
+    ("declaration without model", lambda d: decl(d).pop("model"), "products[0].declaration.model", "Field required"),
+    ("declaration with a blank model", lambda d: decl(d).update(model="  "),
+     "products[0].declaration.model", "should match pattern"),
+    ("declaration without chemistry", lambda d: decl(d).pop("chemistry"),
+     "products[0].declaration.chemistry", "Field required"),
+    ("declaration without plant", lambda d: decl(d).pop("plant"), "products[0].declaration.plant", "Field required"),
+    ("plant without name", lambda d: decl(d)["plant"].pop("name"),
+     "products[0].declaration.plant.name", "Field required"),
+    ("plant country not ISO 3166", lambda d: decl(d)["plant"].update(country="Hungary"),
+     "products[0].declaration.plant.country", "not an ISO 3166-1 alpha-2"),
+    ("declaration without reference period", lambda d: decl(d).pop("reference_period"),
+     "products[0].declaration.reference_period", "Field required"),
+    ("reference period without its start", lambda d: decl(d)["reference_period"].pop("from"),
+     "products[0].declaration.reference_period.from", "Field required"),
+    ("reference period date not ISO", lambda d: decl(d)["reference_period"].update(to="31.12.2025"),
+     "products[0].declaration.reference_period.to", "not an ISO 8601 date"),
+    ("reference period date that does not exist", lambda d: decl(d)["reference_period"].update(to="2025-02-30"),
+     "products[0].declaration.reference_period.to", "not an ISO 8601 date"),
+    ("reference period ending before it begins", lambda d: decl(d)["reference_period"].update(to="2024-12-31"),
+     "products[0].declaration.reference_period.to", "ends (2024-12-31) before it begins (2025-01-01)"),
+    ("mass of zero", lambda d: decl(d).update(mass_kg=0), "products[0].declaration.mass_kg", "greater than 0"),
+    # miit-2025: the cycle test report and a whole cycle count
+    ("miit without cycle test report", lambda d: decl(d).pop("cycle_test_report"),
+     "products[0].declaration.cycle_test_report", "required by method 'miit-2025'"),
+    ("miit cycle count not a whole number", lambda d: decl(d).update(cycle_count=2000.5),
+     "products[0].declaration.cycle_count", "must be a whole number"),
+    ("miit cycle count as a string", lambda d: decl(d).update(cycle_count="2000"),
+     "products[0].declaration.cycle_count", "valid integer"),
+    # eu-2023-1542: the functional unit follows the vehicle category and the warranty years
+    ("eu without vehicle category", lambda d: as_eu(d, vehicle_category=None),
+     "products[0].declaration.vehicle_category", "required by method 'eu-2023-1542'"),
+    ("eu without warranty years", lambda d: as_eu(d, warranty_years=None),
+     "products[0].declaration.warranty_years", "required by method 'eu-2023-1542'"),
+    ("eu unknown vehicle category", lambda d: as_eu(d, vehicle_category="SUV"),
+     "products[0].declaration.vehicle_category", "Input should be"),
+    ("eu cycles per year for a listed category", lambda d: as_eu(d, full_equivalent_cycles_per_year=100),
+     "products[0].declaration.full_equivalent_cycles_per_year",
+     "only for vehicle_category 'other': category 'M1' has 60 full-equivalent cycles per year"),
+    ("eu category other without its cycles", lambda d: as_eu(d, vehicle_category="other", cycles_justification="fleet"),
+     "products[0].declaration.full_equivalent_cycles_per_year", "required for vehicle_category 'other'"),
+    ("eu category other without justification",
+     lambda d: as_eu(d, vehicle_category="other", full_equivalent_cycles_per_year=120),
+     "products[0].declaration.cycles_justification", "required for vehicle_category 'other'"),
+    ("eu with the 1.0 service years", lambda d: as_eu(d, warranty_years=None, service_years=8),
+     "products[0].declaration.service_years", "follows 'vehicle_category' and 'warranty_years'"),
+    ("eu with a miit field", lambda d: as_eu(d, cycle_count=2000),
+     "products[0].declaration.cycle_count", "not a field of method 'eu-2023-1542'"),
     ("duplicate product id", lambda d: d["products"][1].update(id="CELL"),
      "products[1].id", "duplicate product id 'CELL'"),
     ("input without unit", lambda d: d["products"][0]["inputs"][0].pop("unit"),
@@ -113,6 +180,84 @@ def test_malformed_node_data_is_refused_naming_file_path_and_field(name, mutate,
     assert hits, f"no error at {path}; got {[str(e) for e in errors]}"
     assert message in hits[0].message
     assert str(hits[0]).startswith(f"suppliers/cell-co.json: {path}: ")
+
+
+def test_valid_eu_declarations_are_accepted_with_their_functional_unit():
+    doc = valid_node()
+    as_eu(doc)
+    loaded = parse_node_data(json.dumps(doc).encode(), "cell-co.json", FACTORS)
+    assert loaded.model.products[0].declaration.lifetime_energy_kwh() == 72.0 * 60 * 8
+    for category, cycles in (("N1", 60), ("L", 20), ("M2", 250), ("M3", 250), ("N2", 250), ("N3", 250)):
+        doc = valid_node()
+        as_eu(doc, vehicle_category=category)
+        loaded = parse_node_data(json.dumps(doc).encode(), "cell-co.json", FACTORS)
+        assert loaded.model.products[0].declaration.lifetime_energy_kwh() == 72.0 * cycles * 8
+    doc = valid_node()
+    as_eu(doc, vehicle_category="other", full_equivalent_cycles_per_year=120, cycles_justification="bus duty cycle")
+    assert parse_node_data(json.dumps(doc).encode(), "cell-co.json", FACTORS).model.products[0] \
+        .declaration.lifetime_energy_kwh() == 72.0 * 120 * 8
+
+
+def test_a_whole_cycle_count_may_be_written_as_a_float():
+    doc = valid_node()
+    decl(doc)["cycle_count"] = 2000.0
+    declaration = parse_node_data(json.dumps(doc).encode(), "cell-co.json", FACTORS).model.products[0].declaration
+    assert declaration.cycle_count == 2000 and isinstance(declaration.cycle_count, int)
+
+
+def outside_china(country: str = "FR") -> dict:
+    doc = valid_node()
+    doc["organisation"]["country"] = country
+    return doc
+
+
+def test_a_plant_outside_china_without_its_national_average_is_refused_at_import():
+    """FORMATS 1.1 §2: never China's average silently applied to a plant elsewhere."""
+    errors = refuse_node(outside_china("FR"))
+    hits = [e for e in errors if e.path == "organisation.country"]
+    assert len(hits) == 1, [str(e) for e in errors]
+    message = hits[0].message
+    assert str(hits[0]).startswith("suppliers/cell-co.json: organisation.country: ")
+    assert "organisation 'cell-co' is in FR" in message and "first: products[0].activities[0]" in message
+    assert "missing factor 'electricity.grid.national.FR'" in message and "'test-1'" in message
+    # one refusal for the organisation, not one more per record that would have used the average
+    assert not [e for e in errors if "national average" in e.message and e is not hits[0]]
+
+
+def test_a_plant_outside_china_with_its_national_average_or_without_electricity_is_accepted():
+    parse_node_data(json.dumps(outside_china("DE")).encode(), "cell-co.json", FACTORS)  # the set has DE's
+    doc = outside_china("FR")
+    doc["products"][0]["activities"].pop(0)  # no electricity record: no national average needed
+    parse_node_data(json.dumps(doc).encode(), "cell-co.json", FACTORS)
+
+
+def test_china_without_any_national_average_is_refused_where_a_record_needs_it():
+    factors = factors_doc()
+    factors["factors"] = [f for f in factors["factors"] if f["id"] != "electricity.grid.national"]
+    without = parse_factor_set(json.dumps(factors).encode(), "factors.json")
+    doc = valid_node()
+    act(doc, 0).update(model="national_average")
+    with pytest.raises((DataError, DataErrors)) as info:
+        parse_node_data(json.dumps(doc).encode(), "cn/cell-co.json", without)
+    errors = info.value.errors if isinstance(info.value, DataErrors) else [info.value]
+    assert [e.path for e in errors] == ["products[0].activities[0].model"]
+    assert "no national average electricity factor for CN: neither 'electricity.grid.national.CN' nor " \
+           "'electricity.grid.national' is in the factor set" in errors[0].message
+    assert str(errors[0]).startswith("cn/cell-co.json: products[0].activities[0].model: ")
+
+
+def test_tanji_reference_refuses_a_plant_outside_china_without_its_national_average(tmp_path):
+    from typer.testing import CliRunner
+
+    from tanji.cli import app
+    from tests.builders import write_dir
+
+    d = write_dir(tmp_path / "data", factors_doc(), outside_china("FR"))
+    res = CliRunner().invoke(app, ["reference", str(d), "--product", "cell-co/CELL"])
+    assert res.exit_code == 2, res.output
+    message = " ".join(res.stderr.split())
+    assert "cell-co.json: organisation.country: organisation 'cell-co' is in FR" in message
+    assert "missing factor 'electricity.grid.national.FR'" in message
 
 
 @pytest.mark.parametrize("raw,fragment", [

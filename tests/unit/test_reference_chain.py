@@ -30,8 +30,10 @@ def numbers(doc, prefix=""):
 def test_reproduces_the_independent_result(shared_reference):
     expected = json.loads(SHARED_EXPECTED.read_text())
     got = json.loads(reference_result(load_data_dir(shared_reference), ("pack-maker", "PACK-75")).to_json())
-    for key in ("schema", "product", "method"):
+    for key in ("schema", "product", "method", "declared_unit"):
         assert got[key] == expected[key]
+    declared = json.loads((shared_reference / "pack-maker.json").read_text())["products"][0]["declaration"]
+    assert got["declaration"] == {k: v for k, v in declared.items() if k != "cycle_test_report"}
     checked = 0
     for path, value in numbers(expected):
         actual = dict(numbers(got))[path]
@@ -71,7 +73,14 @@ EU_DELTAS = [
     ("end_of_life", 455 * 0.9 * (NAT - CENTRAL)),                           # recycler
 ]
 EU_WARNINGS = 12  # one per record above; the partial certificate's MIIT warning is replaced, not added
-EU_LIFETIME = 72.0 * 60 * 8
+EU_LIFETIME = 72.0 * 60 * 8           # usable kWh × 60 cycles a year (category M1) × 8 warranty years
+
+
+def eu_declaration(miit: dict) -> dict:
+    """The pack's MIIT declaration rewritten for eu-2023-1542: same model, chemistry, plant and period."""
+    common = {k: miit[k] for k in ("model", "chemistry", "plant", "reference_period", "mass_kg") if k in miit}
+    return {"method": "eu-2023-1542", **common, "usable_energy_kwh": 72.0, "vehicle_category": "M1",
+            "warranty_years": 8}
 
 
 def test_eu_profile_variant_matches_hand_derivation(shared_reference, tmp_path):
@@ -79,8 +88,7 @@ def test_eu_profile_variant_matches_hand_derivation(shared_reference, tmp_path):
     shutil.copytree(shared_reference, variant)
     pack_file = variant / "pack-maker.json"
     pack = json.loads(pack_file.read_text())
-    pack["products"][0]["declaration"] = {"method": "eu-2023-1542", "usable_energy_kwh": 72.0,
-                                          "full_equivalent_cycles_per_year": 60, "service_years": 8}
+    pack["products"][0]["declaration"] = eu_declaration(pack["products"][0]["declaration"])
     pack_file.write_text(json.dumps(pack))
     miit = json.loads(SHARED_EXPECTED.read_text())
     got = reference_result(load_data_dir(variant), ("pack-maker", "PACK-75"))
@@ -90,7 +98,7 @@ def test_eu_profile_variant_matches_hand_derivation(shared_reference, tmp_path):
         stages[stage] += delta
     delta_total = sum(d for _, d in EU_DELTAS)
     total = miit["total_kgco2e"] + delta_total
-    assert got.method == "eu-2023-1542"
+    assert got.method == "eu-2023-1542" and got.declaration["vehicle_category"] == "M1"
     assert got.lifetime_energy_kwh == EU_LIFETIME == 34560.0
     assert got.total_kgco2e == pytest.approx(total, rel=REL)
     for stage, value in stages.items():

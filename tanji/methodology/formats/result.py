@@ -5,13 +5,15 @@ holder and the plaintext reference produce the same document.
 """
 from __future__ import annotations
 
+import json
 import math
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal, NoReturn
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from tanji.methodology import slots
+from tanji.methodology import profiles, slots
 from tanji.methodology.profiles import MethodProfile
 
 RESULT_SCHEMA = "tanji.result/1"
@@ -34,9 +36,15 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     schema_: Literal["tanji.result/1"] = Field(RESULT_SCHEMA, alias="schema")
     calculation: str
+    #: UTC, ISO 8601, when the result was assembled (by the key holder in a federated calculation)
+    created: str
     product: str
+    #: the target product's unit (`piece` for a pack); null only from a requester older than FORMATS 1.1
+    declared_unit: str | None
     method: str
     method_version: str
+    #: the target's declaration as the requester's node committed it (FORMATS 1.1 §4)
+    declaration: dict[str, Any] | None
     factor_set: FactorSetRef
     #: relative precision the figures are rounded to; null for the unrounded plaintext reference
     precision: float | None
@@ -56,34 +64,82 @@ class Result(BaseModel):
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
 
 
-def round_relative(x: float, precision: float | None) -> float:
-    """Round to the significant digits `precision` supports — never finer; tiny negatives clamp to 0."""
-    if precision is None:
-        return x
-    if x < 0 and abs(x) <= precision * 10:
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def round_to_multiple(x: float, quantum: float | None) -> float:
+    """`x` rounded to a multiple of `quantum` (FORMATS §4); a negative result clamps to 0.
+
+    No quantum (the unrounded plaintext reference), a zero or non-finite one: `x` unchanged but
+    clamped. The multiple is written with a few digits below the quantum, so the released
+    number reads as the multiple it is rather than as its binary expansion."""
+    x = float(x)
+    if quantum is None or not math.isfinite(x) or not math.isfinite(quantum) or quantum <= 0:
+        return max(x, 0.0) if quantum is not None and math.isfinite(x) else x
+    value = round(x / quantum) * quantum
+    if value <= 0:
         return 0.0
-    if x == 0 or not math.isfinite(x):
-        return x
-    digits = max(1, math.floor(-math.log10(precision)))
-    return float(f"{x:.{digits}g}")
+    return round(value, max(0, -math.floor(math.log10(quantum))) + 3)
+
+
+def committed_declaration(text: str, method: str, lifetime_energy_kwh: float) -> dict[str, Any] | None:
+    """The declaration a CALCULATION_REQUEST carries (JSON text, empty from older requesters), checked
+    against the request: the same method, and the lifetime energy the request divides by follows from it.
+    ValueError names what is wrong."""
+    if not text:
+        return None
+    try:
+        doc = json.loads(text, parse_constant=_not_a_number)
+    except ValueError as exc:
+        raise ValueError(f"the declaration is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValueError("the declaration is not a JSON object")
+    if doc.get("method") != method:
+        raise ValueError(f"the declaration's method {doc.get('method')!r} is not the calculation's {method!r}")
+    try:
+        declared = profiles.get(method).lifetime_energy_kwh(doc)
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"the declaration's functional unit cannot be computed: {exc!r}") from None
+    if not math.isclose(declared, lifetime_energy_kwh, rel_tol=1e-12):
+        raise ValueError(f"the declaration gives {declared!r} kWh of lifetime energy, "
+                         f"the request {lifetime_energy_kwh!r}")
+    return doc
+
+
+def _not_a_number(token: str) -> NoReturn:
+    raise ValueError(f"{token} is not a JSON number")
 
 
 def build_result(*, calculation: str, product: str, profile: MethodProfile, factor_set: FactorSetRef,
                  total: np.ndarray, lifetime_energy_kwh: float, precision: float | None,
-                 fallbacks: list[FallbackRef], warnings: list[str], audit_bundle: str | None = None) -> Result:
-    """Assemble the result from the aggregated slot vector of one product block."""
-    r = lambda x: round_relative(float(x), precision)  # noqa: E731
-    stages = {name: r(total[slot]) for name, slot in slots.STAGE_SLOT.items()}
-    grand = r(slots.total(total))
+                 fallbacks: list[FallbackRef], warnings: list[str], declared_unit: str | None = None,
+                 declaration: dict[str, Any] | None = None, created: str | None = None,
+                 audit_bundle: str | None = None) -> Result:
+    """Assemble the result from the aggregated slot vector of one product block.
+
+    FORMATS §4: every figure of the block is rounded to a multiple of precision × total (per-kWh
+    figures to precision × per-kWh total), so a stage that is zero in plaintext is released as 0;
+    shares and DQR come from the unrounded sums, rounded to precision. `precision` None: the
+    unrounded plaintext reference."""
     unrounded_total = slots.total(total)
-    share = r(total[slots.PRIMARY] / unrounded_total) if unrounded_total > 0 else None
-    dqr = r(total[slots.DQR_WEIGHTED] / unrounded_total) if unrounded_total > 0 else None
+    per_kwh = unrounded_total / lifetime_energy_kwh
+    q = None if precision is None else precision * unrounded_total
+    q_kwh = None if precision is None else precision * per_kwh
+    share = total[slots.PRIMARY] / unrounded_total if unrounded_total > 0 else None
+    dqr = total[slots.DQR_WEIGHTED] / unrounded_total if unrounded_total > 0 else None
     return Result(
-        calculation=calculation, product=product, method=profile.name, method_version=profile.version,
+        calculation=calculation, created=created or utc_now(), product=product, declared_unit=declared_unit,
+        method=profile.name, method_version=profile.version, declaration=declaration,
         factor_set=factor_set, precision=precision,
-        total_kgco2e=grand, stages_kgco2e=stages, lifetime_energy_kwh=lifetime_energy_kwh,
-        per_kwh_kgco2e=r(unrounded_total / lifetime_energy_kwh),
-        stages_per_kwh_kgco2e={name: r(total[slot] / lifetime_energy_kwh) for name, slot in slots.STAGE_SLOT.items()},
-        primary_data_share=share, dqr=dqr, fallbacks=fallbacks,
-        warnings_count=int(round(float(total[slots.WARNINGS]))), warnings=warnings, audit_bundle=audit_bundle,
+        total_kgco2e=round_to_multiple(unrounded_total, q),
+        stages_kgco2e={name: round_to_multiple(total[slot], q) for name, slot in slots.STAGE_SLOT.items()},
+        lifetime_energy_kwh=lifetime_energy_kwh,
+        per_kwh_kgco2e=round_to_multiple(per_kwh, q_kwh),
+        stages_per_kwh_kgco2e={name: round_to_multiple(total[slot] / lifetime_energy_kwh, q_kwh)
+                               for name, slot in slots.STAGE_SLOT.items()},
+        primary_data_share=None if share is None else round_to_multiple(share, precision),
+        dqr=None if dqr is None else round_to_multiple(dqr, precision),
+        fallbacks=fallbacks, warnings_count=int(round(float(total[slots.WARNINGS]))), warnings=warnings,
+        audit_bundle=audit_bundle,
     )
