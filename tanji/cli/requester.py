@@ -9,13 +9,13 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tanji.protocol import commitment
-from tanji.protocol import envelope as env
-from tanji.protocol import limits
 from tanji.errors import TanjiError
+from tanji.methodology.formats.nodedata import Product
+from tanji.protocol import commitment, limits
+from tanji.protocol import envelope as env
 from tanji.protocol.federation import Federation
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
@@ -47,7 +47,7 @@ class CalculationSpec:
     #: the requester's state folder: where the salt of the quantity commitment is kept
     state: Path | None = None
     #: the target product's record (its inputs are the committed quantities)
-    target: object | None = None
+    target: Product | None = None
     citation_slots: int = 0            #: factors in the factor set (0: no citation counts)
     factor_provider: str = ""
     declared_unit: str = ""            #: the target product's unit (FORMATS 1.1 §4)
@@ -84,7 +84,7 @@ def start(channel, key: SigningKey, spec: CalculationSpec) -> str:
     req.products.add(product_id=spec.product, lifetime_energy_kwh=spec.lifetime_energy_kwh,
                      declared_unit=spec.declared_unit, declaration_json=spec.declaration_json)
     req.depth_bound, req.batch_size = spec.depth_bound, 1
-    req.deadline.FromDatetime(datetime.now(timezone.utc) + timedelta(seconds=spec.deadline_seconds))
+    req.deadline.FromDatetime(datetime.now(UTC) + timedelta(seconds=spec.deadline_seconds))
     req.key_holder = spec.key_holder
     req.factor_set_id = spec.factor_set_id
     req.min_attestations = 1
@@ -96,7 +96,8 @@ def start(channel, key: SigningKey, spec: CalculationSpec) -> str:
     resp = rgrpc.RequesterServiceStub(channel).StartCalculation(
         rpb.StartCalculationRequest(calculation_request=env.seal(body, key)), timeout=limits.RPC_TIMEOUT_SECONDS)
     if resp.outcome.status != cpb.PUSH_STATUS_ACCEPTED:
-        raise CalculationFailed(f"calculation refused: {cpb.RefusalCode.Name(resp.outcome.code)}: {resp.outcome.message}")
+        code = cpb.RefusalCode.Name(resp.outcome.code)
+        raise CalculationFailed(f"calculation refused: {code}: {resp.outcome.message}")
     return cid
 
 

@@ -12,8 +12,16 @@ import numpy as np
 
 from tanji.methodology import slots, units
 from tanji.methodology.formats.factorset import Factor
-from tanji.methodology.formats.nodedata import (PRIMARY_DEFAULT_DQR, SECONDARY_DIRECT_DQR, Direct, Electricity, FactorActivity,
-                                  FederatedInput, Product, Transport)
+from tanji.methodology.formats.nodedata import (
+    PRIMARY_DEFAULT_DQR,
+    SECONDARY_DIRECT_DQR,
+    Direct,
+    Electricity,
+    FactorActivity,
+    FederatedInput,
+    Product,
+    Transport,
+)
 from tanji.methodology.profiles import MethodProfile
 
 
@@ -105,7 +113,8 @@ def electricity_parts(act: Electricity, ctx: _Context, where: str,
     amount = act.amount
     if act.model not in ctx.profile.accepted_electricity:
         return [(amount, ctx.national_id(path))], (
-            f"{where}: electricity model {act.model!r} not accepted by method {ctx.profile.name!r}, national average used")
+            f"{where}: electricity model {act.model!r} not accepted by method {ctx.profile.name!r}, "
+            "national average used")
     if act.model == "regional_grid":
         return [(amount, f"electricity.grid.{act.region}")], None
     if act.model == "national_average":
@@ -116,7 +125,8 @@ def electricity_parts(act: Electricity, ctx: _Context, where: str,
         grid_id, grid_words = ctx.fallback_grid(act, path)
         return [(amount, grid_id)], f"{where}: direct connection without evidence, {grid_words}"
     # green_certificate
-    if not act.evidence or act.certified_amount is None:
+    # the record model admits a certified amount only with its unit
+    if not act.evidence or act.certified_amount is None or act.certified_unit is None:
         missing = "evidence" if not act.evidence else "certified amount"
         grid_id, grid_words = ctx.fallback_grid(act, path)
         return [(amount, grid_id)], f"{where}: green certificate without {missing}, {grid_words}"
@@ -146,7 +156,7 @@ def own(product: Product, org_id: str, country: str, factors: dict[str, Factor],
     for i, act in enumerate(product.activities):
         path = f"activities[{i}]"
         # (emissions, dqr) parts of this activity
-        parts: list[tuple[float, float | None]] = []
+        parts: list[tuple[float, float]] = []
         if isinstance(act, Electricity):
             split, warning = electricity_parts(act, ctx, f"{ctx.label} {path}", f"{path}.model")
             if warning:
@@ -191,7 +201,8 @@ def fallback(inp: FederatedInput, index: int, buyer: str, factors: dict[str, Fac
         raise RecordError(path, f"supplier {inp.supplier!r} is dead and input has no fallback_factor")
     fac = factors.get(inp.fallback_factor)
     if fac is None:
-        raise RecordError(f"{path}.fallback_factor", f"unknown factor id {inp.fallback_factor!r} (not in the factor set)")
+        raise RecordError(f"{path}.fallback_factor",
+                          f"unknown factor id {inp.fallback_factor!r} (not in the factor set)")
     emissions = _convert_to_factor(inp.quantity, inp.unit, fac, f"{path}.unit") * fac.value
     out = OwnFootprint(vector=slots.zeros(), cited={fac.id})
     out.vector[slots.STAGE_SLOT[inp.fallback_stage]] = emissions

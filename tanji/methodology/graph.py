@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tanji.methodology import slots, units
 from tanji.errors import CalculationError
+from tanji.methodology import slots, units
 from tanji.methodology.footprint import OwnFootprint, RecordError, fallback, own
 from tanji.methodology.formats.nodedata import Product
 from tanji.methodology.formats.result import FactorSetRef, FallbackRef, Result, build_result
@@ -95,7 +95,8 @@ def build_graph(data: DataDir, target: Key, offline: frozenset[str] = frozenset(
                 continue  # a zero quantity names no supplier: nothing is requested, nobody's data is used
             if inp.supplier in offline:
                 if inp.fallback_factor is None:
-                    raise CalculationError(f"{where}: supplier {inp.supplier!r} is dead and the input has no fallback_factor")
+                    raise CalculationError(
+                        f"{where}: supplier {inp.supplier!r} is dead and the input has no fallback_factor")
                 edges.append(Edge(key, j, child, inp.quantity, dead=True))
                 continue
             if inp.supplier not in data.nodes:
@@ -103,11 +104,13 @@ def build_graph(data: DataDir, target: Key, offline: frozenset[str] = frozenset(
             try:
                 supplied = graph.product(child)
             except KeyError:
-                raise CalculationError(f"{where}: organisation {inp.supplier!r} serves no product {inp.product!r}") from None
+                raise CalculationError(
+                    f"{where}: organisation {inp.supplier!r} serves no product {inp.product!r}") from None
             try:
                 q = units.convert(inp.quantity, inp.unit, supplied.unit)
             except units.UnitMismatch as exc:
-                raise CalculationError(f"{where}.unit: quantity of {_label(child)} (sold per {supplied.unit!r}): {exc}") from None
+                raise CalculationError(
+                    f"{where}.unit: quantity of {_label(child)} (sold per {supplied.unit!r}): {exc}") from None
             edges.append(Edge(key, j, child, q, dead=False))
             if state.get(child) == 1:
                 loop = path[path.index(child):] + [child]
@@ -185,7 +188,8 @@ def evaluate(graph: SupplyGraph) -> Evaluation:
 def reference_id(data: DataDir, target: Key, offline: frozenset[str]) -> str:
     """A deterministic id for a plaintext reference run: a hash of exactly what it read."""
     h = hashlib.sha256()
-    for part in [data.factors.sha256, *(data.nodes[o].sha256 for o in sorted(data.nodes)), _label(target), *sorted(offline)]:
+    node_hashes = (data.nodes[o].sha256 for o in sorted(data.nodes))
+    for part in [data.factors.sha256, *node_hashes, _label(target), *sorted(offline)]:
         h.update(part.encode() + b"\0")
     return "reference-" + h.hexdigest()[:16]
 

@@ -10,21 +10,30 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from tanji.methodology import profiles
 from tanji.errors import DataError, DataErrors
-from tanji.methodology.footprint import (HOME_COUNTRY, MissingNationalAverage, RecordError, fallback,
-                                        national_average_id, national_factor_id, own)
+from tanji.methodology import profiles
+from tanji.methodology.footprint import (
+    HOME_COUNTRY,
+    MissingNationalAverage,
+    RecordError,
+    fallback,
+    national_average_id,
+    national_factor_id,
+    own,
+)
 from tanji.methodology.formats.base import clip, errors_from_validation
-from tanji.methodology.formats.factorset import FACTOR_SET_SCHEMA, FactorSet
+from tanji.methodology.formats.factorset import FACTOR_SET_SCHEMA, Factor, FactorSet
 from tanji.methodology.formats.nodedata import NODE_DATA_SCHEMA, NodeData
 from tanji.methodology.jsonio import parse_json_bytes
 
 log = logging.getLogger(__name__)
 SCHEMAS = (FACTOR_SET_SCHEMA, NODE_DATA_SCHEMA)
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,7 @@ class LoadedFactorSet:
     file: str
 
     @property
-    def by_id(self) -> dict:
+    def by_id(self) -> dict[str, Factor]:
         return self.model.by_id()
 
 
@@ -53,12 +62,13 @@ def _schema_of(doc: object, file: str) -> str:
     if not isinstance(doc, dict):
         raise DataError(file, "(document)", "a tanji file is a JSON object")
     schema = doc.get("schema")
-    if schema not in SCHEMAS:
-        raise DataError(file, "schema", f"unknown schema {clip(repr(schema), 80)}; expected one of {', '.join(SCHEMAS)}")
+    if not isinstance(schema, str) or schema not in SCHEMAS:
+        expected = ", ".join(SCHEMAS)
+        raise DataError(file, "schema", f"unknown schema {clip(repr(schema), 80)}; expected one of {expected}")
     return schema
 
 
-def _validate(model: type, doc: object, file: str):
+def _validate(model: type[_Model], doc: object, file: str) -> _Model:
     try:
         return model.model_validate(doc)
     except ValidationError as exc:
@@ -178,7 +188,8 @@ def load_data_dir(directory: Path) -> DataDir:
         raise DataError(str(directory), "(directory)", "not a directory")
     files = sorted(p for p in directory.iterdir() if p.suffix == ".json" and p.is_file())
     raw = {p: _read(p) for p in files}
-    factor_files, node_files = [], []
+    factor_files: list[Path] = []
+    node_files: list[Path] = []
     for path, data in raw.items():
         schema = _schema_of(parse_json_bytes(data, str(path)), str(path))
         (factor_files if schema == FACTOR_SET_SCHEMA else node_files).append(path)

@@ -6,11 +6,16 @@ hence LAYOUT_VERSION.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Literal, get_args
+
 import numpy as np
 
 LAYOUT_VERSION = "1"
 
-STAGES: tuple[str, ...] = ("raw_material", "manufacturing", "distribution", "end_of_life")
+#: the life-cycle stages, in slot order (a type, so a record's stage field is checked against it)
+StageName = Literal["raw_material", "manufacturing", "distribution", "end_of_life"]
+STAGES: tuple[str, ...] = get_args(StageName)
 #: stage name -> slot (slots 0..3)
 STAGE_SLOT: dict[str, int] = {name: i for i, name in enumerate(STAGES)}
 PRIMARY = 4        #: emissions from primary (measured) data
@@ -29,7 +34,7 @@ def calc_width(batch_size: int = 1, citation_slots: int = 0) -> int:
     return WIDTH * max(1, batch_size) + citation_slots
 
 
-def citation_slots(factor_ids) -> dict[str, int]:
+def citation_slots(factor_ids: Iterable[str]) -> dict[str, int]:
     """Factor id -> its citation slot (after one product block): sorted ids, so every
     party holding the same factor set derives the same layout."""
     return {fid: WIDTH + i for i, fid in enumerate(sorted(factor_ids))}

@@ -5,7 +5,7 @@ Every conversion goes through one pint registry; the project-specific units
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import pint
 
@@ -14,7 +14,7 @@ UNITS: tuple[str, ...] = ("g", "kg", "t", "kWh", "MWh", "MJ", "GJ", "L", "m3", "
 EMISSION_UNIT = "kgCO2e"
 FACTOR_UNIT_PREFIX = EMISSION_UNIT + "/"
 
-_registry = pint.UnitRegistry(cache_folder=None)
+_registry: pint.UnitRegistry[float] = pint.UnitRegistry(cache_folder=None)
 _registry.define("kgCO2e = [emission]")
 _registry.define("piece = [count]")
 _registry.define("m3 = meter ** 3")
@@ -25,7 +25,7 @@ class UnitMismatch(ValueError):
     """Two units of different dimensions were asked to convert."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _unit(name: str) -> pint.Unit:
     if name not in UNITS:
         raise ValueError(f"unknown unit {name!r}; allowed: {', '.join(UNITS)}")
@@ -46,7 +46,7 @@ def same_dimension(a: str, b: str) -> bool:
     return _unit(a).dimensionality == _unit(b).dimensionality
 
 
-@lru_cache(maxsize=None)
+@cache
 def factor(src: str, dst: str) -> float:
     """The multiplier that turns an amount in `src` into `dst` (UnitMismatch across dimensions)."""
     if not same_dimension(src, dst):

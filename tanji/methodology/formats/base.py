@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from tanji.methodology import units
 from tanji.errors import DataError, DataErrors, format_path
-from tanji.methodology.slots import STAGES
+from tanji.methodology import units
+from tanji.methodology.slots import StageName
 
 ORG_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 ITEM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -46,7 +46,7 @@ def _unit(value: str) -> str:
 OrgId = Annotated[str, AfterValidator(_org_id)]
 ItemId = Annotated[str, AfterValidator(_item_id)]
 Unit = Annotated[str, AfterValidator(_unit)]
-Stage = Literal[STAGES]  # type: ignore[valid-type]
+Stage = StageName
 NonNegative = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
 DQR = Annotated[float, Field(ge=1, le=5)]

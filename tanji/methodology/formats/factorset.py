@@ -41,7 +41,7 @@ class FactorSet(Record):
     factors: list[Factor]
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> "FactorSet":
+    def _unique_ids(self) -> FactorSet:
         seen: set[str] = set()
         for i, f in enumerate(self.factors):
             if f.id in seen:

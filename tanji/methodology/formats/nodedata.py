@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import pycountry
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from tanji.methodology import profiles
-from tanji.methodology.formats.base import (DQR, FieldRule, ItemId, NonNegative, OrgId, Positive, Record, Stage, Unit,
-                              require_dimension)
+from tanji.methodology.formats.base import (
+    DQR,
+    FieldRule,
+    ItemId,
+    NonNegative,
+    OrgId,
+    Positive,
+    Record,
+    Stage,
+    Unit,
+    require_dimension,
+)
 
 NODE_DATA_SCHEMA = "tanji.node-data/1"
 PRIMARY_DEFAULT_DQR = 1.5
@@ -44,7 +54,7 @@ class Electricity(ActivityBase):
     certified_unit: Unit | None = None
 
     @model_validator(mode="after")
-    def _rules(self) -> "Electricity":
+    def _rules(self) -> Electricity:
         require_dimension("unit", self.unit, "kWh")
         if self.model in ("direct", "green_certificate") and self.source is None:
             raise FieldRule("source", f"required for electricity model {self.model!r}")
@@ -55,7 +65,8 @@ class Electricity(ActivityBase):
             raise FieldRule(missing, "certified_amount and certified_unit go together")
         if self.certified_unit is not None:
             if self.model != "green_certificate":
-                raise FieldRule("certified_amount", f"only a 'green_certificate' record has a certified amount, not {self.model!r}")
+                raise FieldRule("certified_amount",
+                                f"only a 'green_certificate' record has a certified amount, not {self.model!r}")
             require_dimension("certified_unit", self.certified_unit, "kWh")
         return self
 
@@ -85,7 +96,7 @@ class Transport(ActivityBase):
     distance_unit: Unit
 
     @model_validator(mode="after")
-    def _rules(self) -> "Transport":
+    def _rules(self) -> Transport:
         require_dimension("mass_unit", self.mass_unit, "kg")
         require_dimension("distance_unit", self.distance_unit, "km")
         return self
@@ -97,12 +108,12 @@ class Direct(ActivityBase):
     unit: Unit
 
     @model_validator(mode="after")
-    def _rules(self) -> "Direct":
+    def _rules(self) -> Direct:
         require_dimension("unit", self.unit, "kgCO2e")
         return self
 
 
-Activity = Annotated[Union[Electricity, Fuel, Material, Transport, Direct], Field(discriminator="kind")]
+Activity = Annotated[Electricity | Fuel | Material | Transport | Direct, Field(discriminator="kind")]
 
 
 class FederatedInput(Record):
@@ -158,7 +169,7 @@ class ReferencePeriod(Record):
     to: IsoDate
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ReferencePeriod":
+    def _ordered(self) -> ReferencePeriod:
         if self.from_ > self.to:  # ISO dates order as text
             raise FieldRule("to", f"the reference period ends ({self.to}) before it begins ({self.from_})")
         return self
@@ -195,14 +206,15 @@ class Declaration(Record):
         return data
 
     @model_validator(mode="after")
-    def _fields_of_method(self) -> "Declaration":
+    def _fields_of_method(self) -> Declaration:
         profile = profiles.get(self.method)
         for name in profile.required_fields:
             if getattr(self, name) is None:
                 raise FieldRule(name, f"required by method {self.method!r}")
         for name in sorted(profiles.ALL_DECLARATION_FIELDS - set(profile.declaration_fields)):
             if getattr(self, name) is not None:
-                raise FieldRule(name, f"not a field of method {self.method!r} (its fields: {', '.join(profile.declaration_fields)})")
+                fields = ", ".join(profile.declaration_fields)
+                raise FieldRule(name, f"not a field of method {self.method!r} (its fields: {fields})")
         if self.vehicle_category == "other":
             for name in ("full_equivalent_cycles_per_year", "cycles_justification"):
                 if getattr(self, name) is None:
@@ -263,7 +275,7 @@ class NodeData(Record):
     products: list[Product] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_products(self) -> "NodeData":
+    def _unique_products(self) -> NodeData:
         seen: dict[str, int] = {}
         for i, p in enumerate(self.products):
             if p.id in seen:

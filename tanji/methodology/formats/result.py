@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
-from typing import Any, Literal, NoReturn
+from typing import Any, Final, Literal, NoReturn
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tanji.methodology import profiles, slots
 from tanji.methodology.profiles import MethodProfile
 
-RESULT_SCHEMA = "tanji.result/1"
+RESULT_SCHEMA: Final = "tanji.result/1"
 
 
 class FactorSetRef(BaseModel):
@@ -34,7 +34,7 @@ class FallbackRef(BaseModel):
 
 class Result(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    schema_: Literal["tanji.result/1"] = Field(RESULT_SCHEMA, alias="schema")
+    schema_: Literal["tanji.result/1"] = Field(default=RESULT_SCHEMA, alias="schema")
     calculation: str
     #: UTC, ISO 8601, when the result was assembled (by the key holder in a federated calculation)
     created: str
