@@ -7,6 +7,7 @@ the name HASH_MISMATCH, a broken exchange MALFORMED), so no caller reads codes o
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 from tanji.protocol import limits
 from tanji.protocol.refusals import Refusal
@@ -26,13 +27,14 @@ def push_object(stub, party: str, calculation_id: str, data: bytes, kind: int) -
     if stat.complete:
         return digest
     offset = stat.received_bytes
+    wire_kind = cast(opb.ObjectKind, kind)  # an ObjectKind value, kept as int in the stores; the stubs want the enum
     while True:
         if offset > len(data):  # a coordinator claiming more than there is would keep us sending forever
             raise TransferError(cpb.REFUSAL_CODE_MALFORMED,
                                 f"object {digest.hex()[:12]}: coordinator claims {offset} bytes of {len(data)}")
         chunk = data[offset:offset + limits.CHUNK_BYTES]
         resp = stub.PushObject(opb.PushObjectRequest(party_id=party, calculation_id=calculation_id,
-                                                     object_hash=digest, kind=kind, total_size=len(data),
+                                                     object_hash=digest, kind=wire_kind, total_size=len(data),
                                                      offset=offset, data=chunk), timeout=limits.RPC_TIMEOUT_SECONDS)
         if resp.complete:
             return digest

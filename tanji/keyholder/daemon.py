@@ -248,7 +248,8 @@ class KeyHolder:
         raw = values[start:start + n_slots]
         limit = len(agg.payload.contribution_hashes)
         rounded = np.rint(raw)
-        if raw.size != n_slots or np.any(np.abs(raw - rounded) > 0.01) or np.any(rounded < 0) or np.any(rounded > limit):
+        if (raw.size != n_slots or np.any(np.abs(raw - rounded) > 0.01)
+                or np.any(rounded < 0) or np.any(rounded > limit)):
             raise Refusal(cpb.REFUSAL_CODE_OUT_OF_BOUNDS,
                           f"citation counts are not whole numbers between 0 and {limit} (detected, result withheld)")
         return [int(c) for c in rounded]

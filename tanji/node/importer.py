@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tanji.errors import TanjiError
 from tanji.infra.faults import crash_point
 from tanji.methodology.loader import LoadedFactorSet, LoadedNodeData, parse_factor_set, parse_node_data
 from tanji.node import plausibility
@@ -53,5 +54,7 @@ def load_current(store: NodeStore) -> tuple[LoadedNodeData, LoadedFactorSet, int
     if latest is None:
         return None
     fs_row = store.factor_set(latest.factor_set_sha256)
+    if fs_row is None:
+        raise TanjiError(f"the store's data version {latest.version} names a factor set it does not hold")
     factors = parse_factor_set(fs_row.content, fs_row.file)
     return parse_node_data(latest.content, latest.file, factors), factors, latest.version

@@ -29,7 +29,10 @@ def export_opening(store: NodeStore, cid: str) -> bytes:
         for rec in records:
             h = rec.contribution_hash.hex()
             data = s.get(DataVersion, rec.data_version)
-            fs = s.get(FactorSetRow, data.factor_set_sha256)
+            fs = s.get(FactorSetRow, data.factor_set_sha256) if data is not None else None
+            if data is None or fs is None or rec.fresh is None or rec.weights is None:
+                raise TanjiError(f"contribution {h[:12]} cannot be opened: this node's store lacks its data version, "
+                                 "factor set or ciphertexts")
             files[f"data/{data.sha256}.json"] = data.content
             files[f"factors/{fs.sha256}.json"] = fs.content
             files[f"records/{h}.json"] = rec.record
