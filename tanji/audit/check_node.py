@@ -3,7 +3,7 @@ ciphertext that was summed.
 
 For each contribution in the opening: the salted record matches the commitment in
 the signed contribution; the raw files match the hashes the record names; own(p)
-is recomputed from them with the node's own code (pcf), multiplied into the Enc(w)
+is recomputed from them with the node's own code (tanji.methodology), multiplied into the Enc(w)
 the node received, plus the fresh R it kept — and the result must hash to the
 contribution's ciphertext in the bundle.
 """

@@ -2,8 +2,11 @@
 
 Every party loads the same list: the coordinator binds a registering
 organisation to its listed key, nodes accept a calculation key only when a
-listed key holder signed it. (Issue-5 PKI replaces the file with certificates
-issued by the federation CA; the list stays the registry.)
+listed key holder signed it. The registry signs the list's exact bytes
+(`sign_list`); a verifier holding the registry's public key as its trust anchor
+(`read_anchor`) accepts a bundle's list only with that signature (`check_list`).
+Transport identity is separate: TLS certificates from the federation CA
+(tanji.protocol.pki) authenticate channels, this list authenticates messages.
 """
 from __future__ import annotations
 
