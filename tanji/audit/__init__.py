@@ -1,2 +1,2 @@
-"""The verifier's tools: keyless checks of an audit bundle. Built on tanji.protocol, tanji.he and
-tanji.methodology only; imports no role (no coordinator, node or key holder code)."""
+"""The verifier's tools: keyless checks of an audit bundle. Built on the shared layers below the
+roles (tanji.protocol, tanji.he, tanji.methodology); imports no role's code."""
