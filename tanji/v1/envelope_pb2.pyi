@@ -247,18 +247,20 @@ class MergedPart(_message.Message):
     def __init__(self, quantity_unit: _Optional[str] = ..., weight_object_hash: _Optional[bytes] = ..., requests: _Optional[_Iterable[_Union[RequestRef, _Mapping]]] = ..., level: _Optional[int] = ...) -> None: ...
 
 class MergedRequest(_message.Message):
-    __slots__ = ("supplier", "product_id", "depth_remaining", "parts", "buyer_fan_out")
+    __slots__ = ("supplier", "product_id", "depth_remaining", "parts", "buyer_fan_out", "declaration_hashes")
     SUPPLIER_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     DEPTH_REMAINING_FIELD_NUMBER: _ClassVar[int]
     PARTS_FIELD_NUMBER: _ClassVar[int]
     BUYER_FAN_OUT_FIELD_NUMBER: _ClassVar[int]
+    DECLARATION_HASHES_FIELD_NUMBER: _ClassVar[int]
     supplier: str
     product_id: str
     depth_remaining: int
     parts: _containers.RepeatedCompositeFieldContainer[MergedPart]
     buyer_fan_out: _containers.RepeatedCompositeFieldContainer[BuyerFanOut]
-    def __init__(self, supplier: _Optional[str] = ..., product_id: _Optional[str] = ..., depth_remaining: _Optional[int] = ..., parts: _Optional[_Iterable[_Union[MergedPart, _Mapping]]] = ..., buyer_fan_out: _Optional[_Iterable[_Union[BuyerFanOut, _Mapping]]] = ...) -> None: ...
+    declaration_hashes: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, supplier: _Optional[str] = ..., product_id: _Optional[str] = ..., depth_remaining: _Optional[int] = ..., parts: _Optional[_Iterable[_Union[MergedPart, _Mapping]]] = ..., buyer_fan_out: _Optional[_Iterable[_Union[BuyerFanOut, _Mapping]]] = ..., declaration_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class BuyerFanOut(_message.Message):
     __slots__ = ("buyer", "inputs")

@@ -25,16 +25,18 @@ class KeyNeeded(_message.Message):
     def __init__(self, calculation_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
 class DecryptionNeeded(_message.Message):
-    __slots__ = ("calculation_request", "key_announcement", "aggregate", "attestations")
+    __slots__ = ("calculation_request", "key_announcement", "aggregate", "attestations", "evidence")
     CALCULATION_REQUEST_FIELD_NUMBER: _ClassVar[int]
     KEY_ANNOUNCEMENT_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
     ATTESTATIONS_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     calculation_request: _envelope_pb2.Envelope
     key_announcement: _envelope_pb2.Envelope
     aggregate: _envelope_pb2.Envelope
     attestations: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
-    def __init__(self, calculation_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., key_announcement: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., aggregate: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., attestations: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ...) -> None: ...
+    evidence: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    def __init__(self, calculation_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., key_announcement: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., aggregate: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., attestations: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ..., evidence: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ...) -> None: ...
 
 class WorkItem(_message.Message):
     __slots__ = ("sequence", "key_needed", "decryption_needed")
