@@ -64,7 +64,8 @@ def _here(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Callable[[bytes], bytes], *,
-              where: str, summed_only: bool = True, run: Runner = _here) -> Iterator[Finding]:
+              where: str, summed_only: bool = True, run: Runner = _here,
+              merged_weights: bool = True) -> Iterator[Finding]:
     """Check the calculation's one aggregate against its evidence; one `Finding` per check.
 
     `envelopes`: the verified evidence, the aggregate and the key announcement among it (and the
@@ -74,6 +75,9 @@ def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Cal
     `summed_only`: completeness counts only the contributions the aggregate sums (an auditor, to
     whom the coordinator may deliver anything); False: every contribution in `envelopes` counts
     and the aggregate must sum exactly those (a bundle holds what was summed, nothing else).
+    `merged_weights`: False skips re-adding the merged requests' Enc(w) — the key holder, which
+    holds the secret key, must never fetch a request's ciphertext (q · Enc(w) would give it w);
+    each supplier re-adds its own merged Enc(w) before it answers.
     """
     envelopes = list(envelopes)
     held = {o.hash: o for o in envelopes}
@@ -95,7 +99,8 @@ def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Cal
             yield Finding(AGGREGATION, False, unusable[1], unusable[0])
         return
     width = keys[0].payload.width or slots.WIDTH
-    yield _merged_weights(envelopes, context, width, fetch, run, where)
+    if merged_weights:
+        yield _merged_weights(envelopes, context, width, fetch, run, where)
     if not wrong:
         yield _sum(agg, [held[h] for h in listed], context, width, fetch, run, where)
 
