@@ -2,7 +2,7 @@
 
 This file never leaves the node. The models enforce every rule of FORMATS.md §2
 that can be checked on the file alone; rules against the factor set are in
-`tanji.methodology.formats.crosscheck`.
+`tanji.methodology.loader` (`check_against_factors`, `check_national_average`).
 """
 from __future__ import annotations
 
