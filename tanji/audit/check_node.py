@@ -1,77 +1,74 @@
-"""`tanji audit check-node BUNDLE OPENING`: on site, tie a supplier's raw data to the very
-ciphertext that was summed.
+"""`tanji audit check-node BUNDLE OPENING --trust ANCHOR`: on site, tie a supplier's raw data to
+the very ciphertext that was summed.
 
-For each contribution in the opening: the salted record matches the commitment in
-the signed contribution; the raw files match the hashes the record names; own(p)
+The bundle passes the trust checks `tanji audit verify` runs first (tanji.audit.trusted: anchor,
+coordinator-signed manifest, every object hashing to its name, every envelope signed in its
+sender's role). Then, for each contribution in the opening: the salted record matches the
+commitment in the signed contribution; the raw files match the hashes the record names; own(p)
 is recomputed from them with the node's own code (tanji.methodology), multiplied into the Enc(w)
-the node received, plus the fresh R it kept — and the result must hash to the
-contribution's ciphertext in the bundle.
+the node received — which must be the bytes of the bundle's request — plus the fresh R it kept,
+and the result must be, byte for byte, the contribution's ciphertext in the bundle.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 
-from tanji.audit.verify import Report
+from tanji.audit import trusted
+from tanji.audit.report import Report
+from tanji.audit.trusted import TrustedBundle
 from tanji.errors import TanjiError
 from tanji.he import tasks as he_tasks
 from tanji.methodology import profiles, slots, units
 from tanji.methodology.footprint import fallback, own
 from tanji.methodology.loader import parse_factor_set, parse_node_data
-from tanji.protocol import envelope as env
 from tanji.protocol.bundle import BundleFormatError, unpack
-from tanji.protocol.federation import Federation, check_list
+from tanji.protocol.reexecution import MislabelledObject
 from tanji.v1 import envelope_pb2 as epb
 
 MT = epb.MessageType
 
 
-def check_node(bundle: bytes, opening: bytes, anchor: bytes | None = None) -> Report:
+def check_node(bundle: bytes, opening: bytes, anchor: bytes) -> Report:
     report = Report()
-    try:
-        b, o = unpack(bundle), unpack(opening)
-        manifest, index = json.loads(b["manifest.json"]), json.loads(o["opening.json"])
-    except (BundleFormatError, KeyError, ValueError) as exc:
-        report.add("files", False, str(exc))
+    b = trusted.load(bundle, anchor, report)
+    if b is None:
         return report
-    fed = Federation.parse(b["federation.json"])
-    if anchor is not None:
-        try:
-            check_list(b["federation.json"], b["federation.sig"], anchor, "the bundle's federation list")
-            report.add("trust anchor", True)
-        except TanjiError as exc:
-            report.add("trust anchor", False, str(exc))
-            return report
-    envelopes = {}
-    for name, data in b.items():
-        if name.startswith("envelopes/"):
-            opened = env.parse_unverified(epb.Envelope.FromString(data))
-            envelopes[opened.hash] = opened
-    ka = next(e for e in envelopes.values() if e.body.message_type == MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT)
-    context = b[f"objects/{ka.payload.context_object_hash.hex()}"]
-    profile = profiles.get(manifest["method"]["name"])
-    report.add("same calculation", index.get("calculation") == manifest.get("calculation"),
-               f"opening of {index.get('calculation')!r}, bundle of {manifest.get('calculation')!r}")
+    try:
+        o = unpack(opening)
+        index = json.loads(o["opening.json"])
+    except (BundleFormatError, KeyError, ValueError) as exc:
+        report.add("opening", False, str(exc))
+        return report
+    kas = b.of(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT)
+    if len(kas) != 1:
+        report.add("key announcement", False, f"{len(kas)} key announcements in the bundle (need 1)")
+        return report
+    ka = kas[0]
+    try:
+        context = b.object(ka.payload.context_object_hash)
+        profile = profiles.get(b.manifest["method"]["name"])
+    except (KeyError, MislabelledObject, ValueError, TypeError) as exc:
+        report.add("key announcement", False, f"the announced context or method is not in the bundle: {exc}")
+        return report
+    report.add("same calculation", index.get("calculation") == b.manifest.get("calculation"),
+               f"opening of {index.get('calculation')!r}, bundle of {b.manifest.get('calculation')!r}")
     keyed = (context, ka.payload.width or slots.WIDTH, ka.payload.unit_weight_object_hash)
     for entry in index["entries"]:
-        _check_entry(entry, o, b, envelopes, keyed, profile, fed, report)
+        _check_entry(entry, o, b, keyed, profile, report)
     return report
 
 
-def _check_entry(entry, o, b, envelopes, keyed, profile, fed, report) -> None:
+def _check_entry(entry: dict, o: dict[str, bytes], b: TrustedBundle, keyed: tuple, profile, report: Report) -> None:
     context, width, unit_weight = keyed
+    envelopes = b.envelopes
     h = entry["contribution"]
     label = f"{entry['product']}" + (f" (fallback for {entry['fallback_of']})" if entry.get("fallback_of") else "")
     c = envelopes.get(bytes.fromhex(h))
     if c is None or c.body.message_type not in (MT.MESSAGE_TYPE_CONTRIBUTION, MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION):
-        report.add(f"{label}: contribution in the bundle", False, f"no contribution {h[:16]}… in the bundle")
+        report.add(f"{label}: contribution in the bundle", False, f"no signed contribution {h[:16]}… in the bundle")
         return
-    try:
-        env.check_signature(c, fed.key_of(c.body.sender) or b"\0" * 32)
-        report.add(f"{label}: contribution in the bundle", True, f"signed by {c.body.sender}")
-    except env.EnvelopeRefused as exc:
-        report.add(f"{label}: contribution in the bundle", False, str(exc))
-        return
+    report.add(f"{label}: contribution in the bundle", True, f"signed by {c.body.sender}")
     record = o[f"records/{h}.json"]
     committed = hashlib.sha256(bytes.fromhex(entry["salt"]) + record).digest() == c.payload.record_commitment
     report.add(f"{label}: record matches its commitment", committed)
@@ -100,14 +97,14 @@ def _check_entry(entry, o, b, envelopes, keyed, profile, fed, report) -> None:
         answered = envelopes.get(request.body.answers_hash) if request else None
     if answered is not None and answered.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST:
         parts = list(answered.payload.parts)
-        bound = [hashlib.sha256(ct).digest() for ct in cts] == [p.weight_object_hash for p in parts]
-        report.add(f"{label}: Enc(w) is the request it received", bound)
+        bound = cts == [_held(b, p.weight_object_hash) for p in parts]
+        report.add(f"{label}: Enc(w) is the request it received", bound, "the bundle's bytes of the merged request")
         factors_c = [units.factor(p.quantity_unit, product.unit) for p in parts]
     else:  # the requester's own target: w = 1, the key holder's Enc(1) (older calculations: the requester's own)
         factors_c = [1.0] * len(cts)
         if unit_weight:
-            report.add(f"{label}: Enc(1) is the key holder's",
-                       [hashlib.sha256(ct).digest() for ct in cts] == [unit_weight])
+            report.add(f"{label}: Enc(1) is the key holder's", cts == [_held(b, unit_weight)],
+                       "the bundle's bytes of the key holder's Enc(1)")
     weighted = (vector * slots.WEIGHTED).tolist()
     try:
         recomputed = he_tasks.recompute_contribution(context, list(zip(cts, factors_c, strict=False)), weighted,
@@ -115,6 +112,16 @@ def _check_entry(entry, o, b, envelopes, keyed, profile, fed, report) -> None:
     except TanjiError as exc:
         report.add(f"{label}: Enc(w) ⊙ own(p) + R is the summed ciphertext", False, str(exc))
         return
-    report.add(f"{label}: Enc(w) ⊙ own(p) + R is the summed ciphertext",
-               hashlib.sha256(recomputed).digest() == c.payload.ciphertext_hash,
-               "recomputed from the raw data on site")
+    same = (recomputed == _held(b, c.payload.ciphertext_hash)
+            and hashlib.sha256(recomputed).digest() == c.payload.ciphertext_hash)
+    report.add(f"{label}: Enc(w) ⊙ own(p) + R is the summed ciphertext", same,
+               "recomputed from the raw data on site, equal to the bundle's bytes" if same else
+               "the ciphertext recomputed on site is not the one the bundle holds under the signed hash")
+
+
+def _held(b: TrustedBundle, digest: bytes) -> bytes | None:
+    """The bytes the bundle holds under an object's name, bound to it (None: absent or other bytes)."""
+    try:
+        return b.object(digest)
+    except (KeyError, MislabelledObject):
+        return None

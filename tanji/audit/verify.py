@@ -8,146 +8,44 @@ re-executed byte for byte by the procedure the auditor ran before it attested
 """
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass, field
 
+from tanji.audit import trusted
+from tanji.audit.report import Check, Report
+from tanji.audit.trusted import TrustedBundle
 from tanji.errors import TanjiError
-from tanji.protocol import envelope as env
 from tanji.protocol import merkle, reexecution
-from tanji.protocol.bundle import BUNDLE_SCHEMA, MANIFEST_TAG, BundleFormatError, unpack
-from tanji.protocol.federation import Federation, UntrustedFederation, check_list
-from tanji.protocol.signing import BadSignature, verify
+from tanji.protocol.identity import COORDINATOR_ID
 from tanji.v1 import envelope_pb2 as epb
 
+__all__ = ["Check", "Report", "verify_bundle"]
 MT = epb.MessageType
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str = ""
-
-
-@dataclass
-class Report:
-    checks: list[Check] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
-
-    def failed(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok]
-
-    def add(self, name: str, ok: bool, detail: str = "") -> bool:
-        self.checks.append(Check(name, ok, detail))
-        return ok
-
-    def to_json(self) -> str:
-        return json.dumps({"ok": self.ok, "summary": self.summary,
-                           "checks": [c.__dict__ for c in self.checks]}, indent=2)
-
-
-class _Bundle:
-    """The parsed bundle: files, manifest, envelopes by hash."""
-
-    def __init__(self, files: dict[str, bytes]):
-        self.files = files
-        self.manifest = json.loads(files["manifest.json"])
-        self.envelopes: dict[bytes, env.Opened] = {}
-        self.order: list[bytes] = []
-
-    def of(self, mt: int) -> list[env.Opened]:
-        return [o for o in self.envelopes.values() if o.body.message_type == mt]
 
 
 def verify_bundle(data: bytes, anchor: bytes) -> Report:
     report = Report()
-    try:
-        files = unpack(data)
-    except BundleFormatError as exc:
-        report.add("bundle format", False, str(exc))
+    b = trusted.load(data, anchor, report)
+    if b is None:
         return report
-    for required in ("manifest.json", "manifest.sig", "federation.json", "federation.sig", "log.json",
-                     "aggregation.json"):
-        if required not in files:
-            report.add("bundle format", False, f"missing {required}")
-            return report
-    b = _Bundle(files)
-    fed = _check_trust(b, anchor, report)
-    if fed is None:
-        return report
-    _check_manifest(b, fed, report)
-    _check_envelopes(b, fed, report)
     found = _reexecute(b)
     _check_structure(b, report, found[reexecution.COMPLETENESS])
-    _check_log(b, fed, report)
+    _check_log(b, report)
     _check_aggregation(b, report, found)
     _check_result(b, report)
     return report
 
 
-def _check_trust(b: _Bundle, anchor: bytes, report: Report) -> Federation | None:
-    try:
-        check_list(b.files["federation.json"], b.files["federation.sig"], anchor, "the bundle's federation list")
-        fed = Federation.parse(b.files["federation.json"], "federation.json")
-    except (UntrustedFederation, TanjiError) as exc:
-        report.add("trust anchor", False, str(exc))
-        return None
-    report.add("trust anchor", True, "federation list signed by the pinned registry key")
-    return fed
-
-
-def _check_manifest(b: _Bundle, fed: Federation, report: Report) -> None:
-    coordinator = fed.key_of(b.manifest.get("coordinator", ""))
-    try:
-        if coordinator is None:
-            raise BadSignature("the manifest names no listed coordinator")
-        verify(coordinator, MANIFEST_TAG, b.files["manifest.json"], b.files["manifest.sig"])
-        report.add("manifest signature", True)
-    except BadSignature as exc:
-        report.add("manifest signature", False, str(exc))
-    report.add("manifest schema", b.manifest.get("schema") == BUNDLE_SCHEMA, f"schema {b.manifest.get('schema')!r}")
-    listed = b.manifest.get("files", {})
-    present = {n for n in b.files if n not in ("manifest.json", "manifest.sig")}
-    missing, extra = sorted(set(listed) - present), sorted(present - set(listed))
-    wrong = sorted(n for n in set(listed) & present if hashlib.sha256(b.files[n]).hexdigest() != listed[n])
-    found = [f"missing {missing}" if missing else "", f"not in manifest {extra}" if extra else "",
-             f"hash differs {wrong}" if wrong else ""]
-    report.add("manifest covers every file", not (missing or extra or wrong), "; ".join(filter(None, found)))
-
-
-def _check_envelopes(b: _Bundle, fed: Federation, report: Report) -> None:
-    bad, foreign = [], []
-    cid = b.manifest.get("calculation")
-    for name in sorted(n for n in b.files if n.startswith("envelopes/")):
-        try:
-            e = epb.Envelope.FromString(b.files[name])
-            opened = env.open_envelope(e, fed.key_of)
-        except Exception as exc:
-            bad.append(f"{name}: {exc}")
-            continue
-        if opened.body.calculation_id != cid:
-            foreign.append(f"{name} belongs to calculation {opened.body.calculation_id!r}")
-        b.envelopes[opened.hash] = opened
-        b.order.append(opened.hash)
-    report.add("signatures", not bad, "; ".join(bad) or f"{len(b.envelopes)} envelopes signed by listed parties")
-    report.add("one calculation", not foreign, "; ".join(foreign))
-
-
-def _reexecute(b: _Bundle) -> dict[str, reexecution.Finding]:
-    """Every check of the re-execution, by name: a report names every problem."""
+def _reexecute(b: TrustedBundle) -> dict[str, reexecution.Finding]:
+    """Every check of the re-execution, by name: a report names every problem. Every object it
+    reads (the context too) is checked against its name."""
     keys = b.of(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT)
     context = b.files.get(f"objects/{keys[0].payload.context_object_hash.hex()}") if len(keys) == 1 else None
-    findings = reexecution.reexecute(b.envelopes.values(), context, lambda h: b.files[f"objects/{h.hex()}"],
-                                     where="in the bundle", summed_only=False)
+    findings = reexecution.reexecute(b.envelopes.values(), context, b.fetch, where="in the bundle",
+                                     summed_only=False)
     return {f.check: f for f in findings}
 
 
-def _check_structure(b: _Bundle, report: Report, complete: reexecution.Finding) -> None:
+def _check_structure(b: TrustedBundle, report: Report, complete: reexecution.Finding) -> None:
     """Hash links and completeness: every declared request answered exactly once, nothing extra."""
     problems = []
     reqs = b.of(MT.MESSAGE_TYPE_CALCULATION_REQUEST)
@@ -178,39 +76,60 @@ def _head(doc: dict) -> tuple[merkle.TreeHead, bytes]:
                             timestamp_ms=doc["timestamp_ms"]), bytes.fromhex(doc["signature"]))
 
 
-def _check_log(b: _Bundle, fed: Federation, report: Report) -> None:
+def _signed_head(doc: dict, key: bytes | None, what: str) -> merkle.TreeHead:
+    """A tree head of the coordinator's log under the coordinator's listed key (LogError otherwise)."""
+    head, sig = _head(doc)
+    if head.log_id != COORDINATOR_ID:
+        raise merkle.LogError(f"the {what} is of log {head.log_id!r}, not the coordinator's")
+    if key is None:
+        raise merkle.LogError("the federation list gives no key to the coordinator's role")
+    merkle.verify_tree_head(head, sig, key)
+    return head
+
+
+def _check_log(b: TrustedBundle, report: Report) -> None:
+    key = trusted.coordinator_key(b.fed)
     try:
         log = json.loads(b.files["log.json"])
-        head, sig = _head(log["tree_head"])
-        merkle.verify_tree_head(head, sig, fed.key_of(head.log_id) or b"\0" * 32)
+        head = _signed_head(log["tree_head"], key, "tree head")
         report.add("signed tree head", True, f"log size {head.tree_size}")
-    except (KeyError, ValueError, TanjiError) as exc:
+    except (KeyError, ValueError, TypeError, TanjiError) as exc:
         report.add("signed tree head", False, str(exc))
         return
-    bad = []
+    bad, index = [], {}
     for h in b.order:
         entry = log["leaves"].get(h.hex())
         if entry is None or not merkle.verify_inclusion(merkle.leaf_hash(h), entry["index"], head.tree_size,
                                                         [bytes.fromhex(x) for x in entry["proof"]], head.root):
             bad.append(b.envelopes[h].type_name.removeprefix("MESSAGE_TYPE_").lower() + " " + h.hex()[:12])
+        else:
+            index[h] = entry["index"]
     report.add("inclusion in the log", not bad, f"not proven in the signed head: {', '.join(bad)}" if bad else
                f"{len(b.order)} envelopes proven")
-    if "earlier_head" in log:
-        try:
-            old, old_sig = _head(log["earlier_head"])
-            merkle.verify_tree_head(old, old_sig, fed.key_of(old.log_id) or b"\0" * 32)
-            ok = merkle.verify_consistency(old.tree_size, head.tree_size, old.root, head.root,
-                                           [bytes.fromhex(x) for x in log.get("consistency", [])])
-            report.add("log consistency", ok, "" if ok else
-                       f"the head of size {head.tree_size} does not extend the earlier head of size {old.tree_size}")
-        except (KeyError, ValueError, TanjiError) as exc:
-            report.add("log consistency", False, str(exc))
+    try:  # required: a head the coordinator signed before, which the exported head must extend
+        if "earlier_head" not in log or "consistency" not in log:
+            raise merkle.LogError("the bundle holds no earlier tree head and consistency proof")
+        old = _signed_head(log["earlier_head"], key, "earlier tree head")
+        aggs = [h for h in b.order if b.envelopes[h].body.message_type == MT.MESSAGE_TYPE_AGGREGATE]
+        if not (0 < old.tree_size <= head.tree_size) or any(index.get(h, old.tree_size) >= old.tree_size
+                                                           for h in aggs):
+            raise merkle.LogError(f"the earlier head (size {old.tree_size}) does not cover the aggregate")
+        ok = merkle.verify_consistency(old.tree_size, head.tree_size, old.root, head.root,
+                                       [bytes.fromhex(x) for x in log["consistency"]])
+        report.add("log consistency", ok, f"the head of size {head.tree_size} extends the earlier head of size "
+                   f"{old.tree_size}" if ok else
+                   f"the head of size {head.tree_size} does not extend the earlier head of size {old.tree_size}")
+    except (KeyError, ValueError, TypeError, TanjiError) as exc:
+        report.add("log consistency", False, str(exc))
 
 
-def _check_aggregation(b: _Bundle, report: Report, found: dict[str, reexecution.Finding]) -> None:
+def _check_aggregation(b: TrustedBundle, report: Report, found: dict[str, reexecution.Finding]) -> None:
     """The aggregate the bundle names is the one re-executed, then attested."""
     aggs = b.of(MT.MESSAGE_TYPE_AGGREGATE)
     problems = []
+    answers = found.get(reexecution.ANSWERS)
+    if answers is not None:
+        report.add(answers.check, answers.ok, answers.detail)
     if len(aggs) == 1:
         order = [bytes.fromhex(h) for h in json.loads(b.files["aggregation.json"])["order"]]
         if order != list(aggs[0].payload.contribution_hashes):
@@ -227,7 +146,7 @@ def _check_aggregation(b: _Bundle, report: Report, found: dict[str, reexecution.
         report.add("attested", bool(atts), f"{len(atts)} attestation(s) of this aggregate")
 
 
-def _check_result(b: _Bundle, report: Report) -> None:
+def _check_result(b: TrustedBundle, report: Report) -> None:
     results = b.of(MT.MESSAGE_TYPE_RESULT)
     reqs = b.of(MT.MESSAGE_TYPE_CALCULATION_REQUEST)
     aggs = b.of(MT.MESSAGE_TYPE_AGGREGATE)

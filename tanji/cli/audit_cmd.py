@@ -53,14 +53,15 @@ def audit_verify(
 def audit_check_node(
     bundle: Annotated[Path, typer.Argument(help="the calculation's audit bundle")],
     opening: Annotated[Path, typer.Argument(help="the node's opening from `tanji node audit-export`")],
-    trust: Annotated[Path | None, typer.Option("--trust", help="the federation's pinned registry key (hex)")] = None,
+    trust: Annotated[Path, typer.Option(
+        "--trust", help="the federation's pinned registry key (hex), the trust anchor")],
 ) -> None:
-    """On site: recompute a node's contributions from its raw data and match them to the bundle."""
+    """On site: recompute a node's contributions from its raw data and match them to the bundle's bytes."""
     from tanji.audit.check_node import check_node
     from tanji.protocol.federation import read_anchor
 
     try:
-        report = check_node(bundle.read_bytes(), opening.read_bytes(), read_anchor(trust) if trust else None)
+        report = check_node(bundle.read_bytes(), opening.read_bytes(), read_anchor(trust))
     except TanjiError as exc:
         fail(exc)
     except OSError as exc:

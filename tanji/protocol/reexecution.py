@@ -5,6 +5,8 @@ attests (tanji.node) and `tanji audit verify` on a bundle (tanji.audit.verify). 
 calculation request, the key announcement and its context, the requests, merged requests,
 declarations, dead-supplier notices, contributions and fallbacks and the aggregate, it checks
 
+* that the aggregate answers this calculation's request under its announced key (answers_hash,
+  calculation, key fingerprint, parameters, factor set, method, the request's key holder);
 * that the aggregate sums contributions of this calculation, each once, all at hand;
 * completeness (`tanji.protocol.completeness`): every declared request answered exactly once
   and nothing else summed;
@@ -15,6 +17,8 @@ declarations, dead-supplier notices, contributions and fallbacks and the aggrega
 
 `reexecute` yields one named `Finding` per check, lazily and in that order: an auditor refuses
 on the first failure (`first_failure`) and runs nothing after it; a bundle report takes them all.
+Every object it fetches is checked against its name (SHA-256) here, whatever fetcher it is given:
+bytes served under another object's name are refused, never re-added.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from tanji.v1 import envelope_pb2 as epb
 MT = epb.MessageType
 
 #: the checks' names, as reports print them
+ANSWERS = "aggregate answers the request"
 COMPLETENESS = "completeness"
 MERGED_REQUESTS = "merged requests"
 AGGREGATION = "aggregation re-executed"
@@ -43,6 +48,24 @@ SUMMED = (MT.MESSAGE_TYPE_CONTRIBUTION, MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION)
 
 #: runs one HE step: `run(tasks.add_all, context, ciphertexts, width)`; a node passes its worker pool
 Runner = Callable[..., Any]
+
+
+class MislabelledObject(Exception):
+    """Bytes fetched under an object's name that do not hash to it."""
+
+    def __init__(self, digest: bytes):
+        self.digest = digest
+        super().__init__(f"object {digest.hex()[:16]}… does not hash to its name")
+
+
+def hash_checked(fetch: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    """`fetch`, refusing (MislabelledObject) bytes that are not the object asked for."""
+    def checked(digest: bytes) -> bytes:
+        data = fetch(digest)
+        if hashlib.sha256(data).digest() != digest:
+            raise MislabelledObject(digest)
+        return data
+    return checked
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,7 @@ def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Cal
     each supplier re-adds its own merged Enc(w) before it answers.
     """
     envelopes = list(envelopes)
+    fetch = hash_checked(fetch)
     held = {o.hash: o for o in envelopes}
     aggregates = [o for o in envelopes if o.body.message_type == MT.MESSAGE_TYPE_AGGREGATE]
     if len(aggregates) != 1:
@@ -87,6 +111,7 @@ def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Cal
         yield _completeness(envelopes, where, None)
         return
     agg = aggregates[0]
+    yield _answers(agg, envelopes, where)
     listed = list(agg.payload.contribution_hashes)
     wrong = _summed_problems(agg, listed, held, envelopes, where, summed_only)
     if wrong:
@@ -103,6 +128,29 @@ def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Cal
         yield _merged_weights(envelopes, context, width, fetch, run, where)
     if not wrong:
         yield _sum(agg, [held[h] for h in listed], context, width, fetch, run, where)
+
+
+def _answers(agg: env.Opened, envelopes: list[env.Opened], where: str) -> Finding:
+    """The aggregate answers the calculation request, bound to its announced key."""
+    requests = [o for o in envelopes if o.body.message_type == MT.MESSAGE_TYPE_CALCULATION_REQUEST]
+    keys = [o for o in envelopes if o.body.message_type == MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT]
+    if len(requests) != 1 or len(keys) != 1:
+        return Finding(ANSWERS, False, f"{len(requests)} calculation requests and {len(keys)} key announcements "
+                                       f"{where} (need 1 each)", cpb.REFUSAL_CODE_UNEXPECTED)
+    req, ka, a = requests[0], keys[0], agg.body
+    wrong = []
+    if a.answers_hash != req.hash or a.calculation_id != req.body.calculation_id:
+        wrong.append((cpb.REFUSAL_CODE_UNEXPECTED, "it answers another message than the calculation request"))
+    if a.receiver != req.payload.key_holder:
+        wrong.append((cpb.REFUSAL_CODE_UNEXPECTED, f"it is addressed to {a.receiver!r}, not the key holder"))
+    if (a.key_fingerprint, a.ckks_params_hash) != (ka.payload.key_fingerprint, ka.payload.ckks_params_hash):
+        wrong.append((cpb.REFUSAL_CODE_WRONG_KEY, "it names another key or parameters than the announced ones"))
+    if a.factor_set_hash != req.body.factor_set_hash or a.method_profile != req.body.method_profile:
+        wrong.append((cpb.REFUSAL_CODE_FACTOR_SET_MISMATCH, "it names another factor set or method than the request"))
+    if wrong:
+        return Finding(ANSWERS, False, "the aggregate does not answer the calculation request: "
+                       + "; ".join(text for _, text in wrong), wrong[0][0])
+    return Finding(ANSWERS, True, "the aggregate answers the calculation request under the announced key")
 
 
 def _context_problem(keys: list[env.Opened], context: bytes | None, where: str) -> tuple[int, str] | None:
@@ -174,6 +222,8 @@ def _merged_weights(envelopes: list[env.Opened], context: bytes, width: int, fet
                                  "its Enc(w) is not the sum of its buyers' requests")
     except KeyError as exc:
         return Finding(MERGED_REQUESTS, False, f"object missing {where}: {exc}", cpb.REFUSAL_CODE_MISSING_OBJECT)
+    except MislabelledObject as exc:
+        return Finding(MERGED_REQUESTS, False, f"{exc} {where}", cpb.REFUSAL_CODE_HASH_MISMATCH)
     except HEError as exc:
         return Finding(MERGED_REQUESTS, False, f"a request ciphertext does not load: {exc}", tasks.refusal_code(exc))
     return Finding(MERGED_REQUESTS, not wrong, "; ".join(wrong) or "each merged Enc(w) is the sum of its buyers' "
@@ -187,6 +237,8 @@ def _sum(agg: env.Opened, summed: list[env.Opened], context: bytes, width: int, 
         total = run(tasks.add_all, context, [fetch(c.payload.ciphertext_hash) for c in summed], width)
     except KeyError as exc:
         return Finding(AGGREGATION, False, f"object missing {where}: {exc}", cpb.REFUSAL_CODE_MISSING_OBJECT)
+    except MislabelledObject as exc:
+        return Finding(AGGREGATION, False, f"{exc} {where}", cpb.REFUSAL_CODE_HASH_MISMATCH)
     except HEError as exc:
         return Finding(AGGREGATION, False, f"a ciphertext does not load: {exc}", tasks.refusal_code(exc))
     digest, named = hashlib.sha256(total).digest(), agg.payload.output_ciphertext_hash

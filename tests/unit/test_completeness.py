@@ -80,7 +80,7 @@ class Calculation:
         self.keys = keys = tasks.keygen(1)
         self.objects: dict[bytes, bytes] = {}
         self.root = sealed(MT.MESSAGE_TYPE_CALCULATION_REQUEST, "pack", "coordinator", message=epb.CalculationRequest(
-            target_organisation="pack", products=[epb.BatchItem(product_id="PACK")]))
+            target_organisation="pack", products=[epb.BatchItem(product_id="PACK")], key_holder="keyholder"))
         self.key = sealed(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, "keyholder", "coordinator", self.root.hash,
                           message=epb.KeyAnnouncement(context_object_hash=self.put(keys.public_context), width=8))
         mine = tasks.answer(keys.public_context, None, [4.0, 1, 0, 0, 2, 3, 0, 0], 0, [2.5])
@@ -146,9 +146,28 @@ def failure(findings) -> tuple[str, int, str]:
 def test_an_honest_aggregate_passes_every_check(calc):
     for summed_only in (True, False):
         found = calc.reexecute(calc.aggregate([calc.own, calc.sup]), summed_only=summed_only)
-        assert [(f.check, f.ok) for f in found] == [(reexecution.COMPLETENESS, True),
+        assert [(f.check, f.ok) for f in found] == [(reexecution.ANSWERS, True),
+                                                    (reexecution.COMPLETENESS, True),
                                                     (reexecution.MERGED_REQUESTS, True),
                                                     (reexecution.AGGREGATION, True)], found
+
+
+def test_an_aggregate_answering_another_message_than_the_calculation_request(calc):
+    agg = calc.aggregate([calc.own, calc.sup])
+    body = epb.EnvelopeBody.FromString(agg.envelope.body)
+    body.answers_hash = calc.key.hash
+    check, code, detail = failure(calc.reexecute(env.parse_unverified(env.seal(body, KEY))))
+    assert (check, code) == (reexecution.ANSWERS, cpb.REFUSAL_CODE_UNEXPECTED)
+    assert "answers another message than the calculation request" in detail
+
+
+def test_bytes_served_under_another_objects_name_are_never_re_added(calc):
+    """Whatever fetcher it is given, the re-execution checks each object against its name."""
+    swapped = dict(calc.objects)
+    swapped[calc.sup.payload.ciphertext_hash] = calc.objects[calc.own.payload.ciphertext_hash]
+    check, code, detail = failure(calc.reexecute(calc.aggregate([calc.own, calc.sup]), fetch=swapped.__getitem__))
+    assert (check, code) == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_HASH_MISMATCH)
+    assert f"object {calc.sup.payload.ciphertext_hash.hex()[:16]}… does not hash to its name" in detail
 
 
 def test_another_sum_is_a_hash_mismatch(calc):
