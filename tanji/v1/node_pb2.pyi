@@ -41,14 +41,16 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, party_id: _Optional[str] = ..., software_version: _Optional[str] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
-    __slots__ = ("lease_expires_at", "next_heartbeat_seconds", "messages_waiting")
+    __slots__ = ("lease_expires_at", "next_heartbeat_seconds", "messages_waiting", "granted_at")
     LEASE_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     NEXT_HEARTBEAT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_WAITING_FIELD_NUMBER: _ClassVar[int]
+    GRANTED_AT_FIELD_NUMBER: _ClassVar[int]
     lease_expires_at: _timestamp_pb2.Timestamp
     next_heartbeat_seconds: int
     messages_waiting: bool
-    def __init__(self, lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_heartbeat_seconds: _Optional[int] = ..., messages_waiting: _Optional[bool] = ...) -> None: ...
+    granted_at: _timestamp_pb2.Timestamp
+    def __init__(self, lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_heartbeat_seconds: _Optional[int] = ..., messages_waiting: _Optional[bool] = ..., granted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PullMessagesRequest(_message.Message):
     __slots__ = ("party_id", "ack_cursor", "max_messages")
