@@ -129,20 +129,26 @@ def onboard(state: Path, organisations) -> tuple[Path, Federation]:
     return fed_file, Federation.load(fed_file)
 
 
+#: the rate limit every onboarded supplier starts with: (calculations, days) per (requester, product)
+DEFAULT_RATE_LIMIT = (10, 1)
+
+
 def write_policies(state: Path, data) -> None:
-    """Each supplier approves the buyers its data names it for and, where every buyer's product names
-    at least two inputs, demands that minimum (kept if the folder already has a policy)."""
+    """Each supplier approves the buyers its data names it for, is rate-limited by default and, where
+    every buyer's product names at least two organisations besides the buyer, demands that minimum
+    (kept if the folder already has a policy)."""
     from tanji.node.policy import POLICY_FILE
 
     buyers: dict[str, set[str]] = {org: set() for org in data.nodes}
-    fan_out: dict[str, int] = {}  # the fewest inputs of any other organisation's product buying from it
+    fan_out: dict[str, int] = {}  # the fewest other organisations any other organisation's product buying from it names
     for org, nd in data.nodes.items():
         for product in nd.model.products:
-            named = {(i.supplier, i.product) for i in product.inputs}
+            named = {i.supplier for i in product.inputs if i.quantity > 0} - {org}
             for inp in product.inputs:
                 buyers.setdefault(inp.supplier, set()).add(org)
                 if inp.supplier != org:
                     fan_out[inp.supplier] = min(len(named), fan_out.get(inp.supplier, len(named)))
+    calculations, days = DEFAULT_RATE_LIMIT
     for org in data.nodes:
         path = state / org / POLICY_FILE
         if not path.exists():
@@ -150,7 +156,12 @@ def write_policies(state: Path, data) -> None:
             text = ("# buyers this node answers (tanji demo: every buyer its data names)\n"
                     f"approved_customers = {json.dumps(sorted(buyers[org]))}\n")
             if fan_out.get(org, 0) >= 2:  # no buyer could isolate this node's figure: demand it stays so
-                text += "# answer only buyers whose product names at least two inputs\nmin_contributors = 2\n"
+                text += ("# answer only buyers whose signed declaration names at least two organisations besides "
+                         "the buyer and the requester\nmin_contributors = 2\n")
+            text += (f"# at most {calculations} calculations of one requester using one of this node's products in "
+                     f"any {days} day(s): this bounds how often a requester can read a total holding this node's "
+                     "figure, it does not stop two runs that differ in one quantity from giving the difference\n"
+                     f"[rate_limit]\ncalculations = {calculations}\ndays = {days}\n")
             path.write_text(text)
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tanji.coordinator import db
+from tanji.coordinator.aggregation import EVIDENCE
 from tanji.coordinator.context import CalcContext
 from tanji.coordinator.faults import crash_point
 from tanji.coordinator.states import CalcState, require_open
-from tanji.coordinator.transactions import REFUSALS, Core, accepted, as_refusal, refused, stored
+from tanji.coordinator.transactions import REFUSALS, Core, accepted, as_refusal, refused, reopen, stored
 from tanji.coordinator.transparency import TransparencyLog
 from tanji.he import tasks as he_sum
 from tanji.methodology import slots
@@ -83,8 +84,21 @@ class KeyHolderQueue:
                     item["aggregate"] = stored(s, calc.aggregate_hash)
                     item["attestations"] = [stored(s, a.hash) for a in s.scalars(
                         select(db.Attestation).where(db.Attestation.calculation_id == calc.id))]
+                    item["evidence"] = self._evidence(s, calc)
                 out.append(item)
             return out
+
+    @staticmethod
+    def _evidence(s, calc: db.Calculation) -> list[epb.Envelope]:
+        """What the auditors were given: the completeness evidence and the summed contributions, which
+        the key holder re-checks itself before it decrypts (DESIGN §2 step 6)."""
+        hashes = list(s.scalars(select(db.StoredEnvelope.hash).where(
+            db.StoredEnvelope.calculation_id == calc.id, db.StoredEnvelope.message_type.in_(EVIDENCE))
+            .order_by(db.StoredEnvelope.received_at, db.StoredEnvelope.hash)))
+        if calc.aggregate_hash is not None:
+            held = set(hashes)
+            hashes += [h for h in reopen(s, calc.aggregate_hash).payload.contribution_hashes if h not in held]
+        return [stored(s, h) for h in hashes]
 
     # ------------------------------------------------------------ the result (step 6)
     def submit_result(self, envelope: epb.Envelope, citation_report: epb.Envelope | None = None) -> cpb.PushOutcome:

@@ -176,14 +176,28 @@ class Routing:
             for r in group:
                 part.requests.add(buyer=r.buyer, request_hash=r.hash, weight_object_hash=r.weight_hash)
             weights.append(digest)
-        for buyer, inputs in self._fan_out(s, ctx, reqs).items():  # for the minimum-contributors policy
+        for buyer, inputs in self._fan_out(s, ctx, reqs).items():  # advisory: suppliers count from declarations
             mr.buyer_fan_out.add(buyer=buyer, inputs=inputs)
+        declarations = self._declarations_of(s, ctx, reqs)
+        mr.declaration_hashes.extend(declarations)
         body = messages.merged_request(mr, calculation_id=ctx.id, sender=COORDINATOR_ID, receiver=key[0],
                                        binding=ctx.binding, objects=weights)
         opened = self.core.seal(s, body)
         pair.merged_request_hash = opened.hash
         move_pair(pair, PairState.DISPATCHED)
+        # the buyers' own signed envelopes first: the supplier checks the merged request against them
+        for h in [r.hash for r in reqs] + declarations:
+            self.core.deliver(s, key[0], h)
         self.core.deliver(s, key[0], opened.hash)
+
+    def _declarations_of(self, s, ctx: CalcContext, reqs: list[db.CalcRequest]) -> list[bytes]:
+        """The buyers' signed declarations that list `reqs`, each once, in the requests' order."""
+        listing = {}
+        for p in self.core.pairs(s, ctx.id):
+            if p.declaration_hash is not None:
+                for d in reopen(s, p.declaration_hash).payload.requests:
+                    listing[d.request_hash] = p.declaration_hash
+        return list(dict.fromkeys(listing[r.hash] for r in reqs if r.hash in listing))
 
     def _fan_out(self, s, ctx: CalcContext, reqs: list[db.CalcRequest]) -> dict[str, int]:
         """Buyer -> the inputs its requesting product named in this calculation (the fewest, where

@@ -18,6 +18,7 @@ import numpy as np
 from tanji.he import tasks as he_work
 from tanji.infra.party_client import PartyClient
 from tanji.infra.runtime import he_worker_context, open_channel, stop_on_signals
+from tanji.keyholder.recheck import recheck
 from tanji.keyholder.store import KeyedCalculation, KeyHolderStore
 from tanji.methodology import profiles, slots
 from tanji.methodology.formats.result import FactorSetRef, FallbackRef, build_result, committed_declaration
@@ -147,6 +148,10 @@ class KeyHolder:
             return
         try:
             agg, attestations = self._check_attested(req, item)
+            # not on the requester's word alone: completeness and the sum re-executed here (recheck.py)
+            recheck(self.federation, req, env.reopen(epb.Envelope.FromString(row.announcement)), agg, item.evidence,
+                    lambda h, most: self.client.pull_object(cid, h, most),
+                    lambda fn, *args: self.pool.submit(fn, *args).result())
         except Refusal as exc:
             self._refuse(req, exc.code, exc.message)
             return

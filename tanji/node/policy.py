@@ -3,17 +3,25 @@
 `policy.toml` in the node's state folder:
 
     approved_customers = ["cell-works", "pack-assembler"]   # buyers this node answers
-    [rate_limit]                                            # per (root requester, root product)
+    min_contributors = 3    # answer only buyers whose signed declaration names ≥ 3 distinct organisations
+    [rate_limit]                                            # per (root requester, this supplier product)
     calculations = 10                                       # at most this many calculations …
     days = 1                                                # … in any window of this many days
-    min_contributors = 3    # (top level) answer only buyers that requested ≥ 3 inputs in the calculation
     [ceilings]              # plausibility ceilings on this node's own input (node/plausibility.py)
     kWh = 2000
 
+(Top-level keys come before the first [table] in TOML.) Every rule applies to signed data, never
+to the coordinator's word (tanji.node.buyers): the buyers are the signers of the REQUESTs merged
+here; contributors are the distinct organisations a buyer's signed declaration names, this node
+included, the buyer itself and the calculation's requester not; the rate limit counts the
+calculations of one signed requester that used this product, whatever the root product is called.
+
 A node with no policy file answers every buyer and says so at start-up; a buyer not
 on the list gets a named refusal (CUSTOMER_NOT_APPROVED), logged and in the ledger; so does
-a buyer with too few inputs (TOO_FEW_CONTRIBUTORS) — the defence against a requester that
-names this product as its only input to read its footprint from the total.
+a buyer with too few contributors (TOO_FEW_CONTRIBUTORS) — the defence against a requester that
+names this product as its only input (or beside a dummy product of its own) to read its
+footprint from the total — and a requester over its limit (RATE_LIMITED). A rate limit bounds
+differencing (two totals that differ in one quantity give the difference); it does not prevent it.
 """
 from __future__ import annotations
 
@@ -30,10 +38,11 @@ POLICY_FILE = "policy.toml"
 @dataclass(frozen=True)
 class Policy:
     approved_customers: frozenset[str] | None = None  #: None: every customer (no list configured)
-    #: (calculations, days): at most that many calculations per (root requester, root product) in
+    #: (calculations, days): at most that many calculations per (root requester, supplier product) in
     #: any window of that many days; None: no limit
     rate_limit: tuple[int, float] | None = None
-    #: every buyer merged into a request must have requested at least this many inputs; None: any
+    #: every buyer merged into a request must name at least this many distinct organisations (this one
+    #: included, itself and the requester not) in its signed declaration; None: any
     min_contributors: int | None = None
     #: unit -> largest plausible amount per declared product unit, checked at import
     ceilings: dict[str, float] = field(default_factory=dict)

@@ -45,21 +45,62 @@ def sent(kh):
     return kh.client.key_holder_service
 
 
+def evidence(keys, req, contributions: list[bytes]):
+    """A complete calculation's signed evidence: a's own product (the root, `contributions[0]`) and,
+    with a second contribution, the one supplier b it requests from. (envelopes, the contributions'
+    message hashes in the order of `contributions`)."""
+    def sealed(mt, sender, answers, receiver="coordinator"):
+        b = env.new_body(mt, calculation_id=CID, sender=sender, receiver=receiver)
+        b.answers_hash = answers
+        return b
+
+    def contribution(sender, answers, ct):
+        b = sealed(MT.MESSAGE_TYPE_CONTRIBUTION, sender, answers)
+        b.contribution.product_id, b.contribution.ciphertext_hash = "P", hashlib.sha256(ct).digest()
+        return env.seal(b, keys[sender])
+
+    root, out, supplier = env.message_hash(req), [], []
+    declared = sealed(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "a", root)
+    declared.declaration.SetInParent()
+    if len(contributions) > 1:
+        b = sealed(MT.MESSAGE_TYPE_REQUEST, "a", root, receiver="b")
+        b.request.supplier, b.request.product_id, b.request.quantity_unit = "b", "B", "kg"
+        b.request.weight_object_hash = weight = b"\x07" * 32
+        request = env.seal(b, keys["a"])
+        declared.declaration.requests.add(supplier="b", product_id="B", quantity_unit="kg", weight_object_hash=weight,
+                                          request_hash=env.message_hash(request))
+        b = sealed(MT.MESSAGE_TYPE_MERGED_REQUEST, "coordinator", b"", receiver="b")
+        b.merged_request.supplier, b.merged_request.product_id = "b", "B"
+        b.merged_request.parts.add(quantity_unit="kg", weight_object_hash=weight).requests.add(
+            buyer="a", request_hash=env.message_hash(request), weight_object_hash=weight)
+        merged = env.seal(b, keys["coordinator"])
+        leaf = sealed(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "b", env.message_hash(merged))
+        leaf.declaration.SetInParent()
+        supplier = [contribution("b", env.message_hash(merged), contributions[1])]
+        out += [request, merged, env.seal(leaf, keys["b"]), *supplier]
+    out += [env.seal(declared, keys["a"]), contribution("a", root, contributions[0])]
+    return out, [env.message_hash(e) for e in (out[-1], *supplier)]
+
+
 @pytest.fixture
 def setup(tmp_path):
-    keys = {p: SigningKey.generate() for p in ("coordinator", "keyholder", "a")}
-    roles = {"coordinator": "coordinator", "keyholder": "key_holder", "a": "node"}
+    keys = {p: SigningKey.generate() for p in ("coordinator", "keyholder", "a", "b")}
+    roles = {"coordinator": "coordinator", "keyholder": "key_holder", "a": "node", "b": "node"}
     fed = Federation({p: ListedParty(p, roles[p], k.public_raw) for p, k in keys.items()})
     kh = KeyHolder("keyholder", KeyHolderStore(tmp_path), keys["keyholder"], fed, grpc.insecure_channel("127.0.0.1:9"))
     ck = he_tasks.keygen(1, 1, citation_slots=3)   # a factor set of three factors: slots 8, 9, 10
     kh.store.write_secret(CID, ck.secret_context)
     b = env.new_body(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, calculation_id=CID, sender="keyholder", receiver="coordinator")
     b.key_announcement.preset, b.key_announcement.width = ck.preset, ck.width
+    b.key_announcement.context_object_hash = hashlib.sha256(ck.public_context).digest()
+    b.key_announcement.key_fingerprint, b.key_announcement.ckks_params_hash = ck.key_fingerprint, ck.params_hash
     with kh.store.sessions.begin() as s:
         s.add(KeyedCalculation(calculation_id=CID, preset=ck.preset, state="keyed",
                                announcement=env.seal(b, keys["keyholder"]).SerializeToString()))
 
-    def build(check_slot=0.0, committed=True, cited=(8, 10), contributions=1):
+    def build(check_slot=0.0, committed=True, cited=(8, 10), contributions=1, summed=None, output=None):
+        """`summed`: which contributions the aggregate lists (default: all; 0 is a's, 1 is b's);
+        `output`: which its output ciphertext adds (default: those it lists)."""
         b = env.new_body(MT.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id=CID, sender="a", receiver="coordinator")
         b.method_profile.name, b.method_profile.version = "miit-2025", "1"
         b.factor_set_hash = b"\x05" * 32
@@ -72,21 +113,27 @@ def setup(tmp_path):
             r.quantity_commitment = hashlib.sha256(b"salt and bill of materials").digest()
         req = env.seal(b, keys["a"])
         own = [600.0, 300.0, 50.0, 50.0, 700.0, 1500.0, 0.0, check_slot]
-        total = he_tasks.answer(ck.public_context, None, own, 3, [], ck.width, list(cited)).contribution
-        objects = {hashlib.sha256(total).digest(): total}
-        out_hash = next(iter(objects))
+        cts = [he_tasks.answer(ck.public_context, None, own, 3, [], ck.width, list(cited)).contribution]
+        cts += [he_tasks.answer(ck.public_context, None, [0.0] * 8, 0, [], ck.width).contribution] * (contributions - 1)
+        envelopes, hashes = evidence(keys, req, cts)
+        chosen = list(range(contributions)) if summed is None else summed
+        total = he_tasks.add_all(ck.public_context, [cts[i] for i in (chosen if output is None else output)], ck.width)
+        objects = {hashlib.sha256(x).digest(): x for x in [total, ck.public_context, *cts]}
+        out_hash = hashlib.sha256(total).digest()
         b = env.new_body(MT.MESSAGE_TYPE_AGGREGATE, calculation_id=CID, sender="coordinator", receiver="keyholder")
         b.answers_hash = env.message_hash(req)
+        b.factor_set_hash, b.key_fingerprint, b.ckks_params_hash = b"\x05" * 32, ck.key_fingerprint, ck.params_hash
+        b.method_profile.name, b.method_profile.version = "miit-2025", "1"
         b.aggregate.output_ciphertext_hash = out_hash
-        b.aggregate.contribution_hashes.extend(bytes([i]) * 32 for i in range(contributions))
+        b.aggregate.contribution_hashes.extend(hashes[i] for i in chosen)
         agg = env.seal(b, keys["coordinator"])
         b = env.new_body(MT.MESSAGE_TYPE_ATTESTATION, calculation_id=CID, sender="a", receiver="coordinator")
         b.answers_hash = env.message_hash(agg)
         b.attestation.output_ciphertext_hash = out_hash
-        b.attestation.contribution_hashes.extend(bytes([i]) * 32 for i in range(contributions))
+        b.attestation.contribution_hashes.extend(hashes[i] for i in chosen)
         b.attestation.requester_warnings.append("a/P activities[0]: example warning")
         att = env.seal(b, keys["a"])
-        item = kpb.DecryptionNeeded(calculation_request=req, aggregate=agg, attestations=[att])
+        item = kpb.DecryptionNeeded(calculation_request=req, aggregate=agg, attestations=[att], evidence=envelopes)
         kh.client.key_holder_service = kh.client.node_service = Recorder(objects)
         return item
 
@@ -158,6 +205,35 @@ def test_citation_counts_beyond_the_number_of_contributions_withhold_the_result(
     refusal = env.parse_unverified(sent(kh).submitted[-1])
     assert refusal.payload.code == cpb.REFUSAL_CODE_OUT_OF_BOUNDS and "citation counts" in refusal.payload.message
     assert sent(kh).reports[-1] is None
+
+
+def test_a_one_contribution_aggregate_the_requester_attested_is_withheld_by_the_key_holders_own_check(setup):
+    """#11 item 1: a requester colluding with the coordinator attests an aggregate of supplier b's
+    contribution alone. The key holder re-runs completeness itself and withholds it, key intact."""
+    kh, build = setup
+    kh.decrypt(build(contributions=2, summed=[1]))
+    refusal = env.parse_unverified(sent(kh).submitted[-1])
+    assert refusal.body.message_type == MT.MESSAGE_TYPE_REFUSAL
+    assert refusal.payload.code == cpb.REFUSAL_CODE_UNEXPECTED
+    assert kh.store.secret_path(CID).exists()    # nothing was decrypted
+
+
+def test_an_attested_aggregate_whose_output_is_one_contribution_alone_is_withheld(setup):
+    """The aggregate lists every contribution, but its output ciphertext is b's alone: the key
+    holder re-adds the listed contributions itself and finds another ciphertext."""
+    kh, build = setup
+    kh.decrypt(build(contributions=2, output=[1]))
+    refusal = env.parse_unverified(sent(kh).submitted[-1])
+    assert refusal.payload.code == cpb.REFUSAL_CODE_HASH_MISMATCH
+    assert kh.store.secret_path(CID).exists()
+
+
+def test_an_aggregate_of_two_contributions_is_released(setup):
+    kh, build = setup
+    kh.decrypt(build(contributions=2))
+    result = env.parse_unverified(sent(kh).submitted[-1])
+    assert result.body.message_type == MT.MESSAGE_TYPE_RESULT
+    assert json.loads(result.payload.result_json)["total_kgco2e"] == pytest.approx(1000.0, rel=1e-7)
 
 
 def test_a_calculation_without_a_quantity_commitment_is_not_decrypted(setup):
