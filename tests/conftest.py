@@ -1,15 +1,16 @@
-"""Shared fixtures: where the examples and ../shared live, and small data builders."""
+"""Fixtures every suite may use; what they build comes from tests.harness."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-SHARED = ROOT.parent / "shared"
-SHARED_REFERENCE = SHARED / "reference" / "nmc811"
-SHARED_EXPECTED = SHARED / "reference" / "nmc811.expected.json"
+# EXAMPLES and ROOT are re-exported for a test module another change is writing
+# (tests/adversarial/test_paths.py); every other test imports them from tests.harness.paths
+from tests.harness.paths import EXAMPLES as EXAMPLES
+from tests.harness.paths import ROOT as ROOT
+from tests.harness.paths import SHARED_EXPECTED, SHARED_REFERENCE
 
 
 @pytest.fixture
@@ -20,13 +21,11 @@ def shared_reference() -> Path:
     return SHARED_REFERENCE
 
 
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
-    """One throwaway PostgreSQL server for the session (tests/postgres.py); skips, or fails under
-    TANJI_REQUIRE_POSTGRES=1, where PostgreSQL is not installed."""
-    from tests.postgres import start_or_skip
+    """One throwaway PostgreSQL server for the session (tests/harness/postgres.py); skips, or fails
+    under TANJI_REQUIRE_POSTGRES=1, where PostgreSQL is not installed."""
+    from tests.harness.postgres import start_or_skip
 
     server = start_or_skip()
     yield server
@@ -39,3 +38,13 @@ def postgres_url(postgres_server) -> str:
     if not postgres_server.running():  # a test stopped it and failed before starting it again
         postgres_server.start()
     return postgres_server.database()
+
+
+@pytest.fixture
+def world(tmp_path) -> Iterator:
+    """The in-process world (tests.harness.world) on SQLite."""
+    from tests.harness.world import World
+
+    w = World(tmp_path)
+    yield w
+    w.close()

@@ -1,7 +1,7 @@
 """Size and resource limits (tanji/protocol/limits.py), attacked over the wire against a real coordinator.
 
 Attacker: any listed party (or anyone who can reach the port). Each test sends what exceeds one
-limit, checks the refusal names it, that nothing was stored, and that the coordinator process is
+limit, checks the refusal's code or gRPC status, that nothing was stored, and that the coordinator process is
 still alive and serving afterwards. One coordinator process serves the module; it runs with
 small `--max-open-calculations` and `--max-objects-per-calculation` so the tests reach them.
 The last test is a fast static check: every client stub call carries a deadline.
@@ -19,15 +19,16 @@ import pytest
 
 from tanji.he import _wire
 from tanji.he import tasks as he_tasks
-from tanji.protocol import envelope as env
 from tanji.protocol import limits
 from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import key_holder_pb2 as kpb
 from tanji.v1 import node_pb2 as npb
 from tanji.v1 import objects_pb2 as opb
 from tanji.v1 import requester_pb2 as rpb
-from tests.adversarial.bare import MT, BareCoordinator, S
-from tests.conftest import ROOT
+from tests.harness import envelopes as E
+from tests.harness.bare import FACTOR_SET_HASH, BareCoordinator, S
+from tests.harness.paths import ROOT
 
 integration = pytest.mark.integration
 MAX_OPEN, MAX_OBJECTS = 3, 12
@@ -68,7 +69,6 @@ def test_an_oversized_message_is_resource_exhausted_and_the_server_still_answers
     assert len(big) > limits.MAX_MESSAGE_BYTES
     err = rpc_error(heartbeat, big)
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert str(limits.MAX_MESSAGE_BYTES) in (err.details() or "")
     # the honest client refuses to send one at all (the same limit on both ends)
     request = npb.PushMessagesRequest(party_id="maker")
     request.envelopes.add(body=bytes(5 * limits.MiB))
@@ -79,22 +79,21 @@ def test_an_oversized_message_is_resource_exhausted_and_the_server_still_answers
 
 @integration
 def test_too_many_envelopes_in_one_call_are_refused_by_name(coord):
-    b = coord.maker.body(MT.MESSAGE_TYPE_REFUSAL, "c" * 32)
-    b.refusal.code = cpb.REFUSAL_CODE_UNEXPECTED
-    tiny = env.seal(b, coord.maker.key)
+    tiny = E.seal(epb.Refusal(code=cpb.REFUSAL_CODE_UNEXPECTED), coord.maker.key, sender="maker", cid="c" * 32,
+                  binding=E.requested(FACTOR_SET_HASH))
     n = limits.MAX_ENVELOPES_PER_CALL + 1
     err = rpc_error(coord.maker.nodes.PushMessages, npb.PushMessagesRequest(party_id="maker", envelopes=[tiny] * n))
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert f"{n} envelopes in one call; the limit is {limits.MAX_ENVELOPES_PER_CALL}" in (err.details() or "")
+    # the count is what is refused: one envelope fewer is answered, each with its own outcome
+    fewer = coord.maker.nodes.PushMessages(npb.PushMessagesRequest(party_id="maker", envelopes=[tiny] * (n - 1)),
+                                           timeout=60)
+    assert len(fewer.outcomes) == n - 1
     coord.alive()
 
 
 @integration
 def test_an_oversized_envelope_is_refused_in_every_rpc_that_carries_one(coord):
-    b = coord.maker.body(MT.MESSAGE_TYPE_REGISTRATION, "")
-    b.registration.organisation_id = "maker"
-    b.registration.product_ids.extend(["P" * 100] * (limits.MAX_ENVELOPE_BYTES // 100 + 1))
-    huge = env.seal(b, coord.maker.key)
+    huge = E.registration("maker", coord.maker.key, ["P" * 100] * (limits.MAX_ENVELOPE_BYTES // 100 + 1))
     assert limits.MAX_ENVELOPE_BYTES < len(huge.body) < limits.MAX_MESSAGE_BYTES
     calls = [(coord.maker.nodes.Register, npb.RegisterRequest(registration=huge)),
              (coord.maker.nodes.PushMessages, npb.PushMessagesRequest(party_id="maker", envelopes=[huge])),
@@ -104,7 +103,6 @@ def test_an_oversized_envelope_is_refused_in_every_rpc_that_carries_one(coord):
     for call, request in calls:
         err = rpc_error(call, request)
         assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, call
-        assert f"above the limit ({limits.MAX_ENVELOPE_BYTES} bytes)" in (err.details() or "")
     # the registration was not replaced by the huge one: maker still serves P only
     assert coord.query("SELECT product FROM served_products WHERE org = 'maker'") == [("P",)]
     coord.alive()
@@ -121,7 +119,6 @@ def test_batch_caps_of_pull_calls(coord):
     err = rpc_error(coord.maker.nodes.ProveInclusion, npb.ProveInclusionRequest(party_id="maker",
                                                                                  envelope_hashes=[b"\0" * 32] * n))
     assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert str(limits.MAX_PROOF_HASHES_PER_CALL) in (err.details() or "")
     coord.alive()
 
 
@@ -137,28 +134,25 @@ def push_chunk(coord, cid, data: bytes, total: int, offset: int = 0, digest: byt
 def test_object_uploads_beyond_the_size_and_chunk_limits_are_refused_and_nothing_is_stored(coord, keyed):
     cid = keyed[0]
     before = coord.stored_files()
-    cases: list[tuple[str, dict[str, Any], grpc.StatusCode, str]] = [
+    cases: list[tuple[str, dict[str, Any], grpc.StatusCode]] = [
         ("ciphertext above its limit", dict(data=b"x" * 10, total=limits.MAX_CIPHERTEXT_BYTES + 1),
-         grpc.StatusCode.RESOURCE_EXHAUSTED, f"limit ({limits.MAX_CIPHERTEXT_BYTES} bytes per OBJECT_KIND_CIPHERTEXT"),
+         grpc.StatusCode.RESOURCE_EXHAUSTED),
         ("context above its limit", dict(data=b"x" * 10, total=limits.MAX_CONTEXT_BYTES + 1,
-                                         kind=opb.OBJECT_KIND_PUBLIC_CONTEXT),
-         grpc.StatusCode.RESOURCE_EXHAUSTED, f"limit ({limits.MAX_CONTEXT_BYTES} bytes per OBJECT_KIND_PUBLIC_CONTEXT"),
+                                         kind=opb.OBJECT_KIND_PUBLIC_CONTEXT), grpc.StatusCode.RESOURCE_EXHAUSTED),
         ("chunk above its limit", dict(data=b"x" * (limits.CHUNK_BYTES + 1), total=2 * limits.CHUNK_BYTES),
-         grpc.StatusCode.RESOURCE_EXHAUSTED, f"{limits.CHUNK_BYTES} per chunk"),
+         grpc.StatusCode.RESOURCE_EXHAUSTED),
         ("tiny chunks (a huge chunk count)", dict(data=b"x" * 1000, total=limits.MIN_CHUNK_BYTES * 10),
-         grpc.StatusCode.RESOURCE_EXHAUSTED, f"at most {limits.MAX_CHUNKS_PER_OBJECT} chunks per object"),
-        ("a chunk past the announced size", dict(data=b"x" * 100, total=50),
-         grpc.StatusCode.INVALID_ARGUMENT, "chunk runs past total_size"),
+         grpc.StatusCode.RESOURCE_EXHAUSTED),
+        ("a chunk past the announced size", dict(data=b"x" * 100, total=50), grpc.StatusCode.INVALID_ARGUMENT),
         ("bytes that do not match the object's name", dict(data=b"x" * 100, total=100, digest=b"\x01" * 32),
-         grpc.StatusCode.DATA_LOSS, "do not match the object hash"),
+         grpc.StatusCode.DATA_LOSS),
         ("an unknown object kind", dict(data=b"x", total=1, kind=opb.OBJECT_KIND_UNSPECIFIED),
-         grpc.StatusCode.INVALID_ARGUMENT, "unknown object kind"),
-        ("a short object name", dict(data=b"x", total=1, digest=b"\x01" * 31),
-         grpc.StatusCode.INVALID_ARGUMENT, "object hash must be 32 bytes"),
+         grpc.StatusCode.INVALID_ARGUMENT),
+        ("a short object name", dict(data=b"x", total=1, digest=b"\x01" * 31), grpc.StatusCode.INVALID_ARGUMENT),
     ]
-    for name, kwargs, code, words in cases:
+    for name, kwargs, code in cases:
         err = rpc_error(functools.partial(push_chunk, coord, cid, **kwargs))
-        assert (err.code(), name) == (code, name) and words in (err.details() or ""), (name, err.details())
+        assert (err.code(), name) == (code, name), (name, err.details())
     assert coord.stored_files() == before  # nothing stored, nothing left in staging
     coord.alive()
 
@@ -175,21 +169,17 @@ def test_objects_per_party_and_calculation_are_bounded(coord, keyed):
             coord.supplier.push_object(cid, data)
         except grpc.RpcError as exc:
             assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert (f"'supplier' already uploaded {MAX_OBJECTS} objects for calculation {cid!r} (the limit)"
-                    in (exc.details() or ""))
             break
         accepted += 1
         assert accepted <= MAX_OBJECTS
     assert 1 <= accepted <= MAX_OBJECTS
     # the refused object is not stored; another party's quota and an object already held are unaffected
-    assert not (coord.state / "coordinator" / "objects" / hashlib.sha256(data).hexdigest()[:2]
-                / hashlib.sha256(data).hexdigest()[2:]).exists()
+    assert not coord.holds_object(data)
     coord.maker.push_object(cid, os.urandom(64))
     coord.supplier.push_object(cid, keyed[2].public_context, opb.OBJECT_KIND_PUBLIC_CONTEXT)  # already held
     # uploads for a calculation that does not exist are refused (else fresh ids would dodge the count)
     err = rpc_error(lambda: push_chunk(coord, "no-such-calculation-0000", b"y" * 10, 10))
     assert err.code() == grpc.StatusCode.NOT_FOUND
-    assert "unknown calculation 'no-such-calculation-0000'" in (err.details() or "")
     coord.alive()
 
 
@@ -204,7 +194,6 @@ def test_open_calculations_per_requester_are_bounded(coord):
         started.append(cid)
     out, _, _ = coord.maker2.start("P2")
     assert out.status == cpb.PUSH_STATUS_REFUSED and out.code == cpb.REFUSAL_CODE_RATE_LIMITED
-    assert f"'maker2' already has {MAX_OPEN} calculations open; the limit is {MAX_OPEN}" in out.message
     # another requester is not affected
     other, _, _ = coord.maker.start("P", deadline_seconds=4)
     assert other.status == cpb.PUSH_STATUS_ACCEPTED, other.message
@@ -219,14 +208,7 @@ def test_open_calculations_per_requester_are_bounded(coord):
 
 # ---------------------------------------------------------------------------- ciphertexts and contexts
 def contribution(coord, cid, request, keys, ciphertext: bytes):
-    digest = coord.maker.push_object(cid, ciphertext)
-    b = coord.maker.body(MT.MESSAGE_TYPE_CONTRIBUTION, cid)
-    b.answers_hash = env.message_hash(request)
-    b.key_fingerprint, b.ckks_params_hash = keys.key_fingerprint, keys.params_hash
-    b.object_hashes.append(digest)
-    b.contribution.product_id, b.contribution.ciphertext_hash = "P", digest
-    b.contribution.record_commitment = os.urandom(32)
-    return env.seal(b, coord.maker.key)
+    return coord.maker.contribution(request, keys, "P", ciphertext)
 
 
 @integration
@@ -238,24 +220,21 @@ def test_malformed_ciphertexts_are_refused_by_name_without_crashing(coord, keyed
     flipped = bytearray(honest)
     flipped[_wire.HEADER_SIZE + 2] ^= 0xFF      # SEAL's header: version/compression byte
     cases = {
-        "random bytes of the right size": (os.urandom(len(honest)), "bad magic"),
-        "random bytes": (os.urandom(1000), "bad magic"),
-        "too short": (honest[:50], "too short to be a tanji ciphertext"),
-        "oversized (a valid ciphertext, padded to 2 MiB)": (honest + bytes(2 * limits.MiB),
-                                                            "larger than any ciphertext"),
-        "without its padding": (honest[:_wire.HEADER_SIZE + len(seal)], "exactly"),
-        "truncated": (honest[:len(honest) // 2], "truncated"),
-        "a flipped byte in SEAL's header": (bytes(flipped), "SEAL refused the ciphertext bytes"),
-        "a header announcing more bytes than follow": (honest[:76] + (10**8).to_bytes(4, "big") + honest[80:],
-                                                       "truncated"),
-        "another width": (_wire.pack_ciphertext(_wire.CiphertextHeader(header.level, 9, header.param_hash,
-                                                                       header.key_fingerprint), seal, len(honest)),
-                          "carries 9 slots; this calculation uses 8"),
+        "random bytes of the right size": os.urandom(len(honest)),
+        "random bytes": os.urandom(1000),
+        "too short": honest[:50],
+        "oversized (a valid ciphertext, padded to 2 MiB)": honest + bytes(2 * limits.MiB),
+        "without its padding": honest[:_wire.HEADER_SIZE + len(seal)],
+        "truncated": honest[:len(honest) // 2],
+        "a flipped byte in SEAL's header": bytes(flipped),
+        "a header announcing more bytes than follow": honest[:76] + (10**8).to_bytes(4, "big") + honest[80:],
+        "another width": _wire.pack_ciphertext(_wire.CiphertextHeader(header.level, 9, header.param_hash,
+                                                                      header.key_fingerprint), seal, len(honest)),
     }
-    for name, (data, words) in cases.items():
+    for name, data in cases.items():
         (out,) = coord.maker.push(contribution(coord, cid, request, keys, data))
         assert out.status == cpb.PUSH_STATUS_REFUSED, name
-        assert out.code == cpb.REFUSAL_CODE_MALFORMED and words in out.message, (name, out.message)
+        assert out.code == cpb.REFUSAL_CODE_MALFORMED, (name, out.message)
         coord.alive()
     # an object above the ciphertext limit never even reaches the store
     err = rpc_error(lambda: push_chunk(coord, cid, b"\0" * 10, limits.MAX_CIPHERTEXT_BYTES + 1, party="maker"))
@@ -276,18 +255,17 @@ def test_malformed_public_contexts_are_refused_by_name_without_crashing(coord):
     flipped = bytearray(keys.public_context)
     flipped[len(flipped) // 2] ^= 0x55
     cases = {
-        "random bytes": (os.urandom(4096), cpb.REFUSAL_CODE_MALFORMED, "not a TenSEAL public context"),
-        "truncated": (keys.public_context[: len(keys.public_context) // 3], cpb.REFUSAL_CODE_MALFORMED,
-                      "public context"),
-        "the secret context": (secret_ctx, cpb.REFUSAL_CODE_MALFORMED, "SECRET key"),
-        "a flipped byte in the public key": (bytes(flipped), None, ""),
-        "empty": (b"", cpb.REFUSAL_CODE_MALFORMED, "no public key"),
+        "random bytes": (os.urandom(4096), cpb.REFUSAL_CODE_MALFORMED),
+        "truncated": (keys.public_context[: len(keys.public_context) // 3], cpb.REFUSAL_CODE_MALFORMED),
+        "the secret context": (secret_ctx, cpb.REFUSAL_CODE_MALFORMED),
+        "a flipped byte in the public key": (bytes(flipped), None),
+        "empty": (b"", cpb.REFUSAL_CODE_MALFORMED),
     }
-    for name, (data, code, words) in cases.items():
+    for name, (data, code) in cases.items():
         out = coord.keyholder.publish(coord.keyholder.announcement(request, keys, context=data))
         assert out.status == cpb.PUSH_STATUS_REFUSED, name
         if code is not None:
-            assert out.code == code and words in out.message, (name, out.message)
+            assert out.code == code, (name, out.message)
         else:  # SEAL may or may not parse it; either way it is not the announced key
             assert out.code in (cpb.REFUSAL_CODE_MALFORMED, cpb.REFUSAL_CODE_WRONG_KEY), (name, out.message)
         coord.alive()

@@ -2,7 +2,7 @@
 
 Attacker: anyone who can reach the port. Each method gets bytes that are not its request message
 (through a generic `unary_unary` channel call: no client-side serialisation at all) and must
-answer INVALID_ARGUMENT naming the method; random bytes and schema-aware mutations of a valid
+answer INVALID_ARGUMENT; random bytes and schema-aware mutations of a valid
 request (hostile values in every field: 2^64-1 cursors, unknown enum numbers, empty or short
 hashes, other parties' ids) must get an answer or a named error status — never UNKNOWN or
 INTERNAL, which is what an exception escaping a handler becomes — and the process must still be
@@ -20,9 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tanji.v1 import key_holder_pb2, node_pb2, requester_pb2
-from tests.adversarial.bare import BareCoordinator
-from tests.fuzz import FAST, SLOW
-from tests.fuzz.protofuzz import mutate
+from tests.harness.bare import BareCoordinator
+from tests.harness.fuzzing import FAST, SLOW, mutate
 
 pytestmark = pytest.mark.integration
 
@@ -69,12 +68,11 @@ def test_the_suite_covers_every_rpc():
 
 
 @pytest.mark.parametrize("path,_type", METHODS, ids=[p.rsplit("/", 1)[1] for p, _ in METHODS])
-def test_undecodable_bytes_are_invalid_argument_naming_the_method(coord, path, _type):
+def test_undecodable_bytes_are_invalid_argument(coord, path, _type):
     for name, raw in UNDECODABLE.items():
         with pytest.raises(grpc.RpcError) as info:
             coord.calls[path](raw, timeout=60)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (name, info.value.details())
-        assert path in (info.value.details() or "") and "does not parse" in (info.value.details() or ""), name
     coord.alive()
 
 

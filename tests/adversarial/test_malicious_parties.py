@@ -24,7 +24,11 @@ from tanji.v1 import node_pb2 as npb
 from tanji.v1 import node_pb2_grpc as ngrpc
 from tanji.v1 import requester_pb2 as rpb
 from tanji.v1 import requester_pb2_grpc as rgrpc
-from tests.adversarial.conftest import INTRUDER, MALLORY, Impostor, assert_matches
+from tests.harness import envelopes as E
+from tests.harness.adversary import INTRUDER, Impostor, assert_matches
+from tests.harness.data import MALLORY
+from tests.harness.envelopes import flip
+from tests.harness.outcomes import refused_by
 
 pytestmark = pytest.mark.integration
 MT = epb.MessageType
@@ -59,18 +63,12 @@ def waiting(federation, honest_run):
     return o
 
 
-def flip(data: bytes, pos: int, bit: int = 0) -> bytes:
-    out = bytearray(data)
-    out[pos] ^= 1 << bit
-    return bytes(out)
-
-
 def seal_length(ct: bytes) -> int:
     return int.from_bytes(ct[76:80], "big")
 
 
 # ---------------------------------------------------------------- refused on arrival
-# (attack, what mallory sends: (fed, open) -> envelope, expected code, fragment of the reason)
+# (attack, what mallory sends: (fed, open) -> envelope, expected code)
 
 HEADER = _wire.HEADER_SIZE
 
@@ -81,11 +79,8 @@ def ciphertext(make):
 
 def with_body(**change):
     def make(fed, o):
-        body = epb.EnvelopeBody.FromString(fed.mallory.contribution(o.ka, o.merged.hash, "PART", o.honest).body)
-        for k, v in change.items():
-            v = v(fed, o) if callable(v) else v
-            setattr(body, k, v)
-        return env.seal(body, fed.mallory.key)
+        honest = fed.mallory.contribution(o.ka, o.merged.hash, "PART", o.honest)
+        return E.with_fields(honest, fed.mallory.key, **{k: v(fed, o) if callable(v) else v for k, v in change.items()})
     return make
 
 
@@ -115,46 +110,38 @@ def random_payload(fed, o):
 
 
 REFUSED_ON_ARRIVAL = [
-    ("random bytes", ciphertext(lambda f, o: os.urandom(len(o.honest))), cpb.REFUSAL_CODE_MALFORMED, "bad magic"),
-    ("random bytes behind a valid header", ciphertext(random_payload), cpb.REFUSAL_CODE_MALFORMED, "SEAL refused"),
-    ("bit flipped: magic", ciphertext(lambda f, o: flip(o.honest, 0)), cpb.REFUSAL_CODE_MALFORMED, "bad magic"),
-    ("bit flipped: format version", ciphertext(lambda f, o: flip(o.honest, 4)), cpb.REFUSAL_CODE_MALFORMED,
-     "format version"),
-    ("bit flipped: level", ciphertext(lambda f, o: flip(o.honest, 5)), cpb.REFUSAL_CODE_MALFORMED, "is exactly"),
-    ("bit flipped: width", ciphertext(lambda f, o: flip(o.honest, 11)), cpb.REFUSAL_CODE_MALFORMED, "slots"),
-    ("bit flipped: parameter hash", ciphertext(lambda f, o: flip(o.honest, 20)), cpb.REFUSAL_CODE_WRONG_PARAMETERS,
-     "unknown parameters"),
-    ("bit flipped: key fingerprint", ciphertext(lambda f, o: flip(o.honest, 50)), cpb.REFUSAL_CODE_WRONG_KEY,
-     "names public key"),
-    ("bit flipped: SEAL length", ciphertext(lambda f, o: flip(o.honest, 79)), cpb.REFUSAL_CODE_MALFORMED, ""),
-    ("bit flipped: SEAL header", ciphertext(lambda f, o: flip(o.honest, HEADER + 1)), cpb.REFUSAL_CODE_MALFORMED,
-     "no SEAL header"),
-    ("bit flipped: padding", ciphertext(lambda f, o: flip(o.honest, len(o.honest) - 1)), cpb.REFUSAL_CODE_MALFORMED,
-     "padding"),
-    ("a ciphertext under a foreign key", ciphertext(foreign_key), cpb.REFUSAL_CODE_WRONG_KEY,
-     "a ciphertext of another calculation?"),
+    ("random bytes", ciphertext(lambda f, o: os.urandom(len(o.honest))), cpb.REFUSAL_CODE_MALFORMED),
+    ("random bytes behind a valid header", ciphertext(random_payload), cpb.REFUSAL_CODE_MALFORMED),
+    ("bit flipped: magic", ciphertext(lambda f, o: flip(o.honest, 0)), cpb.REFUSAL_CODE_MALFORMED),
+    ("bit flipped: format version", ciphertext(lambda f, o: flip(o.honest, 4)), cpb.REFUSAL_CODE_MALFORMED),
+    ("bit flipped: level", ciphertext(lambda f, o: flip(o.honest, 5)), cpb.REFUSAL_CODE_MALFORMED),
+    ("bit flipped: width", ciphertext(lambda f, o: flip(o.honest, 11)), cpb.REFUSAL_CODE_MALFORMED),
+    ("bit flipped: parameter hash", ciphertext(lambda f, o: flip(o.honest, 20)), cpb.REFUSAL_CODE_WRONG_PARAMETERS),
+    ("bit flipped: key fingerprint", ciphertext(lambda f, o: flip(o.honest, 50)), cpb.REFUSAL_CODE_WRONG_KEY),
+    ("bit flipped: SEAL length", ciphertext(lambda f, o: flip(o.honest, 79)), cpb.REFUSAL_CODE_MALFORMED),
+    ("bit flipped: SEAL header", ciphertext(lambda f, o: flip(o.honest, HEADER + 1)), cpb.REFUSAL_CODE_MALFORMED),
+    ("bit flipped: padding", ciphertext(lambda f, o: flip(o.honest, len(o.honest) - 1)), cpb.REFUSAL_CODE_MALFORMED),
+    ("a ciphertext under a foreign key", ciphertext(foreign_key), cpb.REFUSAL_CODE_WRONG_KEY),
     ("cross-calculation splice: a contribution of an earlier calculation", ciphertext(earlier_calculation),
-     cpb.REFUSAL_CODE_WRONG_KEY, "names public key"),
+     cpb.REFUSAL_CODE_WRONG_KEY),
     ("cross-calculation splice: bound to an earlier calculation's key",
      with_body(key_fingerprint=lambda f, o: f.stored(o.earlier,
                                                      MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT)[0].payload.key_fingerprint),
-     cpb.REFUSAL_CODE_WRONG_KEY, "names another public key"),
-    ("parameter downgrade: a ciphertext of another preset", ciphertext(other_preset), cpb.REFUSAL_CODE_WRONG_PARAMETERS,
-     "made under preset ckks-n16384-d7"),
+     cpb.REFUSAL_CODE_WRONG_KEY),
+    ("parameter downgrade: a ciphertext of another preset", ciphertext(other_preset),
+     cpb.REFUSAL_CODE_WRONG_PARAMETERS),
     ("parameter downgrade: an envelope naming other parameters", with_body(ckks_params_hash=b"\x01" * 32),
-     cpb.REFUSAL_CODE_WRONG_PARAMETERS, "names other CKKS parameters"),
+     cpb.REFUSAL_CODE_WRONG_PARAMETERS),
     ("a contribution at another level (its size would tell its depth)", ciphertext(other_level),
-     cpb.REFUSAL_CODE_WRONG_LEVEL, "expects level 0"),
+     cpb.REFUSAL_CODE_WRONG_LEVEL),
     ("replay: a message id used before",
      with_body(message_id=lambda f, o: epb.EnvelopeBody.FromString(o.declaration.body).message_id),
-     cpb.REFUSAL_CODE_REPLAY, "message id already used"),
-    ("replay: a message an hour old", with_body(created_at=lambda f, o: _hour_ago()), cpb.REFUSAL_CODE_REPLAY,
-     "away from now"),
-    ("an answer to a request never sent to it", with_body(answers_hash=os.urandom(32)), cpb.REFUSAL_CODE_UNEXPECTED,
-     "answers no request sent to it"),
-    ("signed with another party's key", lambda f, o: env.seal(epb.EnvelopeBody.FromString(
-        f.mallory.contribution(o.ka, o.merged.hash, "PART", o.honest).body), f.key("bms-co")),
-     cpb.REFUSAL_CODE_BAD_SIGNATURE, "not its registered key"),
+     cpb.REFUSAL_CODE_REPLAY),
+    ("replay: a message an hour old", with_body(created_at=lambda f, o: _hour_ago()), cpb.REFUSAL_CODE_REPLAY),
+    ("an answer to a request never sent to it", with_body(answers_hash=os.urandom(32)), cpb.REFUSAL_CODE_UNEXPECTED),
+    ("signed with another party's key", lambda f, o: E.resealed(
+        f.mallory.contribution(o.ka, o.merged.hash, "PART", o.honest), f.key("bms-co")),
+     cpb.REFUSAL_CODE_BAD_SIGNATURE),
 ]
 
 
@@ -162,14 +149,13 @@ def _hour_ago():
     return datetime.now(UTC) - timedelta(hours=1)
 
 
-@pytest.mark.parametrize("attack,make,code,fragment", REFUSED_ON_ARRIVAL, ids=[a[0] for a in REFUSED_ON_ARRIVAL])
-def test_a_bad_contribution_is_refused_on_arrival(federation, waiting, attack, make, code, fragment):
+@pytest.mark.parametrize("attack,make,code", REFUSED_ON_ARRIVAL, ids=[a[0] for a in REFUSED_ON_ARRIVAL])
+def test_a_bad_contribution_is_refused_on_arrival(federation, waiting, attack, make, code):
     """Attacker: supplier mallory, answering its real request. Refusal: the coordinator's push
     outcome names the code; the calculation keeps waiting for a valid answer."""
     (out,) = federation.mallory.push(make(federation, waiting))
     assert out.status == cpb.PUSH_STATUS_REFUSED, attack
     assert out.code == code, (cpb.RefusalCode.Name(out.code), out.message)
-    assert fragment in out.message
     assert federation.status(waiting.cid).state == S.CALCULATION_STATE_RUNNING
 
 
@@ -194,10 +180,9 @@ def test_replayed_contribution_is_not_counted_twice(federation, waiting):
     accepted = waiting.accepted[0]
     (again,) = federation.mallory.push(accepted.envelope)
     assert again.status == cpb.PUSH_STATUS_ALREADY_ACCEPTED
-    body = epb.EnvelopeBody.FromString(accepted.envelope.body)
-    body.message_id = os.urandom(16)
-    (late,) = federation.mallory.push(env.seal(body, federation.mallory.key))
-    assert late.code == cpb.REFUSAL_CODE_UNKNOWN_CALCULATION and "CALCULATION_STATE_DONE" in late.message
+    (late,) = federation.mallory.push(E.with_fields(accepted.envelope, federation.mallory.key,
+                                                    message_id=os.urandom(16)))
+    assert late.code == cpb.REFUSAL_CODE_UNKNOWN_CALCULATION
     assert len(federation.stored(waiting.cid, MT.MESSAGE_TYPE_CONTRIBUTION, sender=MALLORY)) == 1
 
 
@@ -212,12 +197,10 @@ def test_a_replayed_calculation_request_does_not_run_again(federation, honest_ru
     resp = stub.StartCalculation(rpb.StartCalculationRequest(calculation_request=request.envelope), timeout=30)
     assert resp.calculation_id == honest_run
     assert federation.status(honest_run).state == S.CALCULATION_STATE_DONE and federation.result(honest_run) == before
-    body = epb.EnvelopeBody.FromString(request.envelope.body)
-    body.message_id = os.urandom(16)
-    body.created_at.GetCurrentTime()
-    again = env.seal(body, federation.key("pack"))
+    again = E.with_fields(request.envelope, federation.key("pack"), message_id=os.urandom(16),
+                          created_at=datetime.now(UTC))
     out = stub.StartCalculation(rpb.StartCalculationRequest(calculation_request=again), timeout=30).outcome
-    assert out.code == cpb.REFUSAL_CODE_REPLAY and "already used" in out.message
+    assert out.code == cpb.REFUSAL_CODE_REPLAY
     with pytest.raises(grpc.RpcError) as info:
         rgrpc.RequesterServiceStub(federation.channel(INTRUDER)).StartCalculation(
             rpb.StartCalculationRequest(calculation_request=request.envelope), timeout=30)
@@ -232,10 +215,9 @@ def withheld(fed, make) -> rpb.GetStatusResponse:
     (out,) = fed.mallory.push(fed.mallory.contribution(o.ka, o.merged.hash, "PART", make(fed, o)))
     assert out.status == cpb.PUSH_STATUS_ACCEPTED, out.message   # CKKS cannot tell before decryption
     st = fed.wait(o.cid)
-    with pytest.raises(requester.CalculationFailed, match="withheld"):
+    with pytest.raises(requester.CalculationFailed):   # whatever the figure, none was released
         fed.result(o.cid)
     assert st.state == S.CALCULATION_STATE_WITHHELD, st.failure_message
-    assert "detected, result withheld" in st.failure_message
     return st
 
 
@@ -298,9 +280,8 @@ def test_a_requester_naming_a_supplier_that_has_not_approved_it_is_refused(feder
     cathode's footprint. Refusal: cathode answers only the customers in its policy.toml."""
     cid = federation.start("rogue", "ROGUE-PACK")
     st = federation.wait(cid, "rogue")
-    assert st.state == S.CALCULATION_STATE_FAILED
-    assert "cathode: REFUSAL_CODE_CUSTOMER_NOT_APPROVED" in st.failure_message
-    assert "cathode has not approved rogue as a customer of CAM" in st.failure_message
+    assert st.state == S.CALCULATION_STATE_FAILED and st.failure_code == cpb.REFUSAL_CODE_CUSTOMER_NOT_APPROVED
+    assert refused_by(st) == "cathode"
     with pytest.raises(requester.CalculationFailed):
         federation.result(cid, "rogue")
 
@@ -313,16 +294,15 @@ def test_an_unregistered_party_is_refused(federation):
     intruder = Impostor(federation, INTRUDER)
     out = intruder.register(["PART"])
     assert out.status == cpb.PUSH_STATUS_REFUSED and out.code == cpb.REFUSAL_CODE_UNKNOWN_PARTY
-    assert "'intruder' is not on the federation list" in out.message
     for call in (lambda: intruder.pull(), lambda: intruder.push()):
         with pytest.raises(grpc.RpcError) as info:
             call()
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert "unknown party 'intruder'" in (info.value.details() or "")
     spec = federation.spec("pack", "PACK")
     spec.requester = INTRUDER
-    with pytest.raises(requester.CalculationFailed, match="REFUSAL_CODE_UNKNOWN_PARTY"):
+    with pytest.raises(requester.CalculationFailed) as refused:
         requester.start(federation.channel(INTRUDER), federation.key(INTRUDER), spec)
+    assert cpb.RefusalCode.Name(cpb.REFUSAL_CODE_UNKNOWN_PARTY) in str(refused.value)  # the CLI names the code
     with pytest.raises(grpc.RpcError) as info:   # and without any certificate, no connection at all
         ngrpc.NodeServiceStub(grpc.insecure_channel(federation.address, options=limits.GRPC_OPTIONS)).Heartbeat(
             npb.HeartbeatRequest(party_id="pack"), timeout=10)
@@ -337,14 +317,13 @@ def test_a_party_using_anothers_certificate_is_refused(federation, honest_run):
     with pytest.raises(grpc.RpcError) as info:
         stub.PullMessages(npb.PullMessagesRequest(party_id="pack"), timeout=30)
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "'pack'" in (info.value.details() or "") and MALLORY in (info.value.details() or "")
     results = rgrpc.RequesterServiceStub(federation.channel(MALLORY))
     with pytest.raises(grpc.RpcError) as info:
         results.GetResult(rpb.GetResultRequest(party_id="pack", calculation_id=honest_run), timeout=30)
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.RpcError) as info:   # in its own name, it is not a party of that result
         results.GetResult(rpb.GetResultRequest(party_id=MALLORY, calculation_id=honest_run), timeout=30)
-    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED and "not to 'mallory'" in (info.value.details() or "")
+    assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_a_stolen_certificate_without_the_envelope_key_cannot_sign(federation, honest_run):
@@ -354,8 +333,8 @@ def test_a_stolen_certificate_without_the_envelope_key_cannot_sign(federation, h
     thief = Impostor(federation, "pack")            # pack's certificate ...
     thief.key = federation.key(INTRUDER)            # ... and the thief's own envelope key
     out = thief.register(["PACK"], key=thief.key)
-    assert out.code == cpb.REFUSAL_CODE_UNKNOWN_PARTY and "registers a key that is not its listed key" in out.message
+    assert out.code == cpb.REFUSAL_CODE_UNKNOWN_PARTY
     (ka,) = federation.stored(honest_run, MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT)
     (request,) = federation.stored(honest_run, MT.MESSAGE_TYPE_CALCULATION_REQUEST)
     (out,) = thief.push(thief.declaration(ka, request.hash))
-    assert out.code == cpb.REFUSAL_CODE_BAD_SIGNATURE and "not its registered key" in out.message
+    assert out.code == cpb.REFUSAL_CODE_BAD_SIGNATURE

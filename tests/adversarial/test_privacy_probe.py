@@ -47,7 +47,7 @@ import numpy as np
 import pytest
 
 from tanji.cli import requester
-from tanji.cli.demo import KEY_HOLDER, Processes, _wait_for, onboard
+from tanji.cli.demo import Processes, onboard
 from tanji.methodology import profiles
 from tanji.methodology.footprint import own
 from tanji.methodology.graph import build_graph
@@ -57,7 +57,9 @@ from tanji.protocol.signing import SigningKey
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import objects_pb2 as opb
 from tanji.v1 import requester_pb2 as rpb
-from tests.conftest import EXAMPLES
+from tests.harness.keys import KEY_HOLDER
+from tests.harness.paths import EXAMPLES
+from tests.harness.processes import wait_for_file
 
 pytestmark = pytest.mark.integration
 S = rpb.CalculationState
@@ -350,7 +352,7 @@ def state_files(folder: Path, label: str, objects: bool = True) -> list[Haystack
 def random_material(coordinator_state: Path) -> tuple[list[bytes], list[bytes]]:
     """Hashes, signatures, ids and keys in the coordinator's database (every bytes value of 16 or
     more bytes, and those inside every stored envelope), and the stored objects (ciphertexts)."""
-    from tests.fuzz.protofuzz import _slots  # the same tree walk the fuzzers use
+    from tests.harness.fuzzing import field_slots  # the same tree walk the fuzzers use
 
     small: set[bytes] = set()
     con = sqlite3.connect(f"file:{coordinator_state / 'coordinator.db'}?mode=ro", uri=True)
@@ -363,7 +365,7 @@ def random_material(coordinator_state: Path) -> tuple[list[bytes], list[bytes]]:
         con.close()
     for body in bodies:
         msg = epb.EnvelopeBody.FromString(body)
-        for parent, f in _slots(msg):
+        for parent, f in field_slots(msg):
             if f.type == f.TYPE_BYTES:
                 values = getattr(parent, f.name)
                 for v in (values if f.is_repeated else [values]):
@@ -393,7 +395,7 @@ def probe(tmp_path_factory):
         for org, nd in data.nodes.items():
             procs.start_node(org, nd.file, data.factors.file, fed_file, relays[org].address)
         for org in data.nodes:
-            _wait_for(state / org / "ready", procs, f"{org} to register")
+            wait_for_file(state / org / "ready", procs, f"{org} to register")
         channel = grpc.insecure_channel(relays[REQUESTER_CLI].address, options=limits.GRPC_OPTIONS)
         graph = build_graph(data, TARGET)
         spec = requester.spec_for(TARGET[0], data.nodes[TARGET[0]].model, data.factors, TARGET[1],

@@ -14,23 +14,24 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import select
 
-from tanji.cli import requester
-from tanji.methodology.graph import build_graph
 from tanji.node.ledger import ledger
-from tanji.node.store import NodeStore
-from tanji.protocol.signing import SigningKey
+from tanji.node.store import Handled, NodeStore
+from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import requester_pb2 as rpb
-from tests.conftest import EXAMPLES
-from tests.integration.test_faults import TARGET, Federation
+from tests.harness.outcomes import assert_failed, refusal_line, unwrapped
+from tests.harness.paths import EXAMPLE_CHAIN, EXAMPLE_TARGET
+from tests.harness.processes import LocalFederation
 
 pytestmark = pytest.mark.integration
 S = rpb.CalculationState
+TARGET = EXAMPLE_TARGET
 
 
 def test_a_requester_zeroing_its_other_quantities_is_refused_by_the_minimum_contributors_policy(tmp_path):
     data = tmp_path / "data"
-    shutil.copytree(EXAMPLES / "nmc811-pack", data)
+    shutil.copytree(EXAMPLE_CHAIN, data)
     pack = json.loads((data / "pack-assembler.json").read_text())
     (product,) = [p for p in pack["products"] if p["id"] == TARGET[1]]
     for inp in product["inputs"]:
@@ -44,40 +45,36 @@ def test_a_requester_zeroing_its_other_quantities_is_refused_by_the_minimum_cont
     proc = subprocess.run([sys.executable, "-m", "tanji", "demo", str(data), "--product", "/".join(TARGET),
                            "--out", str(out)], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    message = " ".join(proc.stderr.split())
-    assert "REFUSAL_CODE_TOO_FEW_CONTRIBUTORS" in message
-    assert ("cell-works answers MODULE-NMC811-16C only for a buyer with at least 2 inputs; pack-assembler has 1"
-            in message)
-    entries = ledger(NodeStore(out / "state" / "cell-works" / "node.db"))
-    assert any("at least 2 inputs" in a for e in entries for a in e.answered)   # in the supplier's usage ledger
+    assert refusal_line("cell-works", cpb.REFUSAL_CODE_TOO_FEW_CONTRIBUTORS) in unwrapped(proc.stderr)
+    store = NodeStore(out / "state" / "cell-works" / "node.db")
+    with store.sessions() as s:   # the supplier's own record of the refusal, by code ...
+        refused = [h.outcome for h in s.scalars(select(Handled))
+                   if h.refused and h.refusal_code == cpb.REFUSAL_CODE_TOO_FEW_CONTRIBUTORS]
+    assert refused
+    assert any(o in e.answered for e in ledger(store) for o in refused)   # ... in its usage ledger
     assert not (out / "result.json").exists()
 
 
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory):
-    fed = Federation(tmp_path_factory.mktemp("commitment"))
+    fed = LocalFederation(tmp_path_factory.mktemp("commitment"))
     yield fed
-    fed.procs.stop()
+    fed.stop()
 
 
 def _start(fed, spec) -> rpb.GetStatusResponse:
-    cid = requester.start(fed.channel(), SigningKey.load_or_create(fed.state / TARGET[0] / "envelope-key.pem"), spec)
-    return fed.wait(cid, lambda st: st.state in requester.FINAL_STATES)
+    return fed.finish(fed.start_calculation(spec))
 
 
 def _spec(fed):
-    return requester.spec_for(TARGET[0], fed.data.nodes[TARGET[0]].model, fed.data.factors, TARGET[1],
-                              state=fed.state / TARGET[0], depth_bound=build_graph(fed.data, TARGET).depth(),
-                              key_holder="keyholder",
-                              deadline_seconds=600)
+    return fed.spec()
 
 
 def test_a_calculation_without_a_quantity_commitment_is_refused_by_the_requesters_own_node(federation):
     spec = _spec(federation)
     spec.target = None                      # a requester tool that commits to nothing
     st = _start(federation, spec)
-    assert st.state == S.CALCULATION_STATE_FAILED
-    assert "REFUSAL_CODE_QUANTITIES_UNCOMMITTED" in st.failure_message
+    assert_failed(st, cpb.REFUSAL_CODE_QUANTITIES_UNCOMMITTED, TARGET[0])
 
 
 def test_a_bill_of_materials_changed_after_the_commitment_is_refused(federation):
@@ -87,9 +84,7 @@ def test_a_bill_of_materials_changed_after_the_commitment_is_refused(federation)
                                                     for i in product.inputs]})
     spec.target = changed                   # committed to doubled quantities; the node holds the real ones
     st = _start(federation, spec)
-    assert st.state == S.CALCULATION_STATE_FAILED
-    assert "REFUSAL_CODE_COMMITMENT_MISMATCH" in st.failure_message
-    assert "pack-assembler/PACK-NMC811-80: the quantities in the imported data" in st.failure_message
+    assert_failed(st, cpb.REFUSAL_CODE_COMMITMENT_MISMATCH, TARGET[0])
 
 
 def test_a_committed_calculation_on_the_same_federation_still_succeeds(federation):

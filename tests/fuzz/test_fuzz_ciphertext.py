@@ -3,7 +3,7 @@
 Random bytes, random bodies behind a valid header, and bit-flipped valid ciphertexts and
 contexts must be accepted or raise the HE layer's own error (`HEError`); they must never raise
 anything else, and never crash the interpreter (SEAL is native code: the worker runs in a
-subprocess, `tests/fuzz/he_worker.py`, and its death fails the test with the input).
+subprocess, `tests/harness/he_worker.py`, and its death fails the test with the input).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tanji.he import _wire, default_backend
-from tests.conftest import ROOT
-from tests.fuzz import FAST, SLOW
+from tests.harness.fuzzing import FAST, SLOW
+from tests.harness.paths import ROOT
 
 PRESET = "ckks-n8192-d2"  # the smallest pinned preset: the same code paths, the fastest examples
 
@@ -28,7 +28,7 @@ class Worker:
         self.proc = None
 
     def _start(self) -> subprocess.Popen[bytes]:
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz.he_worker", str(self.secret_file)], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.harness.he_worker", str(self.secret_file)], cwd=ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         return self.proc
 

@@ -15,15 +15,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tanji.node import plausibility
-from tanji.methodology import profiles
 from tanji.errors import DataError, DataErrors
+from tanji.methodology import profiles
 from tanji.methodology.footprint import own
 from tanji.methodology.formats.base import MAX_MESSAGE_CHARS
 from tanji.methodology.loader import parse_factor_set, parse_node_data
-from tests.conftest import EXAMPLES
-from tests.fuzz import FAST, SLOW
-from tests.fuzz.protofuzz import byte_mutations
+from tanji.node import plausibility
+from tests.harness.fuzzing import FAST, SLOW, byte_mutations
+from tests.harness.paths import EXAMPLES
 
 PACK = EXAMPLES / "nmc811-pack"
 FACTORS_BYTES = (PACK / "factors.json").read_bytes()

@@ -25,8 +25,8 @@ from tanji.infra.transfer import TransferError, pull_object, push_object
 from tanji.protocol import limits
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import objects_pb2 as opb
-from tests.fuzz import FAST, SLOW
-from tests.fuzz.test_fuzz_envelopes import World
+from tests.harness.fuzzing import FAST, SLOW
+from tests.harness.seeds import SeededWorld
 
 ALLOWED = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.NOT_FOUND,
            grpc.StatusCode.DATA_LOSS, grpc.StatusCode.PERMISSION_DENIED}
@@ -50,8 +50,9 @@ class Context:
 
 @pytest.fixture(scope="module")
 def servicer(tmp_path_factory):
-    world = World(tmp_path_factory.mktemp("fuzz-objects"))
-    return world, NodeServicer(world.c, tmp_path_factory.mktemp("staging"))
+    world = SeededWorld(tmp_path_factory.mktemp("fuzz-objects"))
+    yield world, NodeServicer(world.c, tmp_path_factory.mktemp("staging"))
+    world.close()
 
 
 BLOBS = [b"", b"x", os.urandom(limits.MIN_CHUNK_BYTES + 5), os.urandom(3 * limits.MIN_CHUNK_BYTES)]

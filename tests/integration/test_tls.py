@@ -8,12 +8,12 @@ import pytest
 
 from tanji.cli.demo import onboard
 from tanji.infra.runtime import open_channel
-from tanji.protocol import envelope as env
 from tanji.protocol.pki import init_ca, issue
-from tanji.protocol.signing import SigningKey
-from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import node_pb2 as npb
 from tanji.v1 import node_pb2_grpc as ngrpc
+from tests.harness import envelopes as E
+from tests.harness.keys import issue_certificates, party_key
 
 pytestmark = pytest.mark.integration
 
@@ -21,11 +21,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def coordinator(tmp_path_factory):
     root = tmp_path_factory.mktemp("tls")
-    ca, tls = root / "ca", root / "tls"
-    init_ca(ca)
-    for party, role in (("coordinator", "coordinator"), ("cell-co", "node"), ("cam-co", "node")):
-        issue(ca, party, role, tls, ["127.0.0.1", "localhost"])
-    (tls / "ca.crt").write_bytes((ca / "ca.crt").read_bytes())
+    ca = root / "ca"
+    tls = issue_certificates(root, ("coordinator", "cell-co", "cam-co"))
     state = root / "state"
     fed_file, _ = onboard(state, ["cell-co", "cam-co"])
     port_file = root / "port"
@@ -42,17 +39,13 @@ def coordinator(tmp_path_factory):
 
 
 def register(channel, state, org):
-    key = SigningKey.load_or_create(state / org / "envelope-key.pem")
-    body = env.new_body(epb.MessageType.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=org,
-                        receiver="coordinator")
-    body.registration.organisation_id = org
-    body.registration.envelope_public_key = key.public_raw
-    return ngrpc.NodeServiceStub(channel).Register(npb.RegisterRequest(registration=env.seal(body, key)), timeout=30)
+    sealed = E.registration(org, party_key(state, org))
+    return ngrpc.NodeServiceStub(channel).Register(npb.RegisterRequest(registration=sealed), timeout=30)
 
 
 def test_a_party_with_its_own_certificate_is_served(coordinator):
     channel = open_channel(coordinator["address"], coordinator["tls"], "cell-co")
-    assert register(channel, coordinator["state"], "cell-co").outcome.status == 1
+    assert register(channel, coordinator["state"], "cell-co").outcome.status == cpb.PUSH_STATUS_ACCEPTED
     ngrpc.NodeServiceStub(channel).Heartbeat(npb.HeartbeatRequest(party_id="cell-co"), timeout=30)
 
 
@@ -68,7 +61,6 @@ def test_a_party_using_anothers_certificate_is_refused(coordinator):
     with pytest.raises(grpc.RpcError) as info:  # ... pulling cell-co's inbox
         ngrpc.NodeServiceStub(channel).PullMessages(npb.PullMessagesRequest(party_id="cell-co"), timeout=30)
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "'cell-co'" in (info.value.details() or "") and "cam-co" in (info.value.details() or "")
     with pytest.raises(grpc.RpcError) as info:  # ... or registering as cell-co
         register(channel, coordinator["state"], "cell-co")
     assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED

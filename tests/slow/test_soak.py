@@ -26,8 +26,8 @@ from tanji.cli import requester
 from tanji.methodology.graph import reference_result
 from tanji.methodology.loader import load_data_dir
 from tanji.v1 import requester_pb2 as rpb
-from tests.chaingen import write_chain
-from tests.integration.test_faults import Federation
+from tests.harness.data import write_chain
+from tests.harness.processes import LocalFederation
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(7200)]
 S = rpb.CalculationState
@@ -80,7 +80,7 @@ def test_fifty_calculations_back_to_back_stay_right_and_flat(tmp_path):
     data_dir, target = write_chain(tmp_path / "chain", organisations=ORGANISATIONS)
     ref = json.loads(reference_result(load_data_dir(data_dir), target).to_json())
     began = time.monotonic()
-    fed = Federation(tmp_path, data_dir=data_dir, target=target)
+    fed = LocalFederation(tmp_path, data_dir=data_dir, target=target)
     started = time.monotonic() - began
     samples, seconds = {}, []
     try:
@@ -102,7 +102,7 @@ def test_fifty_calculations_back_to_back_stay_right_and_flat(tmp_path):
                 fed.procs.check_alive()
                 samples[i] = {name: _rss_mib(p.pid) for name, p in fed.procs.procs.items()}
     finally:
-        fed.procs.stop()
+        fed.stop()
     growth = {name: samples[CALCULATIONS][name] - samples[WARM][name] for name in samples[WARM]}
     report: dict[str, Any] = {
         "organisations": ORGANISATIONS, "calculations": CALCULATIONS, "start_up_seconds": round(started, 1),

@@ -6,10 +6,9 @@ import pytest
 from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
-from tests.unit.test_coordinator_engine import World
+from tests.harness.world import CID, World
 
 MT = epb.MessageType
-CID = "calc-0000000000000001"
 
 
 @pytest.fixture
@@ -17,7 +16,8 @@ def world(tmp_path):
     w = World(tmp_path)
     assert w.start()[0].status == cpb.PUSH_STATUS_ACCEPTED
     assert w.publish_key().status == cpb.PUSH_STATUS_ACCEPTED
-    return w
+    yield w
+    w.close()
 
 
 def test_only_the_requester_auditors_and_key_holder_read_the_result(world):
@@ -32,8 +32,9 @@ def test_only_the_requester_auditors_and_key_holder_read_the_result(world):
 def test_status_is_for_the_parties_the_calculation_reached(world):
     for party in ("a", "b", "keyholder"):
         assert world.c.status(CID, party).calculation_id == CID
-    with pytest.raises(Refusal):
+    with pytest.raises(Refusal) as info:
         world.c.status(CID, "c")
+    assert info.value.code == cpb.REFUSAL_CODE_UNKNOWN_PARTY
 
 
 def test_a_merged_request_states_the_buyers_fan_out_only(world):

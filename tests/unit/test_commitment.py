@@ -1,7 +1,7 @@
 """The requester's quantity commitment: hiding (salted), binding to every quantity, order-free."""
 from tanji.methodology.loader import load_data_dir
 from tanji.protocol import commitment
-from tests.conftest import EXAMPLES
+from tests.harness.paths import EXAMPLES
 
 
 def _pack():

@@ -10,10 +10,11 @@ from tanji.coordinator import db
 from tanji.coordinator.bundle import write_bundle
 from tanji.coordinator.service import Coordinator
 from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
-from tests.unit.test_coordinator_engine import MT, World, statuses
+from tests.harness.world import CID, statuses
 
-CID = "calc-0000000000000001"
+MT = epb.MessageType
 S = rpb.CalculationState
 
 
@@ -24,8 +25,7 @@ def snapshot(world) -> dict[str, list]:
                 for t in db.Base.metadata.sorted_tables}
 
 
-def test_a_status_call_after_a_lease_and_the_deadline_expired_changes_no_row(tmp_path):
-    world = World(tmp_path)
+def test_a_status_call_after_a_lease_and_the_deadline_expired_changes_no_row(world):
     world.start()
     world.publish_key()
     assert statuses(world.answer_root()) == ["ACCEPTED"] * 3  # b's merged request is out
@@ -42,11 +42,9 @@ def test_a_status_call_after_a_lease_and_the_deadline_expired_changes_no_row(tmp
     assert world.inbox("a", MT.MESSAGE_TYPE_DEAD_SUPPLIER)
     st = world.c.status(CID, "a")
     assert st.state == S.CALCULATION_STATE_FAILED and st.failure_code == cpb.REFUSAL_CODE_DEADLINE_EXCEEDED
-    world.storage.engine.dispose()
 
 
-def test_exporting_a_bundle_changes_no_lease(tmp_path):
-    world = World(tmp_path)
+def test_exporting_a_bundle_changes_no_lease(world, tmp_path):
     world.run_to_decryption()
     assert world.key_holder_answer(MT.MESSAGE_TYPE_RESULT).status == cpb.PUSH_STATUS_ACCEPTED
     fed = tmp_path / "federation.json"
@@ -67,4 +65,3 @@ def test_exporting_a_bundle_changes_no_lease(tmp_path):
     write_bundle(tmp_path, CID, fed, tmp_path / "bundle.tar")
     assert (tmp_path / "bundle.tar").stat().st_size > 0
     assert leases() == before
-    world.storage.engine.dispose()

@@ -27,11 +27,11 @@ def test_objects_in_the_database_are_content_addressed(engine):
     assert objects.put(data) == digest  # twice: stored once
     assert objects.has(digest) and objects.get(digest) == data and objects.size(digest) == 3000
     assert objects.all_hashes() == [digest]
-    with pytest.raises(ObjectMissing, match="not in the coordinator database"):
+    with pytest.raises(ObjectMissing):
         objects.get(b"\x01" * 32)
     with db.session_factory(engine).begin() as s:  # a row whose bytes changed underneath
         s.execute(update(db.StoredObject).values(data=b"tampered"))
-    with pytest.raises(ObjectCorrupt, match="does not match its hash"):
+    with pytest.raises(ObjectCorrupt):
         objects.get(digest)
 
 
@@ -63,7 +63,7 @@ def test_a_chunk_past_the_declared_size_drops_the_upload(kind, engine, tmp_path)
     one, _ = _stagings(kind, engine, tmp_path)
     digest = b"\x02" * 32
     one.append(digest, 0, b"x" * 10, 15)
-    with pytest.raises(ChunkPastEnd, match="past total_size"):
+    with pytest.raises(ChunkPastEnd):
         one.append(digest, 10, b"y" * 10, 15)
     assert one.received(digest) == 0
 

@@ -5,40 +5,28 @@ from datetime import timedelta
 
 from tanji.coordinator import db
 from tanji.he import tasks as he_tasks
-from tanji.protocol import envelope as env
-from tests.unit.test_coordinator_engine import MT, World, statuses
+from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
+from tests.harness.world import statuses
 
-CID = "calc-0000000000000001"
+MT = epb.MessageType
 
 
 def _request(world, sender, receiver, product, ct, answers):
-    digest = world.objects.put(ct)
-    b = world.body(MT.MESSAGE_TYPE_REQUEST, sender, CID, receiver=receiver)
-    b.answers_hash = answers
-    b.object_hashes.append(digest)
-    b.request.supplier, b.request.product_id, b.request.quantity_unit = receiver, product, "kg"
-    b.request.depth_remaining, b.request.weight_object_hash = 1, digest
-    return env.seal(b, world.keys[sender]), digest
+    return world.request(sender, receiver, product, ct, answers, depth_remaining=1)
 
 
-def test_a_dead_buyers_undeclared_request_is_left_out_of_the_merge(tmp_path):
-    world = World(tmp_path)
+def test_a_dead_buyers_undeclared_request_is_left_out_of_the_merge(world):
     world.register("a", ["A"], [("A", "b", "B"), ("A", "c", "C")])
     world.register("b", ["B"], [("B", "c", "C")])
     world.register("c", ["C"], [])
-    assert world.start(depth=2)[0].status == 1
-    assert world.publish_key(keys=he_tasks.keygen(2)).status == 1
-    pub = world.keys_.public_context
+    assert world.start(depth=2)[0].status == cpb.PUSH_STATUS_ACCEPTED
+    assert world.publish_key(keys=he_tasks.keygen(2)).status == cpb.PUSH_STATUS_ACCEPTED
+    pub = world.keyed.public_context
     contribution, (to_b, to_c), _, _ = he_tasks.answer(pub, None, [10.0, 1, 0, 0, 5, 15, 0, 0], 0, [2.0, 3.0])
-    (req_b, hb), (req_c, hc) = (_request(world, "a", "b", "B", to_b, world.request_hash),
-                                _request(world, "a", "c", "C", to_c, world.request_hash))
-    d = world.body(MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS, "a", CID)
-    d.answers_hash = world.request_hash
-    d.declaration.requests.add(supplier="b", product_id="B", quantity_unit="kg", weight_object_hash=hb,
-                               request_hash=env.message_hash(req_b))
-    d.declaration.requests.add(supplier="c", product_id="C", quantity_unit="kg", weight_object_hash=hc,
-                               request_hash=env.message_hash(req_c))
-    pushed = world.c.push("a", [req_b, req_c, env.seal(d, world.keys["a"]),
+    (req_b, _), (req_c, _) = (_request(world, "a", "b", "B", to_b, world.request_hash),
+                              _request(world, "a", "c", "C", to_c, world.request_hash))
+    pushed = world.c.push("a", [req_b, req_c, world.declaration("a", world.request_hash, req_b, req_c),
                                 world.contribution("a", "A", contribution, world.request_hash)])
     assert statuses(pushed) == ["ACCEPTED"] * 4
     (merged_b,) = [m for m in world.inbox("b") if m.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST]

@@ -9,7 +9,7 @@ from tanji.methodology import slots, units
 from tanji.methodology.footprint import own
 from tanji.methodology.graph import build_graph, reference_result
 from tanji.methodology.loader import load_data_dir
-from tests.conftest import EXAMPLES
+from tests.harness.paths import EXAMPLES
 
 CHAIN = EXAMPLES / "nmc811-pack"
 TARGET = ("pack-assembler", "PACK-NMC811-80")
@@ -162,5 +162,4 @@ def test_the_plant_outside_china_uses_its_own_national_average(data, tmp_path):
         load_data_dir(copy)
     (error,) = info.value.errors
     assert error.file.endswith("mhp-producer.json") and error.path == "organisation.country"
-    assert "organisation 'mhp-producer' is in ID" in error.message
-    assert "missing factor 'electricity.grid.national.ID'" in error.message
+    assert "'electricity.grid.national.ID'" in error.message   # the factor it needs

@@ -2,10 +2,10 @@
 import pytest
 
 from tanji.methodology import profiles, slots
-from tanji.methodology.footprint import RecordError, fallback, own
+from tanji.methodology.footprint import MissingNationalAverage, RecordError, fallback, own
 from tanji.methodology.formats.factorset import FactorSet
 from tanji.methodology.formats.nodedata import FederatedInput, Product
-from tests.builders import factors_doc
+from tests.harness.data import factors_doc
 
 FACTORS = FactorSet.model_validate(factors_doc()).by_id()
 MIIT = profiles.get("miit-2025")
@@ -131,11 +131,10 @@ def test_china_prefers_its_country_specific_factor_where_the_set_has_it():
 ])
 def test_a_missing_national_average_is_never_chinas(record, profile):
     """A plant in FR whose factor set has no French average: refused, naming country and factor id."""
-    with pytest.raises(RecordError) as info:
+    with pytest.raises(MissingNationalAverage) as info:
         compute(record, country="FR", profile=profile)
     assert info.value.path == "activities[0].model"
-    assert "no national average electricity factor for FR: 'electricity.grid.national.FR' is not in the factor set" \
-        in info.value.message
+    assert "'electricity.grid.national.FR'" in info.value.message   # the factor id it needs
     # records that do not need it are computed as before
     assert compute(elec(100, "direct", source="hydro", evidence="PPA-1"), country="FR").vector[1] == pytest.approx(2.0)
 
@@ -150,15 +149,18 @@ def test_each_fallback_is_one_warning_and_dqr_follows_the_factor_used():
 
 
 def test_missing_factor_names_the_record():
-    with pytest.raises(RecordError, match=r"activities\[0\].model: unknown factor id 'electricity.grid.mars'"):
+    with pytest.raises(RecordError) as info:
         compute(elec(1, "regional_grid", region="mars"))
-    with pytest.raises(RecordError, match=r"activities\[0\].mode: unknown factor id 'transport.air'"):
+    assert info.value.path == "activities[0].model" and "'electricity.grid.mars'" in info.value.message
+    with pytest.raises(RecordError) as info:
         compute({"kind": "transport", "mode": "air", "mass": 1, "mass_unit": "kg", "distance": 1, "distance_unit": "km"})
+    assert info.value.path == "activities[0].mode" and "'transport.air'" in info.value.message
 
 
 def test_unit_mismatch_with_factor_is_an_error():
-    with pytest.raises(RecordError, match=r"activities\[0\].unit: factor 'material.steel' is per 'kg'"):
+    with pytest.raises(RecordError) as info:
         compute({"kind": "material", "factor": "material.steel", "amount": 1.0, "unit": "kWh"})
+    assert info.value.path == "activities[0].unit" and "'material.steel'" in info.value.message
 
 
 def test_fallback_contribution_of_a_dead_supplier():

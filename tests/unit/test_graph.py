@@ -2,14 +2,15 @@
 the result it is released as (FORMATS §4)."""
 import json
 import re
+from pathlib import Path
 
 import pytest
 
+from tanji.errors import CalculationError, DataError
 from tanji.methodology import slots
-from tanji.errors import CalculationError
 from tanji.methodology.graph import build_graph, evaluate, parse_target, reference_result
 from tanji.methodology.loader import load_data_dir
-from tests.builders import EU, MIIT, factors_doc, node_doc, product_doc, write_dir
+from tests.harness.data import EU, MIIT, factors_doc, node_doc, product_doc, write_dir
 
 
 def gas(m3: float) -> dict:
@@ -60,43 +61,46 @@ def test_cycle_is_an_error_naming_the_loop(tmp_path):
                   node_doc("a", [product_doc("A", declaration=MIIT, inputs=[inp("b", "B", 1)])]),
                   node_doc("b", [product_doc("B", inputs=[inp("c", "C", 1)])]),
                   node_doc("c", [product_doc("C", inputs=[inp("b", "B", 1)])]))
-    with pytest.raises(CalculationError, match=r"cycle: b/B -> c/C -> b/B"):
+    with pytest.raises(CalculationError) as info:
         build_graph(load_data_dir(d), ("a", "A"))
+    assert "b/B -> c/C -> b/B" in str(info.value)   # the loop, in order
 
 
-@pytest.mark.parametrize("target,message", [
-    (("ghost", "X"), "no node serves organisation 'ghost'"),
-    (("pack", "NOPE"), "organisation 'pack' serves no product 'NOPE'"),
-])
-def test_unknown_target(tmp_path, target, message):
-    with pytest.raises(CalculationError, match=message):
+@pytest.mark.parametrize("target,named", [(("ghost", "X"), "'ghost'"), (("pack", "NOPE"), "'NOPE'")])
+def test_unknown_target(tmp_path, target, named):
+    with pytest.raises(CalculationError) as info:
         build_graph(load_data_dir(diamond(tmp_path)), target)
+    assert named in str(info.value)
 
 
 def test_target_without_declaration_is_a_named_error(tmp_path):
-    with pytest.raises(CalculationError, match=r"cells.json: products\[0\].declaration: cells/CELL has no declaration"):
+    with pytest.raises(CalculationError) as info:
         build_graph(load_data_dir(diamond(tmp_path)), ("cells", "CELL"))
+    assert "cells.json: products[0].declaration: " in str(info.value)   # the file and the field
 
 
 def test_input_naming_an_unserved_supplier_or_product(tmp_path):
     d = write_dir(tmp_path / "u", factors_doc(),
                   node_doc("a", [product_doc("A", declaration=MIIT, inputs=[inp("b", "B", 1), inp("zz", "Z", 1)])]),
                   node_doc("b", [product_doc("B")]))
-    with pytest.raises(CalculationError, match=r"a/A inputs\[1\]: no node serves organisation 'zz'"):
+    with pytest.raises(CalculationError) as info:
         build_graph(load_data_dir(d), ("a", "A"))
+    assert "a/A inputs[1]: " in str(info.value) and "'zz'" in str(info.value)
     d = write_dir(tmp_path / "v", factors_doc(),
                   node_doc("a", [product_doc("A", declaration=MIIT, inputs=[inp("b", "Q", 1)])]),
                   node_doc("b", [product_doc("B")]))
-    with pytest.raises(CalculationError, match=r"a/A inputs\[0\]: organisation 'b' serves no product 'Q'"):
+    with pytest.raises(CalculationError) as info:
         build_graph(load_data_dir(d), ("a", "A"))
+    assert "a/A inputs[0]: " in str(info.value) and "'Q'" in str(info.value)
 
 
 def test_quantity_unit_of_the_wrong_dimension_is_a_named_error(tmp_path):
     d = write_dir(tmp_path / "m", factors_doc(),
                   node_doc("a", [product_doc("A", declaration=MIIT, inputs=[inp("b", "B", 1, "kWh")])]),
                   node_doc("b", [product_doc("B", unit="kg")]))
-    with pytest.raises(CalculationError, match=r"a/A inputs\[0\].unit: quantity of b/B \(sold per 'kg'\): 'kWh'"):
+    with pytest.raises(CalculationError) as info:
         build_graph(load_data_dir(d), ("a", "A"))
+    assert "a/A inputs[0].unit: " in str(info.value) and "'kWh'" in str(info.value)
 
 
 def test_dead_supplier_uses_the_buyers_fallback(tmp_path):
@@ -122,8 +126,9 @@ def test_dead_supplier_without_fallback_fails_naming_it(tmp_path):
     d = write_dir(tmp_path / "n", factors_doc(),
                   node_doc("a", [product_doc("A", declaration=MIIT, inputs=[inp("b", "B", 2)])]),
                   node_doc("b", [product_doc("B")]))
-    with pytest.raises(CalculationError, match=r"supplier 'b' is dead and the input has no fallback_factor"):
+    with pytest.raises(CalculationError) as info:
         build_graph(load_data_dir(d), ("a", "A"), frozenset({"b"}))
+    assert "'b'" in str(info.value) and "fallback_factor" in str(info.value)   # the supplier and the field
 
 
 def test_profile_of_the_target_applies_to_every_product(tmp_path):
@@ -142,26 +147,29 @@ def test_zero_total_has_null_shares(tmp_path):
 
 @pytest.mark.parametrize("text", ["pack", "pack/", "/PACK", "a/b/c"])
 def test_target_must_be_org_slash_product(text):
-    with pytest.raises(CalculationError, match="must be written ORG/PRODUCT"):
+    with pytest.raises(CalculationError):
         parse_target(text)
 
 
 def test_data_dir_rules(tmp_path):
     d = diamond(tmp_path)
     (d / "factors2.json").write_text((d / "factors.json").read_text())
-    with pytest.raises(Exception, match="needs exactly one tanji.factor-set/1 file, found 2"):
+    with pytest.raises(DataError) as info:
         load_data_dir(d)
+    assert (info.value.file, info.value.path) == (str(d), "(directory)")
     (d / "factors2.json").unlink()
     (d / "pack-copy.json").write_text((d / "pack.json").read_text())
-    with pytest.raises(Exception, match=r"pack.json: organisation.id: organisation 'pack' already comes from .*pack-copy.json"):
+    with pytest.raises(DataError) as info:
         load_data_dir(d)
+    assert (Path(info.value.file).name, info.value.path) == ("pack.json", "organisation.id")
+    assert "pack-copy.json" in info.value.message   # the file it already came from
 
 
 def test_a_zero_quantity_names_no_supplier():
     """The requester cannot pull a supplier's data into a calculation by naming it with quantity 0."""
     from tanji.methodology.graph import build_graph, evaluate
     from tanji.methodology.loader import load_data_dir
-    from tests.conftest import EXAMPLES
+    from tests.harness.paths import EXAMPLES
 
     data = load_data_dir(EXAMPLES / "nmc811-pack")
     pack = data.nodes["pack-assembler"].model.product("PACK-NMC811-80")
@@ -213,8 +221,6 @@ def test_the_unrounded_reference_keeps_every_digit():
 
 
 def test_the_result_carries_declared_unit_created_and_the_declaration(tmp_path):
-    import re
-
     result = reference_result(load_data_dir(diamond(tmp_path)), ("pack", "PACK"))
     doc = json.loads(result.to_json())
     assert doc["declared_unit"] == "piece"
@@ -228,7 +234,7 @@ def test_the_result_carries_declared_unit_created_and_the_declaration(tmp_path):
     assert eu["method_version"] == "2"  # the EU functional unit changed in FORMATS 1.1
 
 
-@pytest.mark.parametrize("text,method,lifetime,message", [
+@pytest.mark.parametrize("text,method,lifetime,why", [
     ('{"method": "miit-2025", "rated_energy_kwh": 50, "cycle_count": 2000}', "miit-2025", 90000.0,
      "functional unit cannot be computed"),
     ('{"method": "miit-2025", "rated_energy_kwh": 50, "cycle_count": 2000, "energy_per_cycle_fraction": 0.9}',
@@ -239,12 +245,12 @@ def test_the_result_carries_declared_unit_created_and_the_declaration(tmp_path):
     ('{"method": "eu-2023-1542", "usable_energy_kwh": 72, "vehicle_category": "SUV", "warranty_years": 8}',
      "eu-2023-1542", 1.0, "functional unit cannot be computed"),
 ])
-def test_the_key_holder_withholds_a_declaration_the_request_contradicts(text, method, lifetime, message):
+def test_the_key_holder_withholds_a_declaration_the_request_contradicts(text, method, lifetime, why):
     """The declaration travels in the signed CALCULATION_REQUEST; the key holder releases it only when it
     gives the lifetime energy the request divides by (else: withheld, REFUSAL_CODE_MALFORMED)."""
     from tanji.methodology.formats.result import committed_declaration
 
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError):   # `why`: what is wrong with it, for the reader of this table
         committed_declaration(text, method, lifetime)
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tanji.methodology import slots
 from tanji.methodology.graph import build_graph, evaluate
 from tanji.methodology.loader import DataDir, parse_factor_set, parse_node_data
-from tests.builders import MIIT, factors_doc, node_doc, product_doc
+from tests.harness.data import MIIT, factors_doc, node_doc, product_doc
 
 FACTORS = parse_factor_set(json.dumps(factors_doc()).encode(), "factors.json")
 amounts = st.floats(min_value=0, max_value=1e4, allow_nan=False, allow_infinity=False)

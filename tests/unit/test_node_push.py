@@ -12,7 +12,7 @@ from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import node_pb2 as npb
 from tanji.v1 import objects_pb2 as opb
-from tests.builders import offline_node
+from tests.harness.world import offline_node
 
 CONTENT = (b"ciphertext of calc-a", b"ciphertext of calc-b")
 REFUSED = hashlib.sha256(CONTENT[0]).digest()

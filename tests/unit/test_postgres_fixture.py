@@ -2,7 +2,7 @@
 PostgreSQL, a failure in CI (TANJI_REQUIRE_POSTGRES=1), never a silent pass."""
 import pytest
 
-from tests import postgres
+from tests.harness import postgres
 
 
 def test_missing_postgresql_skips_naming_why_or_fails_when_required(monkeypatch):

@@ -10,7 +10,7 @@ from tanji.protocol.refusals import Refusal
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
-from tests.builders import offline_node
+from tests.harness.world import offline_node
 
 PACK = SigningKey.generate()
 

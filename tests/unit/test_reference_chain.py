@@ -10,7 +10,7 @@ import pytest
 
 from tanji.methodology.graph import reference_result
 from tanji.methodology.loader import load_data_dir
-from tests.conftest import SHARED_EXPECTED
+from tests.harness.paths import SHARED_EXPECTED
 
 REL = 1e-9
 

@@ -15,15 +15,18 @@ def test_conversion_factors(src, dst, expected):
 
 @pytest.mark.parametrize("src,dst", [("kg", "kWh"), ("km", "tkm"), ("piece", "kg"), ("L", "kg"), ("kgCO2e", "kg")])
 def test_dimension_mismatch_is_an_error(src, dst):
-    with pytest.raises(units.UnitMismatch, match=f"{src}.*cannot be converted.*{dst}"):
+    with pytest.raises(units.UnitMismatch) as info:
         units.convert(1.0, src, dst)
+    assert src in str(info.value) and dst in str(info.value)   # names both units
 
 
 def test_vocabulary_is_closed():
-    with pytest.raises(ValueError, match="unknown unit 'lb'"):
+    with pytest.raises(ValueError) as info:
         units.factor("lb", "kg")
-    with pytest.raises(ValueError, match="unknown unit"):
+    assert "'lb'" in str(info.value)   # names the unit
+    with pytest.raises(ValueError) as info:
         units.factor_denominator("kgCO2e/mile")
+    assert "'mile'" in str(info.value)
     assert units.factor_denominator("kgCO2e/tkm") == "tkm"
-    with pytest.raises(ValueError, match="must be 'kgCO2e/<unit>'"):
+    with pytest.raises(ValueError):
         units.factor_denominator("kgCO2/kWh")

@@ -1,4 +1,7 @@
-"""Hypothesis strategies that mutate protobuf messages field by field (schema-aware fuzzing).
+"""Fuzzing budgets and hypothesis strategies that mutate protobuf messages field by field.
+
+`FAST` is the fast suite's budget (derandomised: the same examples every run, so CI does not
+flake on a new find); `SLOW` explores afresh each time (`.venv/bin/pytest -m slow tests/fuzz`).
 
 Random bytes mostly die in the protobuf decoder; a mutated *valid* message reaches the code
 behind it. `mutate(data, msg)` applies one to three mutations anywhere in the message tree:
@@ -9,7 +12,14 @@ does the same at the byte level (bit flips, truncation, insertion, splices).
 from __future__ import annotations
 
 from google.protobuf.descriptor import FieldDescriptor as F
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+_TOLERATED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+#: the fast suite's budget: a fixed number of examples per property, no per-example deadline
+FAST = settings(max_examples=60, deadline=None, derandomize=True, database=None, suppress_health_check=_TOLERATED)
+#: the `slow` budget: many more examples, new ones each run
+SLOW = settings(max_examples=3000, deadline=None, suppress_health_check=_TOLERATED)
 
 INT_BOUNDS = {
     F.TYPE_INT32: (-2**31, 2**31 - 1), F.TYPE_SINT32: (-2**31, 2**31 - 1), F.TYPE_SFIXED32: (-2**31, 2**31 - 1),
@@ -42,7 +52,7 @@ def scalar(field, strings=(), blobs=()) -> st.SearchStrategy:
     raise TypeError(f"no strategy for field type {t}")  # pragma: no cover - every scalar type is above
 
 
-def _slots(msg, depth: int = 0, out=None) -> list:
+def field_slots(msg, depth: int = 0, out=None) -> list:
     """(message, field) pairs anywhere in the tree: every field of every present sub-message."""
     out = [] if out is None else out
     for field in msg.DESCRIPTOR.fields:
@@ -50,16 +60,16 @@ def _slots(msg, depth: int = 0, out=None) -> list:
         if field.type == F.TYPE_MESSAGE and depth < 4:
             if field.is_repeated:
                 for item in getattr(msg, field.name):
-                    _slots(item, depth + 1, out)
+                    field_slots(item, depth + 1, out)
             elif msg.HasField(field.name):
-                _slots(getattr(msg, field.name), depth + 1, out)
+                field_slots(getattr(msg, field.name), depth + 1, out)
     return out
 
 
 def mutate(data: st.DataObject, msg, strings=(), blobs=(), max_mutations: int = 3):
     """Mutate `msg` in place (one to `max_mutations` field-level changes); returns it."""
     for _ in range(data.draw(st.integers(1, max_mutations), label="mutations")):
-        slots = _slots(msg)
+        slots = field_slots(msg)
         parent, field = data.draw(st.sampled_from(slots), label="field")
         action = data.draw(st.sampled_from(["set", "set", "clear", "add"]), label="action")
         name = field.name

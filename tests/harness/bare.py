@@ -1,30 +1,33 @@
 """A real coordinator process with nobody else: the test plays every other party.
 
 For the limit and malformed-wire tests: one `tanji coordinator serve` per test module, on
-loopback, with the federation's keys on disk so the test can sign as any listed party
-(`tanji.cli.demo.onboard`). Nothing here is mocked: requests cross a real gRPC connection into a
-separate process, and `alive()` checks that process is still running and serving.
+loopback, with the federation's keys on disk so the test can sign as any listed party. Nothing
+here is mocked: requests cross a real gRPC connection into a separate process, and `alive()`
+checks that process is still running and serving.
 
     maker/P  <- supplier/S        (maker: the requester; the test plays the key holder too)
     maker2/P2                     (a second requester, for the open-calculations limit)
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 
-from tanji.cli.demo import Processes, _wait_for, onboard
+from tanji.cli.demo import Processes, onboard
 from tanji.he import tasks as he_tasks
 from tanji.infra.transfer import push_object
 from tanji.protocol import envelope as env
 from tanji.protocol import limits
-from tanji.protocol.signing import SigningKey
+from tanji.protocol.messages import Binding
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import key_holder_pb2 as kpb
@@ -34,10 +37,13 @@ from tanji.v1 import node_pb2_grpc as ngrpc
 from tanji.v1 import objects_pb2 as opb
 from tanji.v1 import requester_pb2 as rpb
 from tanji.v1 import requester_pb2_grpc as rgrpc
+from tests.harness import envelopes as E
+from tests.harness.keys import KEY_HOLDER, party_key
+from tests.harness.processes import wait_for_file
 
 MT = epb.MessageType
 S = rpb.CalculationState
-KEY_HOLDER = "keyholder"
+#: the factor set every calculation of the bare coordinator names
 FACTOR_SET_HASH = b"\x11" * 32
 #: generous per-call deadline for a loaded 2-core machine
 TIMEOUT = 60
@@ -48,38 +54,21 @@ class Party:
 
     def __init__(self, coord: BareCoordinator, name: str):
         self.coord, self.name = coord, name
-        self.key = SigningKey.load_or_create(coord.state / name / "envelope-key.pem")
+        self.key = party_key(coord.state, name)
         self.nodes = ngrpc.NodeServiceStub(coord.channel)
         self.requester = rgrpc.RequesterServiceStub(coord.channel)
         self.work = kgrpc.KeyHolderServiceStub(coord.channel)
 
-    def body(self, mt: int, cid: str, receiver: str = "coordinator") -> epb.EnvelopeBody:
-        b = env.new_body(mt, calculation_id=cid, sender=self.name, receiver=receiver)
-        b.factor_set_hash = FACTOR_SET_HASH
-        b.method_profile.name, b.method_profile.version = "miit-2025", "1"
-        return b
-
-    def register(self, products=(), edges=()) -> cpb.PushOutcome:
-        b = env.new_body(MT.MESSAGE_TYPE_REGISTRATION, calculation_id="", sender=self.name, receiver="coordinator")
-        b.registration.organisation_id = self.name
-        b.registration.envelope_public_key = self.key.public_raw
-        b.registration.roles.append(cpb.PARTY_ROLE_KEY_HOLDER if self.name == KEY_HOLDER else cpb.PARTY_ROLE_NODE)
-        b.registration.product_ids.extend(products)
-        for buyer_product, supplier, supplier_product in edges:
-            b.registration.supply_edges.add(buyer_product=buyer_product, supplier=supplier,
-                                            supplier_product=supplier_product)
-        return self.nodes.Register(npb.RegisterRequest(registration=env.seal(b, self.key)), timeout=TIMEOUT).outcome
+    def register(self, products: Iterable[str] = (), edges: Iterable[tuple[str, str, str]] = ()) -> cpb.PushOutcome:
+        role = cpb.PARTY_ROLE_KEY_HOLDER if self.name == KEY_HOLDER else cpb.PARTY_ROLE_NODE
+        sealed = E.registration(self.name, self.key, products, edges, roles=[role])
+        return self.nodes.Register(npb.RegisterRequest(registration=sealed), timeout=TIMEOUT).outcome
 
     def calculation_request(self, product: str, deadline_seconds: float = 3600) -> epb.Envelope:
         cid = uuid.uuid4().hex + os.urandom(8).hex()
-        b = self.body(MT.MESSAGE_TYPE_CALCULATION_REQUEST, cid)
-        r = b.calculation_request
-        r.target_organisation = self.name
-        r.products.add(product_id=product, lifetime_energy_kwh=1000.0)
-        r.depth_bound, r.batch_size, r.key_holder, r.factor_set_id = 1, 1, KEY_HOLDER, "fs"
-        r.min_attestations = 1
-        r.deadline.FromDatetime(datetime.now(UTC) + timedelta(seconds=deadline_seconds))
-        return env.seal(b, self.key)
+        payload = E.calculation(self.name, [product], deadline=timedelta(seconds=deadline_seconds),
+                                min_attestations=1)
+        return E.seal(payload, self.key, sender=self.name, cid=cid, binding=E.requested(FACTOR_SET_HASH))
 
     def start(self, product: str, deadline_seconds: float = 3600) -> tuple[cpb.PushOutcome, str, epb.Envelope]:
         sealed = self.calculation_request(product, deadline_seconds)
@@ -89,13 +78,24 @@ class Party:
     def status(self, cid: str) -> rpb.GetStatusResponse:
         return self.requester.GetStatus(rpb.GetStatusRequest(party_id=self.name, calculation_id=cid), timeout=TIMEOUT)
 
-    def push_object(self, cid: str, data: bytes, kind: int = opb.OBJECT_KIND_CIPHERTEXT) -> bytes:
+    def push_object(self, cid: str, data: bytes, kind: opb.ObjectKind = opb.OBJECT_KIND_CIPHERTEXT) -> bytes:
         return push_object(self.nodes, self.name, cid, data, kind)
 
     def push(self, *envelopes: epb.Envelope) -> list[cpb.PushOutcome]:
         resp = self.nodes.PushMessages(npb.PushMessagesRequest(party_id=self.name, envelopes=list(envelopes)),
                                        timeout=TIMEOUT)
         return list(resp.outcomes)
+
+    def contribution(self, request: epb.Envelope, keys: he_tasks.Keys, product: str, ciphertext: bytes) -> epb.Envelope:
+        """A CONTRIBUTION to `request`'s calculation carrying `ciphertext` (pushed first as an object),
+        bound to the calculation and `keys` as a node binds it."""
+        cid = env.parse_unverified(request).body.calculation_id
+        digest = self.push_object(cid, ciphertext)
+        requested = E.bound(request)
+        keyed = Binding(requested.factor_set_hash, requested.method_profile, keys.key_fingerprint, keys.params_hash)
+        payload = epb.Contribution(product_id=product, ciphertext_hash=digest, record_commitment=os.urandom(32))
+        return E.seal(payload, self.key, sender=self.name, cid=cid, binding=keyed,
+                      answers=env.message_hash(request), objects=[digest])
 
     # ---------------------------------------------------------------- as the key holder
     def announcement(self, request: epb.Envelope, keys: he_tasks.Keys, context: bytes | None = None,
@@ -106,15 +106,8 @@ class Party:
         ctx_hash = self.push_object(cid, keys.public_context if context is None else context,
                                     opb.OBJECT_KIND_PUBLIC_CONTEXT)
         unit_hash = self.push_object(cid, keys.unit_weight if unit_weight is None else unit_weight)
-        b = self.body(MT.MESSAGE_TYPE_KEY_ANNOUNCEMENT, cid)
-        b.answers_hash = opened.hash
-        b.key_fingerprint, b.ckks_params_hash = keys.key_fingerprint, keys.params_hash
-        b.object_hashes.extend([ctx_hash, unit_hash])
-        ka = b.key_announcement
-        ka.key_fingerprint, ka.ckks_params_hash = keys.key_fingerprint, keys.params_hash
-        ka.preset, ka.context_object_hash, ka.transit_level = keys.preset, ctx_hash, keys.transit_level
-        ka.width, ka.unit_weight_object_hash = keys.width, unit_hash
-        return env.seal(b, self.key)
+        return E.seal(E.announced(keys, ctx_hash, unit_hash), self.key, sender=self.name, cid=cid,
+                      binding=E.bound(request), answers=opened.hash, objects=[ctx_hash, unit_hash])
 
     def publish(self, announcement: epb.Envelope) -> cpb.PushOutcome:
         return self.work.PublishKey(kpb.PublishKeyRequest(key_announcement=announcement), timeout=TIMEOUT).outcome
@@ -135,7 +128,7 @@ class BareCoordinator:
                                          "--federation", str(self.fed_file), "--listen", "127.0.0.1:0",
                                          "--port-file", str(port_file), "--lease-seconds", "3600", *extra_args])
         try:
-            self.address = f"127.0.0.1:{_wait_for(port_file, self.procs, 'the coordinator to listen')}"
+            self.address = f"127.0.0.1:{wait_for_file(port_file, self.procs, 'the coordinator to listen')}"
             self.channel = grpc.insecure_channel(self.address, options=limits.GRPC_OPTIONS)
             self.maker, self.maker2, self.supplier, self.keyholder = (
                 Party(self, p) for p in ("maker", "maker2", "supplier", KEY_HOLDER))
@@ -156,7 +149,7 @@ class BareCoordinator:
         return grpc.insecure_channel(self.address, options=[("grpc.max_send_message_length", -1),
                                                             ("grpc.max_receive_message_length", -1)])
 
-    def raw_call(self, method: str, channel: grpc.Channel | None = None):
+    def raw_call(self, method: str, channel: grpc.Channel | None = None) -> grpc.UnaryUnaryMultiCallable:
         """Any method, bytes in and bytes out (no client-side serialisation at all)."""
         return (channel or self.raw_channel()).unary_unary(method)
 
@@ -170,7 +163,7 @@ class BareCoordinator:
     def log(self) -> str:
         return (self.state / "coordinator" / "log.txt").read_text(errors="replace")
 
-    def query(self, sql: str) -> list[tuple]:
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Read the coordinator's database (read-only, as an operator would)."""
         con = sqlite3.connect(f"file:{self.state / 'coordinator' / 'coordinator.db'}?mode=ro", uri=True)
         try:
@@ -187,7 +180,12 @@ class BareCoordinator:
                 out |= {str(p.relative_to(base.parent)) for p in base.rglob("*") if p.is_file()}
         return out
 
-    def wait(self, party: Party, cid: str, predicate, timeout: float = 120) -> rpb.GetStatusResponse:
+    def holds_object(self, data: bytes) -> bool:
+        h = hashlib.sha256(data).hexdigest()
+        return (self.state / "coordinator" / "objects" / h[:2] / h[2:]).exists()
+
+    def wait(self, party: Party, cid: str, predicate: Callable[[rpb.GetStatusResponse], bool],
+             timeout: float = 120) -> rpb.GetStatusResponse:
         end = time.monotonic() + timeout
         while True:
             st = party.status(cid)

@@ -1,7 +1,7 @@
 """A coordinator that deviates on purpose — the malicious coordinator of the adversarial suite.
 
 It is the real `tanji.coordinator.service.Coordinator` behind the real gRPC services, run as its own
-process (`python -m tests.adversarial.evil_coordinator`), honest until the test writes
+process (`python -m tests.harness.evil_coordinator`), honest until the test writes
 `attack.json` into its state folder; it re-reads that file at each step, so one process plays
 every attack of a module in turn. It holds only what a coordinator holds — its own signing key,
 the public contexts, the ciphertexts, the stored envelopes — so whatever it forges, it forges
@@ -25,6 +25,7 @@ with the coordinator's own means. Each mode is one attack:
 * ``second-decryption`` (calculation, supplier): once that calculation is done, a second
   decryption is queued for its key holder, of an aggregate holding the supplier's contribution
   alone (what isolating one supplier would take).
+* ``false-death`` (supplier, hold): a live supplier declared dead (tests.harness.false_death).
 
 Every envelope the key holder submits is also written to `submissions/` in the state folder:
 what the coordinator received, for the test to read.
@@ -54,6 +55,7 @@ from tanji.protocol.identity import COORDINATOR_ID
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
+from tests.harness import false_death
 
 log = logging.getLogger("tanji.evil-coordinator")
 MT = epb.MessageType
@@ -201,6 +203,7 @@ class EvilCoordinator(Coordinator):
         super().__init__(*args, core=lambda *a: EvilCore(*a, state=state), **kwargs)
         self.state = state
         self.second_done: set[str] = set()
+        false_death.install(self, read_attack, state)
 
     def attack(self) -> dict:
         return read_attack(self.state)

@@ -1,6 +1,6 @@
 """The HE deserialisers in a process of their own, so a native crash cannot take pytest down.
 
-`python -m tests.fuzz.he_worker SECRET_CONTEXT_FILE` reads frames from stdin — one byte of
+`python -m tests.harness.he_worker SECRET_CONTEXT_FILE` reads frames from stdin — one byte of
 kind, four bytes of big-endian length, the bytes — and answers one line per frame: `ok`,
 `he:<HEError subclass>` or `other:<exception>: <message>`. Kinds: `c` a ciphertext under the
 public context (any level and width), `t` at the transit level with 8 slots (the coordinator's
