@@ -44,11 +44,13 @@ WORDS = ["kWh", "MWh", "kg", "t", "g", "m3", "L", "tkm", "km", "piece", "kgCO2e"
          "service_years"]
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 10), st.integers(), st.sampled_from([0, -0.0, 1e308, -1e308, 5e-324, 2**53 + 1, 10**400]),
+    st.none(), st.booleans(), st.integers(-10, 10), st.integers(),
+    st.sampled_from([0, -0.0, 1e308, -1e308, 5e-324, 2**53 + 1, 10**400]),
     st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(WORDS), st.text(max_size=20))
-json_values = st.recursive(json_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                                 st.dictionaries(st.sampled_from(WORDS) | st.text(max_size=8),
-                                                                                 inner, max_size=3)), max_leaves=6)
+json_values = st.recursive(
+    json_scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                          st.dictionaries(st.sampled_from(WORDS) | st.text(max_size=8), inner,
+                                                          max_size=3)), max_leaves=6)
 
 
 def _paths(doc, path=()):

@@ -99,14 +99,16 @@ def serve_calls(world, svc: NodeServicer, data) -> None:
 @FAST
 @given(data=st.data())
 def test_fuzz_object_upload_handlers(servicer, data):
-    serve_calls(*servicer, data)
+    world, svc = servicer
+    serve_calls(world, svc, data)
 
 
 @pytest.mark.slow
 @SLOW
 @given(data=st.data())
 def test_fuzz_object_upload_handlers_long(servicer, data):
-    serve_calls(*servicer, data)
+    world, svc = servicer
+    serve_calls(world, svc, data)
 
 
 # ---------------------------------------------------------------------------- client side
@@ -119,6 +121,8 @@ class HostileStub:
 
     def __init__(self, stats, pushes, pulls):
         self.stats, self.pushes, self.pulls, self.calls = list(stats), list(pushes), list(pulls), 0
+        self.pushes_default: opb.PushObjectResponse | None = None   # answered once the queue is empty
+        self.pulls_default: opb.PullObjectResponse | None = None
 
     def _next(self, queue, default):
         self.calls += 1

@@ -31,6 +31,7 @@ def alive(pid: int) -> bool:
 def test_a_child_armed_from_its_environment_dies_with_its_killed_parent():
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True,
                               cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    assert parent.stdout is not None
     try:
         lines = {parent.stdout.readline().strip() for _ in range(2)}
         assert "armed" in lines, lines

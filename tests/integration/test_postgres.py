@@ -42,7 +42,8 @@ def test_demo_on_postgresql_matches_the_reference_and_its_bundle_verifies(tmp_pa
     assert_matches_reference(json.loads((out / "result.json").read_text()))
     assert not (out / "state" / "coordinator" / "objects").exists()  # ciphertexts went to the database
     with pg_connect(postgres_url) as con:
-        assert con.execute("SELECT COUNT(*) FROM objects").fetchone()[0] > 0
+        (count,) = con.execute("SELECT COUNT(*) FROM objects").fetchall()
+        assert count[0] > 0
     verify = subprocess.run([sys.executable, "-m", "tanji", "audit", "verify", str(out / "bundle.tar"), "--trust",
                              str(out / "state" / "registry" / "anchor.pub")],
                             capture_output=True, text=True, timeout=300)

@@ -1,6 +1,6 @@
 """The shipped example chain: shape (8–12 organisations, ≥ 5 tiers), and its reference result
 cross-checked against the recursive form F(p) = own(p) + Σ q·F(child)."""
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ def test_shape_of_the_example_chain(data):
     graph = build_graph(data, TARGET)
     assert graph.depth() >= 5, "at least five tiers below the pack"
     # a DAG: some supplier product is bought by two buyers
-    bought_by = {}
+    bought_by: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for key in graph.order:
         for e in graph.edges[key]:
             bought_by.setdefault(e.supplier, set()).add(key)
@@ -36,7 +36,7 @@ def test_reference_equals_the_recursive_form(data):
     profile = build_graph(data, TARGET).profile
     factors = data.factors.by_id
 
-    @lru_cache(maxsize=None)
+    @cache
     def F(org: str, pid: str) -> tuple:
         node = data.nodes[org].model
         product = node.product(pid)

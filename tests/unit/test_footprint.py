@@ -24,7 +24,8 @@ def elec(amount, model, **kw):
 def test_fuel_material_direct_and_transport():
     out = compute(
         {"kind": "fuel", "factor": "fuel.natural_gas", "amount": 3.0, "unit": "m3"},           # 6.0
-        {"kind": "fuel", "factor": "fuel.diesel", "amount": 2000.0, "unit": "L", "data_source": "secondary"},  # 5400? no: 2000 L*2.7
+        {"kind": "fuel", "factor": "fuel.diesel", "amount": 2000.0, "unit": "L",
+         "data_source": "secondary"},                                                             # 2000 L * 2.7
         {"kind": "material", "factor": "material.nickel", "amount": 500.0, "unit": "kg",      # 0.5 t * 10 = 5
          "data_source": "secondary", "stage": "raw_material"},
         {"kind": "material", "factor": "material.bms", "amount": 2, "unit": "piece", "dqr": 2.0},  # 60
@@ -56,7 +57,8 @@ def test_energy_units_convert_to_the_factor_unit():
     (elec(100, "regional_grid", region="east"), 60.0, None),
     (elec(100, "national_average"), 50.0, None),
     (elec(100, "direct", source="hydro", evidence="PPA-1"), 2.0, None),
-    (elec(100, "direct", source="hydro", region="east"), 60.0, "direct connection without evidence, regional grid used"),
+    (elec(100, "direct", source="hydro", region="east"), 60.0,
+     "direct connection without evidence, regional grid used"),
     (elec(100, "direct", source="hydro"), 50.0, "direct connection without evidence, national average used"),
     (elec(100, "green_certificate", source="wind", evidence="GEC-1", certified_amount=0.1, certified_unit="MWh"),
      0.001, None),
@@ -84,10 +86,12 @@ def test_electricity_models_and_fallbacks_miit(record, expected, warning):
 @pytest.mark.parametrize("record,expected,warning", [
     (elec(100, "direct", source="hydro", evidence="PPA-1"), 2.0, None),
     (elec(100, "national_average"), 50.0, None),
-    (elec(100, "regional_grid", region="east"), 50.0, "electricity model 'regional_grid' not accepted by method 'eu-2023-1542', national average used"),
+    (elec(100, "regional_grid", region="east"), 50.0,
+     "electricity model 'regional_grid' not accepted by method 'eu-2023-1542', national average used"),
     (elec(100, "green_certificate", source="wind", evidence="G", certified_amount=100, certified_unit="kWh"),
      50.0, "electricity model 'green_certificate' not accepted by method 'eu-2023-1542', national average used"),
-    (elec(100, "direct", source="hydro", region="east"), 50.0, "direct connection without evidence, national average used"),
+    (elec(100, "direct", source="hydro", region="east"), 50.0,
+     "direct connection without evidence, national average used"),
 ])
 def test_electricity_under_eu_profile(record, expected, warning):
     out = compute(record, profile=EU)
@@ -153,7 +157,8 @@ def test_missing_factor_names_the_record():
         compute(elec(1, "regional_grid", region="mars"))
     assert info.value.path == "activities[0].model" and "'electricity.grid.mars'" in info.value.message
     with pytest.raises(RecordError) as info:
-        compute({"kind": "transport", "mode": "air", "mass": 1, "mass_unit": "kg", "distance": 1, "distance_unit": "km"})
+        compute({"kind": "transport", "mode": "air", "mass": 1, "mass_unit": "kg", "distance": 1,
+                 "distance_unit": "km"})
     assert info.value.path == "activities[0].mode" and "'transport.air'" in info.value.message
 
 

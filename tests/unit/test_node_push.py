@@ -32,11 +32,13 @@ class Status(grpc.RpcError):
 class Coordinator:
     """Takes every envelope; refuses (or cannot be reached for) the object named `bad`."""
 
-    def __init__(self, bad: bytes, error: Status):
-        self.bad, self.error, self.pushed = bad, error, []
+    def __init__(self, bad: bytes, error: Status | None):
+        self.bad, self.error = bad, error
+        self.pushed: list[str] = []
 
     def StatObject(self, req, timeout=None):
         if req.object_hash == self.bad:
+            assert self.error is not None
             raise self.error
         return opb.StatObjectResponse(complete=True)
 

@@ -22,7 +22,8 @@ def test_an_import_into_a_read_only_store_names_the_store_and_keeps_the_current_
         import_files(NodeStore(db, read_only=True), data, factors)
     assert (err.value.path, err.value.what) == (db, f"import {data} as a new data version")
     assert "SQLITE_READONLY" in err.value.reason   # SQLite's own error name
-    assert load_current(NodeStore(db))[2] == 1
+    current = load_current(NodeStore(db))
+    assert current is not None and current[2] == 1
 
 
 def test_a_read_only_store_that_does_not_exist_is_named(tmp_path, monkeypatch):
@@ -54,7 +55,7 @@ def test_a_store_written_before_refusal_codes_opens_in_place_and_keeps_its_refus
     con.close()
     store = NodeStore(db)
     with store.sessions.begin() as s:
-        answered, refused = (s.get(Handled, bytes([i]) * 32) for i in range(2))
+        answered, refused = (s.get_one(Handled, bytes([i]) * 32) for i in range(2))
         assert (answered.refused, refused.refused) == (False, True)
         assert refused.refusal_code == cpb.REFUSAL_CODE_UNSPECIFIED   # refused, the code was not kept then
         s.add(Handled(hash=b"n" * 32, calculation_id="calc-2", kind="MESSAGE_TYPE_MERGED_REQUEST",
