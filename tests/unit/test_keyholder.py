@@ -4,6 +4,7 @@ only the gRPC stubs are replaced by recorders (pure plumbing)."""
 import hashlib
 import json
 from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 
@@ -44,6 +45,11 @@ class Recorder:
 def sent(kh):
     """The recorder standing in for the coordinator behind the key holder's client."""
     return kh.client.key_holder_service
+
+
+def plug(kh, recorder) -> None:
+    """`recorder` answers the key holder's calls instead of the coordinator's stubs (plumbing only)."""
+    kh.client.key_holder_service = kh.client.node_service = cast(Any, recorder)
 
 
 def evidence(keys, req, contributions: list[bytes], binding):
@@ -113,7 +119,7 @@ def setup(tmp_path):
                                      requester_warnings=["a/P activities[0]: example warning"]),
                      keys["a"], sender="a", cid=CID, binding=binding, answers=env.message_hash(agg))
         item = kpb.DecryptionNeeded(calculation_request=req, aggregate=agg, attestations=[att], evidence=envelopes)
-        kh.client.key_holder_service = kh.client.node_service = Recorder(objects)
+        plug(kh, Recorder(objects))
         return item
 
     yield kh, build
@@ -245,7 +251,7 @@ class ObjectStoreRecorder:
 def test_a_re_announced_key_pushes_its_public_context_again(tmp_path):
     parties = in_memory(("coordinator", "keyholder", "a"))
     kh = offline_key_holder(tmp_path, parties)
-    kh.client.key_holder_service = kh.client.node_service = ObjectStoreRecorder()
+    plug(kh, ObjectStoreRecorder())
     asked = epb.CalculationRequest(target_organisation="a", key_holder="keyholder", depth_bound=1, citation_slots=5)
     request = E.seal(asked, parties["a"], sender="a", cid="calc-rekey-0000000001")
     try:
@@ -274,8 +280,8 @@ def test_a_store_written_before_citation_reports_opens_with_its_calculations(tmp
     con.close()
     store = KeyHolderStore(tmp_path)
     with store.sessions() as s:
-        row = s.get(KeyedCalculation, "calc-1")
+        row = s.get_one(KeyedCalculation, "calc-1")
         assert (row.state, row.submitted, row.citation_report) == ("released", b"\x02", None)
         row.citation_report = b"report"
         s.commit()
-    assert KeyHolderStore(tmp_path).sessions().get(KeyedCalculation, "calc-1").citation_report == b"report"
+    assert KeyHolderStore(tmp_path).sessions().get_one(KeyedCalculation, "calc-1").citation_report == b"report"
