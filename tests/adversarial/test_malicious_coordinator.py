@@ -47,10 +47,11 @@ def attacked(fed, mode: str, **params) -> rpb.GetStatusResponse:
 
 def test_coordinator_substitutes_the_weight_in_a_merged_request(federation, honest_run):
     """Attacker: coordinator. It sends cathode Enc(2w) = w + w (no key needed) instead of the sum
-    of its two buyers' requests, so cathode's share would count twice. Refusal: the auditor
-    re-sums the buyers' signed requests and finds another ciphertext."""
+    of its two buyers' requests, so cathode's share would count twice. Refusal: cathode re-adds
+    its buyers' signed requests before it answers and finds another ciphertext (#11 item 1; the
+    auditor re-sums them again before it attests)."""
     st = attacked(federation, "double-weight", supplier="cathode")
-    assert_failed(st, cpb.REFUSAL_CODE_HASH_MISMATCH, "pack")
+    assert_failed(st, cpb.REFUSAL_CODE_HASH_MISMATCH, "cathode")
 
 
 def test_coordinator_serves_other_bytes_under_a_ciphertexts_hash(federation, honest_run):

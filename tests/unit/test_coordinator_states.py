@@ -8,6 +8,7 @@ import pytest
 
 from tanji.coordinator import states
 from tanji.coordinator.states import FINAL, CalcState, PairState
+from tanji.protocol import envelope as env
 from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
@@ -86,8 +87,8 @@ def test_a_refusal_must_answer_something_sent_to_its_sender(world):
     world.publish_key()
     world.answer_root()
     (merged,) = world.inbox("b", MT.MESSAGE_TYPE_MERGED_REQUEST)
-    (request,) = [r for r in merged.payload.parts[0].requests]  # a's REQUEST: in the calculation, never sent to b
-    for answers in (os.urandom(32), request.request_hash):
+    root = env.message_hash(world.contribution_env)  # a's CONTRIBUTION: in the calculation, never sent to b
+    for answers in (os.urandom(32), root):
         (out,) = world.c.push("b", [world.refusal("b", answers)])
         assert out.status == cpb.PUSH_STATUS_REFUSED and out.code == cpb.REFUSAL_CODE_UNEXPECTED, out
     assert world.c.status(CID).state == S.CALCULATION_STATE_RUNNING
