@@ -12,19 +12,16 @@ from tanji.protocol.refusals import Refusal
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
+from tests.harness import envelopes as E
 from tests.harness.world import offline_node
 
 PACK = SigningKey.generate()
 
 
 def calculation_request(cid: str, products: list[str]) -> epb.Envelope:
-    body = env.new_body(epb.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id=cid, sender="pack-co",
-                        receiver="coordinator")
-    req = body.calculation_request
-    req.target_organisation, req.batch_size = "pack-co", len(products)
-    for p in products:
-        req.products.add(product_id=p)
-    return env.seal(body, PACK)
+    asked = epb.CalculationRequest(target_organisation="pack-co", batch_size=len(products),
+                                   products=[epb.BatchItem(product_id=p) for p in products])
+    return E.seal(asked, PACK, sender="pack-co", cid=cid)
 
 
 @pytest.fixture
