@@ -6,10 +6,6 @@ from pathlib import Path
 
 import pytest
 
-# EXAMPLES and ROOT are re-exported for a test module another change is writing
-# (tests/adversarial/test_paths.py); every other test imports them from tests.harness.paths
-from tests.harness.paths import EXAMPLES as EXAMPLES
-from tests.harness.paths import ROOT as ROOT
 from tests.harness.paths import SHARED_EXPECTED, SHARED_REFERENCE
 
 
