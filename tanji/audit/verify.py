@@ -14,7 +14,7 @@ from tanji.audit import trusted
 from tanji.audit.report import Check, Report
 from tanji.audit.trusted import TrustedBundle
 from tanji.errors import TanjiError
-from tanji.protocol import merkle, reexecution
+from tanji.protocol import fallbacks, merkle, reexecution
 from tanji.protocol.identity import COORDINATOR_ID
 from tanji.v1 import envelope_pb2 as epb
 
@@ -175,8 +175,12 @@ def _check_result(b: TrustedBundle, report: Report) -> None:
             problems.append("stages do not add up to the total")
         if doc["calculation"] != b.manifest.get("calculation") or doc["product"] != b.manifest.get("product"):
             problems.append("the result names another calculation or product")
+        named = [t.as_json() for t in fallbacks.taken(b.envelopes.values(), aggs[0].payload.contribution_hashes)]
+        if doc.get("fallbacks") != named:
+            problems.append(f"the result names fallbacks {doc.get('fallbacks')}, the aggregate sums {named}")
         report.summary = {k: doc[k] for k in ("calculation", "product", "method", "total_kgco2e", "per_kwh_kgco2e",
                                               "warnings_count")}
+        report.summary["fallbacks"] = named  # every fallback in the chain: supplier, product, buyer, tier
     except (ValueError, KeyError, TypeError) as exc:
         problems.append(f"result is not a tanji.result/1 document: {exc}")
     report.add("key holder's result", not problems, "; ".join(problems))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -19,6 +20,9 @@ from tanji.protocol.refusals import Refusal, code_name
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 
+if TYPE_CHECKING:
+    from tanji.coordinator.leases import Leases
+
 log = logging.getLogger("tanji.coordinator")
 MT = epb.MessageType
 Handler = Callable[[object, CalcContext, env.Opened], None]
@@ -29,6 +33,7 @@ class Intake:
         """`handlers`: message type -> handler(session, calculation context, opened envelope)."""
         self.core = core
         self.handlers = {**handlers, MT.MESSAGE_TYPE_REFUSAL: self.on_refusal}
+        self.contests: Leases | None = None  # wired by the service: a supplier contesting its death notice
 
     def push(self, party_id: str, envelopes: list[epb.Envelope]) -> list[cpb.PushOutcome]:
         return [self.push_one(party_id, e) for e in envelopes]
@@ -53,7 +58,10 @@ class Intake:
                     handler = self.handlers.get(opened.body.message_type)
                     if handler is None:
                         raise Refusal(cpb.REFUSAL_CODE_UNEXPECTED, f"{opened.type_name} is not pushed by a party")
-                    require_open(ctx.calc)
+                    if self.contests is not None and self.contests.is_contest(s, opened):
+                        handler = self.contests.on_contest  # stored and logged in any state (decision 0010)
+                    else:
+                        require_open(ctx.calc)
                     if s.scalar(select(db.StoredEnvelope.hash).where(
                             db.StoredEnvelope.sender == opened.body.sender,
                             db.StoredEnvelope.message_id == opened.body.message_id)) is not None:

@@ -1,6 +1,8 @@
 """Leases and dead suppliers (DESIGN §2 step 7): the sweeps that declare a supplier dead when its
 lease has expired while its request is out, and fail a calculation past its deadline; the signed
-DEAD_SUPPLIER notices to the buyers that named it, and their FALLBACK_CONTRIBUTIONs.
+DEAD_SUPPLIER notices to the buyers that named it — each delivered to the supplier it names as
+well, which contests it if it held a lease when declared dead (decision 0010) — their
+FALLBACK_CONTRIBUTIONs, and the contests, stored and logged in any state of the calculation.
 
 Only the sweeper (`check_deadlines`, run by the service's sweeper thread) writes here on its own
 initiative; a reader never sweeps.
@@ -23,7 +25,7 @@ from tanji.coordinator.transactions import Core, reopen
 from tanji.protocol import envelope as env
 from tanji.protocol import messages
 from tanji.protocol.identity import COORDINATOR_ID
-from tanji.protocol.refusals import Refusal
+from tanji.protocol.refusals import Refusal, code_name
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 
@@ -102,7 +104,9 @@ class Leases:
             notice.declared_at.GetCurrentTime()
             body = messages.dead_supplier(notice, calculation_id=ctx.id, sender=COORDINATOR_ID, receiver=r.buyer,
                                           binding=ctx.binding, answers=r.hash)
-            self.core.deliver(s, r.buyer, self.core.seal(s, body).hash)
+            h = self.core.seal(s, body).hash
+            self.core.deliver(s, r.buyer, h)
+            self.core.deliver(s, pair.org, h)  # the supplier named may contest it (decision 0010)
         log.warning("calculation %s: %s/%s declared dead (%s)", ctx.id[:8], pair.org, pair.product,
                     epb.DeathReason.Name(reason))
 
@@ -130,3 +134,28 @@ class Leases:
                               product=fb.product_id, request_hash=fb.request_hash, dead_supplier_hash=ds.hash))
         s.flush()
         self.aggregation.maybe_aggregate(s, ctx)
+
+    # ------------------------------------------------------------ a supplier contesting its death
+    def is_contest(self, s, opened: env.Opened) -> bool:
+        """A REFUSAL (DECLARED_DEAD) of a dead-supplier notice of this calculation, by the supplier it names."""
+        if (opened.body.message_type != epb.MESSAGE_TYPE_REFUSAL
+                or opened.payload.code != cpb.REFUSAL_CODE_DECLARED_DEAD):
+            return False
+        row = s.get(db.StoredEnvelope, opened.body.answers_hash)
+        return (row is not None and row.message_type == "MESSAGE_TYPE_DEAD_SUPPLIER"
+                and row.calculation_id == opened.body.calculation_id
+                and reopen(s, row.hash).payload.supplier == opened.body.sender)
+
+    def on_contest(self, s, ctx: CalcContext, opened: env.Opened) -> None:
+        """Stored and logged whatever the calculation's state (its bundle then fails `audit verify`);
+        a calculation still open fails, naming the supplier and the code."""
+        earlier = s.scalars(select(db.StoredEnvelope.hash).where(
+            db.StoredEnvelope.calculation_id == ctx.id, db.StoredEnvelope.message_type == "MESSAGE_TYPE_REFUSAL",
+            db.StoredEnvelope.sender == opened.body.sender))
+        if any(reopen(s, h).body.answers_hash == opened.body.answers_hash for h in earlier):
+            raise Refusal(cpb.REFUSAL_CODE_DUPLICATE, f"{opened.body.sender} already contested this notice")
+        self.core.store(s, opened)
+        log.warning("calculation %s: %s contests being declared dead", ctx.id[:8], opened.body.sender)
+        if ctx.calc.state not in FINAL_NAMES:
+            ctx.fail(cpb.REFUSAL_CODE_DECLARED_DEAD,
+                     f"{opened.body.sender}: {code_name(cpb.REFUSAL_CODE_DECLARED_DEAD)}: {opened.payload.message}")

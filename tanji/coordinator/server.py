@@ -9,6 +9,7 @@ import logging
 import threading
 from collections import OrderedDict
 from concurrent import futures
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -165,6 +166,7 @@ class NodeServicer(ngrpc.NodeServiceServicer):
             context.abort(exc.status, exc.message)
         resp = npb.HeartbeatResponse(next_heartbeat_seconds=limits.HEARTBEAT_SECONDS, messages_waiting=waiting)
         resp.lease_expires_at.FromDatetime(lease)
+        resp.granted_at.FromDatetime(lease - timedelta(seconds=self.c.limits.lease_seconds))  # a contest's evidence
         return resp
 
     def PullMessages(self, request, context):

@@ -43,6 +43,7 @@ class Coordinator:
             MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION: self.leases.on_fallback,
             MT.MESSAGE_TYPE_ATTESTATION: self.aggregation.on_attestation,
         })
+        self.intake.contests = self.leases
 
     @classmethod
     def started(cls, *args, **kwargs) -> Coordinator:

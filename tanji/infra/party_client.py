@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import grpc
@@ -57,6 +58,8 @@ class PartyClient:
         self.node_service = ngrpc.NodeServiceStub(channel)          # register, lease, messages, objects
         self.key_holder_service = kgrpc.KeyHolderServiceStub(channel)  # a key holder's work
         self.stop = threading.Event()
+        #: the leases the coordinator granted this process, merged: [(granted_at, expires_at)], its clock
+        self.leases: list[tuple[datetime, datetime]] = []
 
     # ------------------------------------------------------------------ registration and lease
     def register(self, registration: epb.Registration) -> None:
@@ -80,9 +83,25 @@ class PartyClient:
 
     def heartbeat(self) -> None:
         try:
-            self.node_service.Heartbeat(npb.HeartbeatRequest(party_id=self.party), timeout=limits.RPC_TIMEOUT_SECONDS)
+            resp = self.node_service.Heartbeat(npb.HeartbeatRequest(party_id=self.party),
+                                               timeout=limits.RPC_TIMEOUT_SECONDS)
         except grpc.RpcError as exc:
             log.warning("heartbeat failed: %s", exc.code())
+            return
+        if resp.HasField("granted_at") and resp.HasField("lease_expires_at"):
+            self._granted(resp.granted_at.ToDatetime(tzinfo=UTC), resp.lease_expires_at.ToDatetime(tzinfo=UTC))
+
+    def _granted(self, start: datetime, end: datetime) -> None:
+        """Note a lease; one that begins before the last one ended continues it."""
+        if self.leases and start <= self.leases[-1][1]:
+            self.leases[-1] = (self.leases[-1][0], max(end, self.leases[-1][1]))
+        else:
+            self.leases.append((start, end))
+            del self.leases[:-64]
+
+    def held_lease_at(self, moment: datetime) -> bool:
+        """This process held a lease the coordinator granted at `moment` (the coordinator's clock)."""
+        return any(start <= moment < end for start, end in self.leases)
 
     def keep_lease(self) -> threading.Thread:
         """Heartbeats on their own thread, so a long homomorphic step never lets the lease expire."""

@@ -18,12 +18,13 @@ import numpy as np
 from tanji.he import tasks as he_work
 from tanji.infra.party_client import PartyClient
 from tanji.infra.runtime import he_worker_context, open_channel, stop_on_signals
-from tanji.keyholder.recheck import recheck
+from tanji.keyholder.recheck import recheck, verified_evidence
 from tanji.keyholder.store import KeyedCalculation, KeyHolderStore
 from tanji.methodology import profiles, slots
 from tanji.methodology.formats.result import FactorSetRef, FallbackRef, build_result, committed_declaration
 from tanji.protocol import envelope as env
 from tanji.protocol import limits, messages
+from tanji.protocol.fallbacks import taken
 from tanji.protocol.federation import Federation
 from tanji.protocol.identity import COORDINATOR_ID
 from tanji.protocol.messages import Binding
@@ -171,7 +172,8 @@ class KeyHolder:
             return
         self.store.destroy_secret(cid)
         try:
-            result_json = self._release(req, agg, attestations, np.asarray(values), precision, max_value)
+            named = self._fallbacks(req, agg, item.evidence)
+            result_json = self._release(req, agg, attestations, np.asarray(values), precision, max_value, named)
             counts = self._citations(req, agg, np.asarray(values))
         except Refusal as exc:
             self._refuse(req, exc.code, exc.message, final=True)
@@ -210,7 +212,15 @@ class KeyHolder:
             raise Refusal(cpb.REFUSAL_CODE_NOT_ATTESTED, f"{len(valid)} valid attestation(s), {need} required")
         return agg, valid
 
-    def _release(self, req, agg, attestations, values: np.ndarray, precision: float, max_value: float) -> bytes:
+    def _fallbacks(self, req: env.Opened, agg: env.Opened, evidence) -> list[FallbackRef]:
+        """Every fallback the aggregate sums, named from the evidence it re-checked (decision 0010)."""
+        summed = list(agg.payload.contribution_hashes)
+        held = verified_evidence(self.federation, evidence, req.body.calculation_id, set(summed))
+        return [FallbackRef(supplier=t.supplier, product=t.product, buyer=t.buyer, tier=t.tier)
+                for t in taken([*held, req], summed)]
+
+    def _release(self, req, agg, attestations, values: np.ndarray, precision: float, max_value: float,
+                 fallbacks: list[FallbackRef]) -> bytes:
         block = values[:slots.WIDTH]
         scale = max(1.0, float(np.max(np.abs(block[:slots.CHECK]))))
         tolerance = 1e3 * precision * scale
@@ -226,8 +236,6 @@ class KeyHolder:
         block = np.where(block < 0, 0.0, block)
         requester = [a for a in attestations if a.body.sender == req.body.sender]
         warnings_list = list(requester[0].payload.requester_warnings) if requester else []
-        fallbacks = ([FallbackRef(supplier=f.supplier, product=f.product_id, buyer=req.body.sender)
-                      for f in requester[0].payload.requester_fallbacks] if requester else [])
         item = req.payload.products[0]
         try:  # FORMATS 1.1 §4: the declaration the requester signed, checked against its lifetime energy
             declaration = committed_declaration(item.declaration_json, req.body.method_profile.name,

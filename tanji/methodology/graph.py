@@ -151,10 +151,16 @@ class Evaluation:
                 out[fid] += 1
         return out
 
-    def requester_fallbacks(self) -> list[FallbackRef]:
-        org = self.graph.target[0]
-        return [FallbackRef(supplier=e.supplier[0], product=e.supplier[1], buyer=e.buyer[0])
-                for e, _ in self.fallbacks if e.buyer[0] == org]
+    def named_fallbacks(self) -> list[FallbackRef]:
+        """Every fallback in the chain with its tier (decision 0010), as the federated result names
+        them: the buyer's tier along its deepest path from the target, plus one; sorted by tier."""
+        tiers: dict[Key, int] = {self.graph.target: 0}
+        for key in self.graph.order:  # topological: every buyer before its suppliers
+            for e in self.graph.edges[key]:
+                if not e.dead:
+                    tiers[e.supplier] = max(tiers.get(e.supplier, 0), tiers[key] + 1)
+        named = sorted((tiers[e.buyer] + 1, e.supplier[0], e.supplier[1], e.buyer[0]) for e, _ in self.fallbacks)
+        return [FallbackRef(supplier=s, product=p, buyer=b, tier=t) for t, s, p, b in named]
 
 
 def evaluate(graph: SupplyGraph) -> Evaluation:
@@ -206,5 +212,5 @@ def reference_result(data: DataDir, target: Key, offline: frozenset[str] = froze
         calculation=reference_id(data, target, offline), product=_label(target), profile=graph.profile,
         factor_set=FactorSetRef(id=fs.model.id, sha256=fs.sha256), total=ev.total,
         lifetime_energy_kwh=declaration.lifetime_energy_kwh(), precision=None,
-        fallbacks=ev.requester_fallbacks(), warnings=ev.requester_warnings(),
+        fallbacks=ev.named_fallbacks(), warnings=ev.requester_warnings(),
         declared_unit=product.unit, declaration=declaration.released())

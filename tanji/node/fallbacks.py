@@ -1,5 +1,6 @@
 """Answering for a dead supplier (DESIGN §2 step 7): the buyer that named it still holds its
-Enc(w) and answers q·Enc(w) ⊙ fallback(p) with the input's fallback factor, signed."""
+Enc(w) and answers q·Enc(w) ⊙ fallback(p) with the input's fallback factor, signed. A notice
+naming this node itself as the dead supplier goes to tanji.node.death_notices."""
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +12,7 @@ from tanji.methodology import slots
 from tanji.methodology.footprint import fallback
 from tanji.node import evidence, outbox
 from tanji.node.answering import local_record, pack_weights, weights
+from tanji.node.death_notices import names_us, on_notice_about_us
 from tanji.node.keys import binding, layout, require_key
 from tanji.node.site import Site
 from tanji.node.store import CalcRecord, Handled, Outbox
@@ -28,6 +30,9 @@ def on_dead_supplier(site: Site, opened: env.Opened) -> None:
     """Answer for a supplier the coordinator declared dead: q·Enc(w) ⊙ fallback(p), signed."""
     if opened.body.sender != COORDINATOR_ID:
         raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PARTY, "dead-supplier notices come from the coordinator only")
+    if names_us(site, opened):  # we are the supplier it declares dead: contest or acknowledge
+        on_notice_about_us(site, opened)
+        return
     cid, ds = opened.body.calculation_id, opened.payload
     with site.store.sessions() as s:
         mine = s.query(Outbox).filter(Outbox.hash == opened.body.answers_hash).one_or_none()

@@ -7,7 +7,8 @@ and the declaration of the requests it made in turn — or by its buyers' fallba
 else is summed. It is one check of the re-execution (`tanji.protocol.reexecution`) that the
 auditor runs before it attests an aggregate, so a coordinator that drops a supplier (or a whole
 subtree) is refused before anything is decrypted, and that `tanji audit verify` runs again on
-the bundle.
+the bundle. A fallback resting on a dead-supplier notice its supplier contested, or next to
+that supplier's own contribution to the same request, makes it incomplete (decision 0010).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from tanji.protocol import envelope as env
+from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 
 MT = epb.MessageType
@@ -69,6 +71,7 @@ def problems(envelopes: Iterable[env.Opened], where: str = "in the bundle",
                         != (o.payload.supplier, o.payload.product_id, part.quantity_unit)):
                     out.append(f"merged request to {_label(o)} misstates {r.buyer}'s request")
     dead_of = {o.body.answers_hash: o for o in by_type[MT.MESSAGE_TYPE_DEAD_SUPPLIER]}
+    out += _contested(dead_of.values(), by_type, where)
     for h, r in requests.items():
         via, dead = merged_of[h], dead_of.get(h)
         if dead is not None and (dead.payload.supplier, dead.payload.product_id) != (r.payload.supplier,
@@ -116,3 +119,19 @@ def problems(envelopes: Iterable[env.Opened], where: str = "in the bundle",
             out.append(f"dead supplier {_label(d)}: {len(fallback_for[d.hash])} fallbacks from {d.body.receiver}")
     return out
 
+
+def _contested(notices: Iterable[env.Opened], by_type: dict[int, list[env.Opened]], where: str) -> list[str]:
+    """A dead-supplier notice the supplier it names contested (a signed REFUSAL, DECLARED_DEAD,
+    answering it), or whose supplier's own contribution to that request is at hand (summed or
+    not): a fallback resting on it stands for a live supplier (decision 0010)."""
+    out = []
+    contests = {(o.body.answers_hash, o.body.sender) for o in by_type[MT.MESSAGE_TYPE_REFUSAL]
+                if o.payload.code == cpb.REFUSAL_CODE_DECLARED_DEAD}
+    answered = {(o.body.answers_hash, o.body.sender) for o in by_type[MT.MESSAGE_TYPE_CONTRIBUTION]}
+    for d in notices:
+        who = f"dead supplier {_label(d)} (notice to {d.body.receiver})"
+        if (d.hash, d.payload.supplier) in contests:
+            out.append(f"{who}: {d.payload.supplier} contests the notice, signed")
+        if d.payload.merged_request_hash and (d.payload.merged_request_hash, d.payload.supplier) in answered:
+            out.append(f"{who}: {d.payload.supplier}'s own contribution to that request is {where}")
+    return out

@@ -193,9 +193,13 @@ def test_offline_suppliers_are_replaced_by_their_buyers_fallbacks(tmp_path):
                                  frozenset({"battery-recycler", "lithium-refiner"}))
     errors = compare(result, reference)
     assert max(errors.values()) < REL, errors
-    # the requester bought from the recycler (named); the lithium refiner sits deeper (counted only)
-    assert result["fallbacks"] == [{"supplier": "battery-recycler", "product": "EOL-PACK-HYDROMET",
-                                    "buyer": "pack-assembler"}]
+    # every fallback in the chain is named with its tier (decision 0010): the recycler the requester
+    # bought from, and the lithium refiner deeper down, for each of its two buyers
+    assert result["fallbacks"] == [
+        {"supplier": "battery-recycler", "product": "EOL-PACK-HYDROMET", "buyer": "pack-assembler", "tier": 1},
+        {"supplier": "lithium-refiner", "product": "LIOH-H2O-BG", "buyer": "cathode-works", "tier": 4},
+        {"supplier": "lithium-refiner", "product": "LIOH-H2O-BG", "buyer": "electrolyte-works", "tier": 4}]
+    assert result["fallbacks"] == json.loads(reference.to_json())["fallbacks"]
     assert result["warnings_count"] == 2 + 3  # the chain's own two, one per fallback (LiOH has two buyers)
     cited = {f["id"]: f["citations"] for f in json.loads((out / "citations.json").read_text())["factors"]}
     offline = frozenset({"battery-recycler", "lithium-refiner"})

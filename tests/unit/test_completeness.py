@@ -65,7 +65,30 @@ def test_a_dead_supplier_notice_against_another_merged_request_is_named():
 
 def test_a_dead_supplier_whose_own_answer_is_summed_too_is_named():
     assert completeness.problems(chain(supplier_answers=True)) == [
+        "dead supplier sup/P (notice to pack): sup's own contribution to that request is in the bundle",
         "request to sup/P was answered and also replaced by its buyers' fallbacks"]
+
+
+def test_a_dead_supplier_whose_own_answer_is_at_hand_but_not_summed_is_named():
+    """Its answer proves it was alive; the fallback that replaced it must not stand (decision 0010)."""
+    envelopes = chain(supplier_answers=True)
+    summed = [o.hash for o in envelopes if o.body.message_type == MT.MESSAGE_TYPE_FALLBACK_CONTRIBUTION
+              or (o.body.message_type == MT.MESSAGE_TYPE_CONTRIBUTION and o.body.sender == "pack")]
+    assert completeness.problems(envelopes, "delivered", summed) == [
+        "dead supplier sup/P (notice to pack): sup's own contribution to that request is delivered"]
+
+
+def test_a_fallback_resting_on_a_notice_its_supplier_contested_is_named():
+    envelopes = chain()
+    (notice,) = [o for o in envelopes if o.body.message_type == MT.MESSAGE_TYPE_DEAD_SUPPLIER]
+    contest = sealed(MT.MESSAGE_TYPE_REFUSAL, "sup", "coordinator", notice.hash,
+                     message=epb.Refusal(code=cpb.REFUSAL_CODE_DECLARED_DEAD, message="alive"))
+    assert completeness.problems([*envelopes, contest]) == [
+        "dead supplier sup/P (notice to pack): sup contests the notice, signed"]
+    # another party's refusal of the notice, or another code, is no contest by the supplier
+    other = sealed(MT.MESSAGE_TYPE_REFUSAL, "pack", "coordinator", notice.hash,
+                   message=epb.Refusal(code=cpb.REFUSAL_CODE_DECLARED_DEAD, message="?"))
+    assert completeness.problems([*envelopes, other]) == []
 
 
 # --------------------------------------------------------------- the re-execution (real ciphertexts)

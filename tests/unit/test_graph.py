@@ -115,7 +115,7 @@ def test_dead_supplier_uses_the_buyers_fallback(tmp_path):
     dead = reference_result(data, ("a", "A"), frozenset({"b"}))
     assert dead.total_kgco2e == pytest.approx(2 + 2 * 50.0)
     assert dead.stages_kgco2e["manufacturing"] == pytest.approx(100.0)
-    assert [f.model_dump() for f in dead.fallbacks] == [{"supplier": "b", "product": "B", "buyer": "a"}]
+    assert [f.model_dump() for f in dead.fallbacks] == [{"supplier": "b", "product": "B", "buyer": "a", "tier": 1}]
     assert dead.warnings_count == 1 and "declared dead" in dead.warnings[0]
     # fallback counts as secondary data with the factor's dqr (4.0); own gas is primary, dqr 1.5
     assert dead.primary_data_share == pytest.approx(2 / 102)

@@ -26,10 +26,13 @@ class FactorSetRef(BaseModel):
 
 
 class FallbackRef(BaseModel):
+    """One supplier answered for by its buyer's fallback factor; every one in the chain is named,
+    with its tier (1: a supplier of the requester itself; decision 0010)."""
     model_config = ConfigDict(extra="forbid")
     supplier: str
     product: str
     buyer: str
+    tier: int | None = None
 
 
 class Result(BaseModel):
