@@ -23,6 +23,7 @@ from tanji.protocol import envelope as env
 from tanji.protocol import limits, reexecution
 from tanji.protocol.federation import Federation
 from tanji.protocol.refusals import Refusal
+from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 
 log = logging.getLogger("tanji.keyholder")
@@ -47,6 +48,18 @@ def verified_evidence(federation: Federation, envelopes, cid: str, summed: set[b
     return out
 
 
+def _unnamed_declarations(held: list[env.Opened]) -> list[str]:
+    """Merged requests naming a buyer's declaration that is not in the evidence. A supplier answers
+    only under the declarations its merged request names (tanji.node.buyers), and its contribution
+    answers that merged request: so the evidence must hold them, and completeness then allows that
+    buyer no other declaration — a requester cannot sign a second one that leaves suppliers out."""
+    declared = {o.hash for o in held if o.body.message_type == MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS}
+    return [f"the merged request to {o.payload.supplier}/{o.payload.product_id} names a declaration that is not "
+            "handed to the key holder"
+            for o in held if o.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST
+            and any(h not in declared for h in o.payload.declaration_hashes)]
+
+
 def recheck(federation: Federation, request: env.Opened, announcement: env.Opened, aggregate: env.Opened,
             evidence, pull: Callable[[bytes, int], bytes], run: Callable[..., Any]) -> None:
     """Refuse (the first failed check's code) unless the aggregate is the complete, re-executed
@@ -63,6 +76,10 @@ def recheck(federation: Federation, request: env.Opened, announcement: env.Opene
             raise KeyError(digest.hex()[:12])
         return pull(digest, limits.MAX_CIPHERTEXT_BYTES)
 
+    unnamed = _unnamed_declarations(held)
+    if unnamed:
+        raise Refusal(cpb.REFUSAL_CODE_UNEXPECTED, f"the key holder's own check ({reexecution.COMPLETENESS}): "
+                                                   + "; ".join(unnamed))
     context = pull(announcement.payload.context_object_hash, limits.MAX_CONTEXT_BYTES)
     failed = reexecution.first_failure(reexecution.reexecute(
         [*held, request, announcement, aggregate], context, fetch, where="handed to the key holder", run=run,

@@ -27,10 +27,13 @@ MT = epb.MessageType
 BOUND = ("calculation_id", "key_fingerprint", "ckks_params_hash", "factor_set_hash")
 
 
-def _declaration(held: dict[bytes, env.Opened], request: env.Opened) -> env.Opened | None:
-    """The buyer's signed declaration that lists `request` (answering what the request answers)."""
+def _declaration(held: dict[bytes, env.Opened], named: set[bytes], request: env.Opened) -> env.Opened | None:
+    """The buyer's signed declaration that lists `request` (answering what the request answers), one
+    the merged request names: so the contribution answering the merged request pins the declarations
+    checked here, and nobody can show the key holder another one later (tanji.keyholder.recheck)."""
     for o in held.values():
-        if (o.body.message_type == MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS and o.body.sender == request.body.sender
+        if (o.hash in named and o.body.message_type == MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS
+                and o.body.sender == request.body.sender
                 and o.body.answers_hash == request.body.answers_hash
                 and any(d.request_hash == request.hash for d in o.payload.requests)):
             return o
@@ -72,7 +75,7 @@ def signed_buyers(site: Site, merged: env.Opened, requester: str | None) -> dict
                 raise Refusal(cpb.REFUSAL_CODE_MISSING_OBJECT,
                               f"{ref.buyer}'s signed request merged here was not delivered")
             _check_request(merged, part, ref, req)
-            declaration = _declaration(held, req)
+            declaration = _declaration(held, set(mr.declaration_hashes), req)
             if declaration is None:
                 raise Refusal(cpb.REFUSAL_CODE_MISSING_OBJECT,
                               f"{ref.buyer}'s signed declaration of the request merged here was not delivered")

@@ -120,9 +120,11 @@ class Calculation:
         return out
 
     def merged(self, product: str, requests: list[epb.Envelope], weight: bytes | None = None,
-               fan_out: int = 0, refs: list[tuple[str, bytes, bytes]] | None = None) -> env.Opened:
+               fan_out: int = 0, refs: list[tuple[str, bytes, bytes]] | None = None,
+               named: list[bytes] | None = None) -> env.Opened:
         """The coordinator's MERGED_REQUEST to the site for `product`, summing `requests` (or naming
-        `weight` instead, and `refs` (buyer, request hash, weight hash) instead of the requests')."""
+        `weight` instead, and `refs` (buyer, request hash, weight hash) instead of the requests'),
+        naming the buyers' declarations the supplier holds that list them (or `named`)."""
         opened = [env.reopen(r) for r in requests]
         cts = [self.site.objects[o.payload.weight_object_hash] for o in opened]
         if weight is None:
@@ -133,6 +135,11 @@ class Calculation:
                                                           for o in opened]:
             part.requests.add(buyer=buyer, request_hash=h, weight_object_hash=w)
             mr.buyer_fan_out.add(buyer=buyer, inputs=fan_out)   # the coordinator's word: never trusted
+        listed = {r.request_hash for r in part.requests}
+        mr.declaration_hashes.extend(named if named is not None else [
+            o.hash for o in evidence.of_calculation(self.site.store, self.cid)
+            if o.body.message_type == epb.MESSAGE_TYPE_DECLARATION_OF_REQUESTS
+            and any(d.request_hash in listed for d in o.payload.requests)])
         body = messages.merged_request(mr, calculation_id=self.cid, sender="coordinator", receiver=self.site.org,
                                        binding=self.binding, objects=[part.weight_object_hash])
         return env.reopen(env.seal(body, KEYS["coordinator"]))
@@ -242,6 +249,16 @@ def test_a_request_without_its_signed_declaration_is_refused(tmp_path, ck):
     sent = calc.buyer("cells", [("cathode", "CAM")], answers=b"\x01" * 32)
     site.deliver(sent[("cathode", "CAM")])
     assert refused(site, calc.merged("CAM", [sent[("cathode", "CAM")]])) == cpb.REFUSAL_CODE_MISSING_OBJECT
+
+
+def test_a_declaration_the_merged_request_does_not_name_is_not_used(tmp_path, ck):
+    """The supplier's contribution answers the merged request, which names the declarations it was
+    checked under: the key holder later insists on exactly those (tanji.keyholder.recheck)."""
+    site = SupplierSite(tmp_path, "cathode", Policy())
+    calc = Calculation(site, ck, "calc-unnamed")
+    sent = calc.buyer("cells", [("cathode", "CAM")], answers=b"\x01" * 32)
+    site.deliver(sent[("cathode", "CAM")], sent[("declaration", "cells")])
+    assert refused(site, calc.merged("CAM", [sent[("cathode", "CAM")]], named=[])) == cpb.REFUSAL_CODE_MISSING_OBJECT
 
 
 def test_two_buyers_weights_are_re_added_byte_for_byte(tmp_path, ck):
