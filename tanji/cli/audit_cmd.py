@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tanji.cli.common import CoordinatorOpt, FederationOpt, TLSOpt, fail
+from tanji.cli.common import CoordinatorOpt, FederationOpt, InsecureOpt, TLSOpt, client_channel, fail
 from tanji.errors import TanjiError
-from tanji.infra.runtime import open_channel
 
 audit_app = typer.Typer(no_args_is_help=True, help="the verifier's keyless checks")
 factors_app = typer.Typer(no_args_is_help=True, help="the factor provider's view")
@@ -81,6 +80,7 @@ def factors_citations(
     federation: FederationOpt,
     as_json: Annotated[bool, typer.Option("--json", help="print tanji.citations/1 JSON")] = False,
     tls: TLSOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """How often each factor of your set was cited: counts per factor and version, no amounts, no citing node.
 
@@ -95,7 +95,7 @@ def factors_citations(
 
     try:
         fs = load_factor_set(factor_set)
-        channel = open_channel(coordinator, tls, fs.model.provider)
+        channel = client_channel(coordinator, tls, fs.model.provider, insecure)
         tally = citations.fetch(channel, fs, Federation.load(federation))
     except TanjiError as exc:
         fail(exc)

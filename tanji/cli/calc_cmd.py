@@ -7,9 +7,17 @@ from typing import Annotated
 
 import typer
 
-from tanji.cli.common import CoordinatorOpt, FederationOpt, TLSOpt, fail, stderr
+from tanji.cli.common import (
+    CoordinatorOpt,
+    FederationOpt,
+    InsecureOpt,
+    TLSOpt,
+    calculation_arg,
+    client_channel,
+    fail,
+    stderr,
+)
 from tanji.errors import TanjiError
-from tanji.infra.runtime import open_channel
 
 calc_app = typer.Typer(no_args_is_help=True, help="start and follow calculations (requester)")
 
@@ -25,6 +33,7 @@ def calc_start(
     deadline: Annotated[float, typer.Option(
         "--deadline", help="seconds until the calculation must be complete")] = 600.0,
     tls: TLSOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Start a calculation of one of this node's products; prints the calculation id."""
 
@@ -44,7 +53,7 @@ def calc_start(
             raise TanjiError(f"{nd.org} has no product {product!r}") from None
         spec = requester.spec_for(nd.org, nd.model, fs, product, state=state, depth_bound=depth,
                                   key_holder=key_holder, deadline_seconds=deadline)
-        channel = open_channel(coordinator, tls, nd.org)
+        channel = client_channel(coordinator, tls, nd.org, insecure)
         cid = requester.start(channel, SigningKey.load_or_create(state / "envelope-key.pem"), spec)
     except TanjiError as exc:
         fail(exc)
@@ -57,6 +66,7 @@ def calc_status(
     coordinator: CoordinatorOpt,
     party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
     tls: TLSOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Show a calculation's state and progress (counts only, never values)."""
     import grpc
@@ -64,7 +74,8 @@ def calc_status(
 
     from tanji.cli import requester
 
-    channel = open_channel(coordinator, tls, party)
+    calculation = calculation_arg(calculation)
+    channel = client_channel(coordinator, tls, party, insecure)
     try:
         typer.echo(MessageToJson(requester.status(channel, party, calculation)))
     except grpc.RpcError as exc:
@@ -79,6 +90,7 @@ def calc_result(
     party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
     out: Annotated[Path | None, typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
     tls: TLSOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Fetch the key holder's signed result (its signature is checked) and print or write it."""
     import grpc
@@ -86,7 +98,8 @@ def calc_result(
     from tanji.cli import requester
     from tanji.protocol.federation import Federation
 
-    channel = open_channel(coordinator, tls, party)
+    calculation = calculation_arg(calculation)
+    channel = client_channel(coordinator, tls, party, insecure)
     try:
         data = requester.result(channel, party, calculation, Federation.load(federation))
     except TanjiError as exc:
@@ -110,6 +123,7 @@ def calc_bundle(
     """Export a finished calculation's audit bundle (at the coordinator; FEDERATION.sig beside FEDERATION)."""
     from tanji.coordinator.bundle import write_bundle
 
+    calculation = calculation_arg(calculation)
     try:
         write_bundle(state, calculation, federation, out, database)
     except TanjiError as exc:

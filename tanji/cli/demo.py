@@ -25,6 +25,7 @@ from tanji.cli import citations, requester
 from tanji.errors import TanjiError
 from tanji.infra import lifeline
 from tanji.infra import metrics as metrics_
+from tanji.infra.runtime import private_folder, write_private
 from tanji.methodology.graph import build_graph, parse_target
 from tanji.methodology.loader import load_data_dir
 from tanji.protocol import limits
@@ -48,9 +49,8 @@ class Processes:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen:
-        folder = self.root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        log = open(folder / "log.txt", "ab")
+        folder = private_folder(self.root / name)  # a party's state is its own (0700)
+        log = os.fdopen(os.open(folder / "log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
         proc = subprocess.Popen([sys.executable, "-m", "tanji", *args], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=lifeline.child_environment(), start_new_session=True)
         self.procs[name] = proc
@@ -64,8 +64,8 @@ class Processes:
         (its folder gets a copy of the coordinator's key, the one the federation lists)."""
         folder = self.root / name
         if name != COORDINATOR and not (folder / "envelope-key.pem").exists():
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "envelope-key.pem").write_bytes((self.root / COORDINATOR / "envelope-key.pem").read_bytes())
+            private_folder(folder)
+            write_private(folder / "envelope-key.pem", (self.root / COORDINATOR / "envelope-key.pem").read_bytes())
         port_file = folder / "port"
         port_file.unlink(missing_ok=True)
         args = ["coordinator", "serve", "--state", str(folder), "--federation", str(fed_file), "--listen", listen,
@@ -78,9 +78,14 @@ class Processes:
                                 "--federation", str(fed_file), "--coordinator", address])
 
     def start_node(self, org: str, data_file: str, factors_file: str, fed_file: Path, address: str) -> None:
+        """`tanji node serve` of `org`. The demo writes every node's policy first (write_policies); a test's
+        federation that wrote none says so on the command line: --answer-everyone."""
+        from tanji.node.policy import POLICY_FILE
+
         (self.root / org / "ready").unlink(missing_ok=True)
+        everyone = [] if (self.root / org / POLICY_FILE).exists() else ["--answer-everyone"]
         self.start(org, ["node", "serve", "--org", org, "--state", str(self.root / org), "--federation", str(fed_file),
-                         "--coordinator", address, "--data", data_file, "--factors", factors_file])
+                         "--coordinator", address, "--data", data_file, "--factors", factors_file, *everyone])
 
     def kill(self, name: str) -> None:
         """Take a party down as a power cut would (SIGKILL); it is no longer watched."""
@@ -119,11 +124,12 @@ def onboard(state: Path, organisations) -> tuple[Path, Federation]:
     parties = {COORDINATOR: "coordinator", KEY_HOLDER: "key_holder", **{org: "node" for org in organisations}}
     listed = {}
     for name, role in parties.items():
+        private_folder(state / name)
         key = SigningKey.load_or_create(state / name / "envelope-key.pem")
         listed[name] = ListedParty(name, role, key.public_raw)
     fed_file = state / "federation.json"
     fed_file.write_text(Federation(listed).to_json())
-    registry = SigningKey.load_or_create(state / "registry" / "registry-key.pem")
+    registry = SigningKey.load_or_create(private_folder(state / "registry") / "registry-key.pem")
     (state / "federation.sig").write_bytes(sign_list(fed_file.read_bytes(), registry))
     (state / "registry" / "anchor.pub").write_text(registry.public_raw.hex() + "\n")
     return fed_file, Federation.load(fed_file)

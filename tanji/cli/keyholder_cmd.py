@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from tanji.cli.common import CoordinatorOpt, FederationOpt, StateOpt, TLSOpt, fail
+from tanji.cli.common import CoordinatorOpt, FederationOpt, InsecureOpt, StateOpt, TLSOpt, announce_transport, fail
 from tanji.errors import TanjiError
 
 keyholder_app = typer.Typer(no_args_is_help=True, help="the key holder service")
@@ -17,11 +17,14 @@ def keyholder_serve(
     federation: FederationOpt,
     coordinator: CoordinatorOpt,
     tls: TLSOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
-    """Run the key holder: a fresh key per calculation, one decryption of the attested total."""
+    """Run the key holder: a fresh key per calculation, one decryption of the attested total; a key is
+    destroyed once its calculation ended, in any state."""
     from tanji.keyholder.daemon import serve
 
+    announce_transport(coordinator, tls, insecure, listening=False)
     try:
-        serve(party, state, federation, coordinator, tls)
+        serve(party, state, federation, coordinator, tls, insecure=insecure)
     except TanjiError as exc:
         fail(exc)

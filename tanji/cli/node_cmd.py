@@ -7,9 +7,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from tanji.cli.common import CoordinatorOpt, FederationOpt, StateOpt, TLSOpt, fail, stderr
+from tanji.cli.common import (
+    CoordinatorOpt,
+    FederationOpt,
+    InsecureOpt,
+    StateOpt,
+    TLSOpt,
+    announce_transport,
+    calculation_arg,
+    client_channel,
+    fail,
+    stderr,
+)
 from tanji.errors import TanjiError
-from tanji.infra.runtime import open_channel
 
 node_app = typer.Typer(no_args_is_help=True, help="an organisation's on-prem node")
 
@@ -22,14 +32,24 @@ def node_serve(
     data: Annotated[Path | None, typer.Option("--data", help="node-data file to import before serving")] = None,
     factors: Annotated[Path | None, typer.Option("--factors", help="the factor set the data refers to")] = None,
     tls: TLSOpt = None,
+    insecure: InsecureOpt = False,
+    answer_everyone: Annotated[bool, typer.Option(
+        "--answer-everyone", help="serve without a policy.toml: answer every buyer that reaches this node "
+                                  "(without it, a node with no policy refuses to serve)")] = False,
 ) -> None:
     """Import (optionally), register and answer requests from local data. Dials out; never listens."""
     from tanji.node.daemon import serve
+    from tanji.node.policy import POLICY_FILE
 
     if (data is None) != (factors is None):
         fail(TanjiError("--data and --factors go together"))
+    announce_transport(coordinator, tls, insecure, listening=False)
+    if answer_everyone and not (state / POLICY_FILE).exists():
+        stderr.print(f"--answer-everyone: {state / POLICY_FILE} is absent; this node answers every buyer",
+                     style="yellow", highlight=False, markup=False, soft_wrap=True)
     try:
-        serve(org, state, federation, coordinator, data, factors, tls)
+        serve(org, state, federation, coordinator, data, factors, tls, insecure=insecure,
+              answer_everyone=answer_everyone)
     except TanjiError as exc:
         fail(exc)
 
@@ -62,6 +82,7 @@ def node_audit_export(
     """Export the opening of this node's contributions to a calculation, for an on-site check."""
     from tanji.node.opening import write_opening
 
+    calculation = calculation_arg(calculation)
     try:
         size = write_opening(state, calculation, out)
     except TanjiError as exc:
@@ -80,6 +101,7 @@ def node_ledger(
                                                     help="with --coordinator: verify the log proofs")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
     tls: TLSOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Every calculation that used this node's data: requester, product, time, key holder, state,
     and (with --coordinator and --federation) how many of the envelopes it sent the coordinator's log proves."""
@@ -98,7 +120,7 @@ def node_ledger(
         from tanji.protocol.identity import COORDINATOR_ID
         from tanji.v1 import node_pb2_grpc as ngrpc
 
-        channel = open_channel(coordinator, tls, org)
+        channel = client_channel(coordinator, tls, org, insecure)
         if federation is not None:
             try:
                 cross_check(entries, ngrpc.NodeServiceStub(channel), org,

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from tanji.coordinator import db
 from tanji.coordinator.states import FINAL_NAMES, SETTLED, CalcState, PairState
-from tanji.coordinator.transactions import Core, accepted, check_length, refused, stored
+from tanji.coordinator.transactions import Core, accepted, refused, stored
 from tanji.protocol import envelope as env
-from tanji.protocol.identity import COORDINATOR_ID, ROLE_KEY_HOLDER
+from tanji.protocol.identity import COORDINATOR_ID, ROLE_KEY_HOLDER, check_calculation_id, is_calculation_id
 from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
@@ -51,9 +51,9 @@ class Calculations:
         body, req = opened.body, opened.payload
         cid = body.calculation_id
         limits = self.core.limits
-        check_length("calculation id", cid, 64)
-        if len(cid) < 16 or s.get(db.Calculation, cid) is not None:
-            raise Refusal(cpb.REFUSAL_CODE_REPLAY, f"calculation id {cid!r} is too short or already used")
+        check_calculation_id(cid)  # verified in Core.verify too: the id becomes a key, never a path
+        if s.get(db.Calculation, cid) is not None:
+            raise Refusal(cpb.REFUSAL_CODE_REPLAY, f"calculation id {cid!r} is already used")
         open_now = s.scalar(select(func.count()).select_from(db.Calculation).where(
             db.Calculation.requester == body.sender, db.Calculation.state.not_in(FINAL_NAMES)))
         if open_now >= limits.max_open_calculations:
@@ -86,8 +86,10 @@ class Calculations:
     # ------------------------------------------------------------ readers
     def has_calculation(self, cid: str) -> bool:
         """Objects are uploaded for a calculation that exists (its per-party object count is bounded)."""
+        if not is_calculation_id(cid):
+            return False
         with self.core.sessions() as s:
-            return bool(cid) and s.get(db.Calculation, cid) is not None
+            return s.get(db.Calculation, cid) is not None
 
     def status(self, cid: str, party: str | None = None) -> rpb.GetStatusResponse:
         """State and counts, for the calculation's own parties (every organisation it reached: their
@@ -124,7 +126,7 @@ class Calculations:
 
 
 def _calculation(s, cid: str) -> db.Calculation:
-    calc = s.get(db.Calculation, cid)
+    calc = s.get(db.Calculation, check_calculation_id(cid))
     if calc is None:
         raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_CALCULATION, f"unknown calculation {cid!r}")
     return calc

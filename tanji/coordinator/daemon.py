@@ -14,7 +14,7 @@ from tanji.coordinator.service import Coordinator
 from tanji.coordinator.storage import Storage, open_storage
 from tanji.coordinator.transactions import Limits
 from tanji.errors import TanjiError
-from tanji.infra.runtime import stop_on_signals
+from tanji.infra.runtime import plain_transport, private_folder, stop_on_signals
 from tanji.protocol import limits
 from tanji.protocol.federation import Federation
 from tanji.protocol.identity import COORDINATOR_ID
@@ -77,9 +77,10 @@ def deadline_sweeper(coord: Coordinator, stop: threading.Event, every: float = 1
     return t
 
 
-def run(coord: Coordinator, listen: str, staging, tls=None, port_file: Path | None = None) -> None:
+def run(coord: Coordinator, listen: str, staging, tls=None, port_file: Path | None = None,
+        insecure: bool = False) -> None:
     """Serve `coord` with its sweeper until SIGTERM/SIGINT; the bound port goes to `port_file`."""
-    server, port = start_server(coord, listen, staging, tls)
+    server, port = start_server(coord, listen, staging, tls, insecure=insecure)
     stop = threading.Event()
     deadline_sweeper(coord, stop)
     if port_file is not None:
@@ -94,14 +95,17 @@ def run(coord: Coordinator, listen: str, staging, tls=None, port_file: Path | No
 def serve(state: Path, federation_file: Path, *, listen: str = "127.0.0.1:7300", port_file: Path | None = None,
           database: str | None = None, lease_seconds: float = 20.0, tls_dir: Path | None = None,
           max_open_calculations: int = limits.MAX_OPEN_CALCULATIONS_PER_PARTY,
-          max_objects_per_calculation: int = limits.MAX_OBJECTS_PER_CALCULATION) -> None:
-    """Run the coordinator: routes requests, sums ciphertexts, never holds a key."""
+          max_objects_per_calculation: int = limits.MAX_OBJECTS_PER_CALCULATION, insecure: bool = False) -> None:
+    """Run the coordinator: routes requests, sums ciphertexts, never holds a key. Plain gRPC (no `tls_dir`)
+    listens on loopback only, or anywhere when `insecure`."""
+    if tls_dir is None:
+        plain_transport(listen, insecure=insecure, listening=True)  # before anything is opened or written
     federation = Federation.load(federation_file)
-    state.mkdir(parents=True, exist_ok=True)
+    private_folder(state)
     key = load_key(state, federation, federation_file)
     tls = tls_files(tls_dir)
     storage = open_coordinator_storage(state, database)
     coord = Coordinator.started(storage.sessions, storage.objects, key, federation,
                                 Limits(lease_seconds=lease_seconds, max_open_calculations=max_open_calculations,
                                        max_objects_per_calculation=max_objects_per_calculation))
-    run(coord, listen, storage.staging, tls, port_file)
+    run(coord, listen, storage.staging, tls, port_file, insecure=insecure)

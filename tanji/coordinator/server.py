@@ -18,6 +18,7 @@ from tanji.coordinator.dbguard import DatabaseGuard
 from tanji.coordinator.service import Coordinator
 from tanji.coordinator.storage import ChunkPastEnd, FileStaging
 from tanji.infra.objectstore import ObjectMissing, sha256
+from tanji.infra.runtime import is_loopback, plain_transport
 from tanji.protocol import envelope as env
 from tanji.protocol import limits
 from tanji.protocol.identity import COORDINATOR_ID, PROTOCOL_VERSION, SOFTWARE_VERSION
@@ -125,7 +126,7 @@ def authenticate(context, party: str) -> None:
     """Under mutual TLS the client certificate's common name must be the party it acts for."""
     auth = context.auth_context()
     if auth.get("transport_security_type") != [b"ssl"]:
-        return  # plain loopback (demo and tests), announced at start-up; a TLS server never gets here
+        return  # plain: loopback (demo, tests) or --insecure, announced at start-up; a TLS server never gets here
     names = [n.decode() for n in auth.get("x509_common_name", [])]
     if party not in names:
         context.abort(grpc.StatusCode.PERMISSION_DENIED,
@@ -327,9 +328,12 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
         return kpb.SubmitResultResponse(outcome=self.c.submit_result(request.result, report))
 
 
-def start_server(coord: Coordinator, listen: str, staging, tls=None) -> tuple[grpc.Server, int]:
+def start_server(coord: Coordinator, listen: str, staging, tls=None, insecure: bool = False) -> tuple[grpc.Server, int]:
     """Start the services on `listen` (host:port; port 0 picks one): the running server and its port.
+    Without `tls`, only on a loopback address unless `insecure` (PlainTransportRefused).
     A database outage during a call answers UNAVAILABLE (DatabaseGuard); clients retry."""
+    if tls is None:
+        plain_transport(listen, insecure=insecure, listening=True)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=limits.GRPC_OPTIONS,
                          interceptors=[StrictRequests(), DatabaseGuard()])
     ngrpc.add_NodeServiceServicer_to_server(NodeServicer(coord, staging), server)
@@ -340,6 +344,6 @@ def start_server(coord: Coordinator, listen: str, staging, tls=None) -> tuple[gr
         raise OSError(f"cannot listen on {listen}")
     server.start()
     if tls is None:
-        log.warning("coordinator listening on %s WITHOUT TLS (loopback demo/test only)",
-                    listen.rsplit(":", 1)[0] + f":{port}")
+        log.warning("coordinator listening on %s WITHOUT TLS (%s)", listen.rsplit(":", 1)[0] + f":{port}",
+                    "--insecure" if not is_loopback(listen) else "loopback demo/test only")
     return server, port

@@ -23,6 +23,7 @@ from sqlalchemy.sql.expression import Executable
 from tanji.coordinator import db
 from tanji.errors import TanjiError
 from tanji.infra.objectstore import ObjectCorrupt, ObjectMissing, ObjectStore, sha256
+from tanji.infra.runtime import private_database
 
 
 class ChunkPastEnd(TanjiError):
@@ -178,6 +179,9 @@ def open_storage(state: Path, database: str | None = None) -> Storage:
     """The coordinator's storage: `database` (an SQLAlchemy URL) or SQLite in `state`, migrated to
     the head; objects in the database when it is shared (PostgreSQL), else under `state`."""
     state = Path(state)
+    if database is None:  # SQLite in the state folder: the coordinator's alone (0600)
+        state.mkdir(parents=True, exist_ok=True)
+        private_database(state / "coordinator.db")
     engine = db.make_engine(database or db.sqlite_url(state / "coordinator.db"))
     sessions = db.session_factory(engine)
     if db.is_shared(engine):

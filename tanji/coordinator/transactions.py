@@ -25,7 +25,7 @@ from tanji.protocol import envelope as env
 from tanji.protocol import limits as bounds
 from tanji.protocol import merkle
 from tanji.protocol.federation import Federation
-from tanji.protocol.identity import COORDINATOR_ID
+from tanji.protocol.identity import COORDINATOR_ID, check_calculation_id
 from tanji.protocol.refusals import Refusal
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
@@ -157,8 +157,11 @@ class Core:
         return p.public_key if p else None
 
     def verify(self, envelope: epb.Envelope) -> env.Opened:
-        """Open and verify an envelope from a listed party, within the allowed clock skew."""
+        """Open and verify an envelope from a listed party, within the allowed clock skew, naming a
+        calculation by an id of the one grammar (tanji.protocol.identity)."""
         opened = env.open_envelope(envelope, self.key_of)
+        if opened.body.message_type != epb.MESSAGE_TYPE_REGISTRATION:  # every calculation's envelope
+            check_calculation_id(opened.body.calculation_id)
         created = opened.body.created_at.ToDatetime(tzinfo=UTC)
         skew = abs((datetime.now(UTC) - created).total_seconds())
         if skew > self.limits.max_clock_skew_seconds:

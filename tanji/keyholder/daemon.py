@@ -11,22 +11,25 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC
 from pathlib import Path
 
+import grpc
 import numpy as np
 
 from tanji.he import tasks as he_work
-from tanji.infra.party_client import PartyClient
+from tanji.infra.party_client import PartyClient, Undeliverable
 from tanji.infra.runtime import he_worker_context, open_channel, stop_on_signals
+from tanji.keyholder import lifecycle
 from tanji.keyholder.recheck import recheck, verified_evidence
-from tanji.keyholder.store import KeyedCalculation, KeyHolderStore
+from tanji.keyholder.store import KeyedCalculation, KeyFileTaken, KeyHolderStore
 from tanji.methodology import profiles, slots
 from tanji.methodology.formats.result import FactorSetRef, FallbackRef, build_result, committed_declaration
 from tanji.protocol import envelope as env
 from tanji.protocol import limits, messages
 from tanji.protocol.fallbacks import taken
 from tanji.protocol.federation import Federation
-from tanji.protocol.identity import COORDINATOR_ID
+from tanji.protocol.identity import COORDINATOR_ID, is_calculation_id
 from tanji.protocol.messages import Binding
 from tanji.protocol.refusals import Refusal
 from tanji.protocol.signing import SigningKey
@@ -34,6 +37,8 @@ from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import key_holder_pb2 as kpb
 from tanji.v1 import objects_pb2 as opb
+from tanji.v1 import requester_pb2 as rpb
+from tanji.v1 import requester_pb2_grpc as rgrpc
 
 log = logging.getLogger("tanji.keyholder")
 MT = epb.MessageType
@@ -50,6 +55,8 @@ class KeyHolder:
         self.client = PartyClient(party, key, channel)
         self.pool = ProcessPoolExecutor(max_workers=1, mp_context=he_worker_context())
         self.cursor = 0  # the work acknowledged; the coordinator re-sends what is after it
+        self.requests = rgrpc.RequesterServiceStub(channel)  # where its calculations stand
+        self.lifecycle = lifecycle.KeyLifecycle(store, self.status_of)
 
     @property
     def stop(self) -> threading.Event:
@@ -61,11 +68,21 @@ class KeyHolder:
 
     def run(self) -> None:
         self.client.serve(self.client.work, self.handle, lambda: self.cursor, self._acknowledge,
-                          idle_step=0.3, idle_cap=0.3)
+                          flush=self.lifecycle.tick, idle_step=0.3, idle_cap=0.3)
         self.pool.shutdown(cancel_futures=True)
 
     def _acknowledge(self, sequence: int) -> None:
         self.cursor = sequence
+
+    def status_of(self, cid: str) -> int | None:
+        """The coordinator's state of a calculation, asked as its key holder; None: it does not know it."""
+        try:
+            return self.requests.GetStatus(rpb.GetStatusRequest(party_id=self.party, calculation_id=cid),
+                                           timeout=limits.RPC_TIMEOUT_SECONDS).state
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
 
     def handle(self, item: kpb.WorkItem) -> None:
         if item.HasField("key_needed"):
@@ -85,6 +102,9 @@ class KeyHolder:
     def make_key(self, request_env: epb.Envelope) -> None:
         req = env.open_envelope(request_env, self.federation.key_of)
         cid = req.body.calculation_id
+        if not is_calculation_id(cid):  # never a file name nor a row (tanji.protocol.identity)
+            self._refuse_key(req, cpb.REFUSAL_CODE_MALFORMED, "the calculation id is outside the id grammar")
+            return
         if req.payload.key_holder != self.party:
             log.error("calculation %s names key holder %s, not us", cid, req.payload.key_holder)
             return
@@ -93,7 +113,6 @@ class KeyHolder:
         if row is None:
             keys = self.pool.submit(he_work.keygen, req.payload.depth_bound, max(1, req.payload.batch_size),
                                     req.payload.citation_slots).result()
-            self.store.write_secret(cid, keys.secret_context)
             context_hash = self.client.push_object(cid, keys.public_context, opb.OBJECT_KIND_PUBLIC_CONTEXT)
             unit_hash = self.client.push_object(cid, keys.unit_weight, opb.OBJECT_KIND_CIPHERTEXT)
             ka = epb.KeyAnnouncement(key_fingerprint=keys.key_fingerprint, ckks_params_hash=keys.params_hash,
@@ -104,9 +123,15 @@ class KeyHolder:
                                                         receiver=COORDINATOR_ID, binding=Binding.of(req),
                                                         answers=req.hash, objects=[context_hash, unit_hash]),
                               self.key)
+            try:  # written once the objects are out: a failed upload leaves no key behind
+                self.store.write_secret(cid, keys.secret_context)
+            except KeyFileTaken as exc:  # a link or a leftover at its path: never overwritten, never followed
+                self._refuse_key(req, cpb.REFUSAL_CODE_INTERNAL, str(exc))
+                return
+            deadline = req.payload.deadline.ToDatetime(tzinfo=UTC) if req.payload.HasField("deadline") else None
             with self.store.sessions.begin() as s:
                 s.add(KeyedCalculation(calculation_id=cid, preset=keys.preset, state="keyed",
-                                       announcement=sealed.SerializeToString()))
+                                       announcement=sealed.SerializeToString(), deadline=deadline))
             log.info("keyed %s with preset %s", cid[:8], keys.preset)
         else:
             sealed = epb.Envelope.FromString(row.announcement)
@@ -125,10 +150,18 @@ class KeyHolder:
     def decrypt(self, item: kpb.DecryptionNeeded) -> None:
         req = env.open_envelope(item.calculation_request, self.federation.key_of)
         cid = req.body.calculation_id
+        if not is_calculation_id(cid):
+            self._refuse(req, cpb.REFUSAL_CODE_MALFORMED, "the calculation id is outside the id grammar")
+            return
         with self.store.sessions() as s:
             row = s.get(KeyedCalculation, cid)
         if row is None:
             log.error("asked to decrypt %s, which this key holder never keyed", cid)
+            return
+        if row.state in lifecycle.REFUSAL_AFTER or (row.state == "keyed" and not self.store.has_secret(cid)):
+            # its key was destroyed unused (the calculation ended, its deadline passed) or is gone
+            self._refuse(req, lifecycle.REFUSAL_AFTER.get(row.state, cpb.REFUSAL_CODE_INTERNAL),
+                         f"the key of calculation {cid} no longer exists ({row.state}): nothing can be decrypted")
             return
         if row.state != "keyed":
             released = env.reopen(epb.Envelope.FromString(row.submitted)) if row.submitted is not None else None
@@ -285,17 +318,32 @@ class KeyHolder:
                 r.state, r.submitted = "withheld", sealed.SerializeToString()
         self._submit(sealed)
 
+    def _refuse_key(self, req: env.Opened, code: int, message: str) -> None:
+        """Refuse to key a calculation: a REFUSAL of its request, pushed like any party's (it fails the
+        calculation at the coordinator)."""
+        log.error("refusing to key %s: %s", req.body.calculation_id[:8], message)
+        sealed = env.seal(messages.refusal(code, message, calculation_id=req.body.calculation_id, sender=self.party,
+                                           receiver=COORDINATOR_ID, binding=Binding.of(req), answers=req.hash),
+                          self.key)
+        try:
+            self.client.deliver(req.body.calculation_id, sealed)
+        except Undeliverable as exc:
+            log.warning("the coordinator refused our refusal of %s: %s", req.body.calculation_id[:8], exc.reason)
+
     def _submit(self, sealed: epb.Envelope, citation_report: epb.Envelope | None = None) -> None:
         out = self.client.submit_result(sealed, citation_report)
         if out.status == cpb.PUSH_STATUS_REFUSED:
             log.warning("coordinator refused our submission: %s", out.message)
 
 
-def serve(party: str, state: Path, federation_file: Path, coordinator: str, tls_dir: Path | None = None) -> None:
+def serve(party: str, state: Path, federation_file: Path, coordinator: str, tls_dir: Path | None = None,
+          insecure: bool = False) -> None:
+    """Run until SIGTERM/SIGINT; plain gRPC to a coordinator beyond loopback only when `insecure`."""
+    channel = open_channel(coordinator, tls_dir, party, insecure=insecure)
     store = KeyHolderStore(state)
     key = SigningKey.load_or_create(state / "envelope-key.pem")
-    channel = open_channel(coordinator, tls_dir, party)
     kh = KeyHolder(party, store, key, Federation.load(federation_file), channel)
+    kh.lifecycle.start_up()  # keys of no keyed calculation, keys past their deadline: destroyed before dialling
     stop_on_signals(kh.stop)
     kh.client.register_with_retry(kh.registration(), coordinator)
     kh.run()

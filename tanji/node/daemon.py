@@ -14,8 +14,9 @@ from pathlib import Path
 
 import grpc
 
+from tanji.errors import TanjiError
 from tanji.infra.party_client import PartyClient
-from tanji.infra.runtime import he_worker_context, open_channel, stop_on_signals
+from tanji.infra.runtime import he_worker_context, open_channel, plain_transport, private_folder, stop_on_signals
 from tanji.node import evidence, outbox
 from tanji.node.answering import requested_inputs
 from tanji.node.auditor import EVIDENCE, audits, on_aggregate
@@ -29,13 +30,18 @@ from tanji.node.store import Handled, NodeStore
 from tanji.protocol import envelope as env
 from tanji.protocol import messages
 from tanji.protocol.federation import Federation
-from tanji.protocol.identity import COORDINATOR_ID
+from tanji.protocol.identity import COORDINATOR_ID, check_calculation_id, is_calculation_id
 from tanji.protocol.refusals import Refusal
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 
 log = logging.getLogger("tanji.node")
+
+
+class NoPolicy(TanjiError):
+    """A node with no policy.toml, not told --answer-everyone: it does not serve."""
+    exit_code = 2
 MT = epb.MessageType
 
 #: what each inbound message type is handed to; kept types are stored and need no answer
@@ -115,7 +121,8 @@ class Node:
             log.error("dropped an envelope: %s", exc)
             return
         mt = opened.body.message_type
-        if mt in EVIDENCE and audits(self.store, self.org, opened.body.calculation_id):
+        named = is_calculation_id(opened.body.calculation_id)  # else refused below, by code, and kept nowhere
+        if named and mt in EVIDENCE and audits(self.store, self.org, opened.body.calculation_id):
             evidence.keep(self.store, opened)  # what the attestation checks completeness against (on_aggregate)
             if opened.body.receiver != self.org:
                 return
@@ -123,6 +130,7 @@ class Node:
             if s.get(Handled, opened.hash) is not None:
                 return  # delivered twice: answered already
         try:
+            check_calculation_id(opened.body.calculation_id)  # never a file name (tanji.protocol.identity)
             if mt in HANDLERS:
                 HANDLERS[mt](self.site, opened)
             elif mt in KEPT:
@@ -146,21 +154,31 @@ class Node:
 
 
 def serve(org: str, state: Path, federation_file: Path, coordinator: str,
-          data_file: Path | None = None, factors_file: Path | None = None, tls_dir: Path | None = None) -> None:
+          data_file: Path | None = None, factors_file: Path | None = None, tls_dir: Path | None = None, *,
+          insecure: bool = False, answer_everyone: bool = False) -> None:
     """Import (if files are given), register, then run until SIGTERM/SIGINT.
 
     A refused data file raises DataError/DataErrors before anything is stored or
-    any connection is made: the node does not serve and says why.
+    any connection is made: the node does not serve and says why. So does a node without
+    policy.toml, unless `answer_everyone` (the operator's explicit choice to answer every buyer),
+    and plain gRPC to a coordinator beyond loopback, unless `insecure`.
     """
     from tanji.node.importer import import_files
 
+    if tls_dir is None:
+        plain_transport(coordinator, insecure=insecure, listening=False)
+    private_folder(state)  # raw data, salts and openings: the node's alone (0700)
     policy = load_policy(state)
     store = NodeStore(state / "node.db")
     if data_file is not None and factors_file is not None:  # the CLI takes both or neither
         nd, _, version = import_files(store, data_file, factors_file, policy.ceilings)
         log.info("imported %s as data version %d", data_file, version)
+    if not (state / POLICY_FILE).exists() and not answer_everyone:
+        raise NoPolicy(f"{state / POLICY_FILE} is missing: a node answers only under its owner's policy "
+                       "(approved_customers, min_contributors, rate_limit); write one, or start with "
+                       "--answer-everyone to answer every buyer on purpose")
     key = SigningKey.load_or_create(state / "envelope-key.pem")
-    channel = open_channel(coordinator, tls_dir, org)
+    channel = open_channel(coordinator, tls_dir, org, insecure=insecure)
     node = Node(org, store, key, Federation.load(federation_file), channel, policy, state=state)
     stop_on_signals(node.stop)
     node.register(coordinator)

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from tanji.errors import TanjiError
+from tanji.infra.runtime import write_private
 from tanji.node.store import CalcRecord, DataVersion, FactorSetRow, NodeStore
 from tanji.protocol.bundle import pack
 
@@ -48,6 +49,7 @@ def export_opening(store: NodeStore, cid: str) -> bytes:
 
 
 def write_opening(state: Path, cid: str, out: Path) -> int:
+    """Write the opening readable by its owner only (0600): it holds raw data."""
     data = export_opening(NodeStore(state / "node.db"), cid)
-    out.write_bytes(data)
+    write_private(out, data)
     return len(data)

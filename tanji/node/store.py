@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from tanji.errors import TanjiError
-from tanji.infra.runtime import durable_engine, utcnow
+from tanji.infra.runtime import durable_engine, private_database, utcnow
 
 now = utcnow
 
@@ -172,11 +172,12 @@ class NodeStore:
                 self.engine = durable_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                private_database(path)  # raw data, salts, openings: readable by the node's owner only (0600)
                 self.engine = durable_engine(f"sqlite:///{path}")
             Base.metadata.create_all(self.engine)
             if not self.read_only:
                 _add_new_columns(self.engine)
-        except OperationalError as exc:
+        except (OperationalError, OSError) as exc:
             raise StoreError(path, "open the node's store" + (" read-only" if self.read_only else ""), exc) from None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 

@@ -23,6 +23,7 @@ BillLine = dict[str, str | float]
 
 TAG = b"tanji/v1/quantity-commitment\x00"
 FOLDER = "commitments"
+FILE_TAG = b"tanji/v1/commitment-file\x00"
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,21 @@ def folder(state: Path) -> Path:
     return state / FOLDER
 
 
+def path_of(state: Path, calculation_id: str) -> Path:
+    """Where a calculation's commitment is kept: named by a digest of its id, never by the id itself."""
+    return folder(state) / (hashlib.sha256(FILE_TAG + calculation_id.encode()).hexdigest() + ".json")
+
+
 def save(state: Path, calculation_id: str, kept: Kept) -> Path:
-    """Write atomically (temp file, fsync, rename): the node must never read half a commitment."""
-    path = folder(state) / f"{calculation_id}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically (temp file, fsync, rename): the node must never read half a commitment. The salt
+    opens the commitment: folder 0700, file 0600."""
+    path = path_of(state, calculation_id)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path.parent, 0o700)
     tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump({"calculation_id": calculation_id, "salt": kept.salt.hex(), "bill_of_materials": kept.bill,
                    "commitment": kept.commitment.hex()}, fh, indent=2)
         fh.flush()
@@ -69,7 +79,7 @@ def save(state: Path, calculation_id: str, kept: Kept) -> Path:
 
 
 def load(state: Path, calculation_id: str) -> Kept | None:
-    path = folder(state) / f"{calculation_id}.json"
+    path = path_of(state, calculation_id)
     if not path.is_file():
         return None
     doc = json.loads(path.read_text(encoding="utf-8"))

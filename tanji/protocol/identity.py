@@ -1,8 +1,14 @@
-"""Names every party agrees on: the coordinator's id, the roles, the software and protocol versions."""
+"""Names every party agrees on: the coordinator's id, the roles, the software and protocol versions,
+and the one grammar of a calculation id."""
 from __future__ import annotations
 
+import os
+import re
 from importlib import metadata
 from typing import Final
+
+from tanji.protocol.refusals import Refusal
+from tanji.v1 import common_pb2 as cpb
 
 COORDINATOR_ID: Final = "coordinator"
 #: organisation ids a party may not take (FORMATS: reserved)
@@ -30,3 +36,29 @@ def _version() -> str:
 
 VERSION: Final = _version()
 SOFTWARE_VERSION: Final = f"tanji {VERSION}"
+
+
+# ---------------------------------------------------------------- calculation ids
+#: the one grammar of a calculation id (docs/decisions/0011): 16 to 64 lowercase letters, digits and
+#: hyphens, beginning and ending with a letter or digit. It admits what `tanji calc start` makes
+#: (48 hex digits), a UUID's text form and readable test ids ("calc-0000000000000001"), and no dot,
+#: slash, upper case, space or control character: no id is ".", "..", a path or an option.
+CALCULATION_ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9-]{14,62}[a-z0-9]")
+
+
+def new_calculation_id() -> str:
+    """A fresh id, as `tanji calc start` makes it: 192 random bits as 48 hex digits."""
+    return os.urandom(24).hex()
+
+
+def is_calculation_id(value: object) -> bool:
+    return isinstance(value, str) and CALCULATION_ID_PATTERN.fullmatch(value) is not None
+
+
+def check_calculation_id(value: object) -> str:
+    """`value` if it is a calculation id, else a Refusal (MALFORMED) that does not echo it."""
+    if not is_calculation_id(value):
+        raise Refusal(cpb.REFUSAL_CODE_MALFORMED,
+                      "the calculation id is not 16 to 64 lowercase letters, digits and inner hyphens")
+    assert isinstance(value, str)
+    return value
