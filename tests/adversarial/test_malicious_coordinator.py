@@ -14,6 +14,7 @@ from tanji.cli import requester
 from tanji.he import _wire, default_backend, get_preset
 from tanji.he import tasks as he_tasks
 from tanji.he.tenseal_backend import TenSEALPublicContext
+from tanji.keyholder.store import key_file_name
 from tanji.methodology import slots
 from tanji.protocol import envelope as env
 from tanji.protocol.messages import Binding
@@ -174,7 +175,7 @@ def test_a_second_decryption_request_is_refused(federation, honest_run):
         assert reply.body.message_type == MT.MESSAGE_TYPE_REFUSAL, \
             "the key holder answered with a RESULT, not a refusal"
         assert reply.payload.code == cpb.REFUSAL_CODE_ALREADY_DECRYPTED
-    assert not any((federation.state / KEY_HOLDER).rglob(f"*{honest_run}*.secret"))   # the key is gone
+    assert not (federation.state / KEY_HOLDER / "keys" / key_file_name(honest_run)).exists()   # the key is gone
     assert federation.result(honest_run) == first                                     # the one result stands
 
 
