@@ -12,6 +12,7 @@ from tanji.protocol import envelope as env
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
+from tests.harness import envelopes as E
 
 MT = epb.MessageType
 KEY = SigningKey.generate()
@@ -19,10 +20,11 @@ W = b"w" * 32
 
 
 def sealed(mt: int, sender: str, receiver: str, answers: bytes = b"", **payload) -> env.Opened:
-    body = env.new_body(mt, calculation_id="calc-1", sender=sender, receiver=receiver)
-    body.answers_hash = answers
-    getattr(body, env.payload_field(mt)).MergeFrom(payload.pop("message"))
-    return env.parse_unverified(env.seal(body, KEY))
+    """`payload["message"]` from `sender` to `receiver` in calculation calc-1, sealed as its
+    sender seals it (tests.harness.envelopes), read as its receiver reads it."""
+    opened = E.opened(payload.pop("message"), KEY, sender=sender, receiver=receiver, cid="calc-1", answers=answers)
+    assert opened.body.message_type == mt
+    return opened
 
 
 def chain(dead_against: str = "merged", supplier_answers: bool = False) -> list[env.Opened]:
@@ -136,9 +138,7 @@ class Calculation:
         o = sealed(MT.MESSAGE_TYPE_CONTRIBUTION, sender, "coordinator", answers,
                    message=epb.Contribution(product_id="X", ciphertext_hash=self.put(ct)))
         if cid != "calc-1":
-            body = epb.EnvelopeBody.FromString(o.envelope.body)
-            body.calculation_id = cid
-            o = env.parse_unverified(env.seal(body, KEY))
+            o = env.parse_unverified(E.with_fields(o.envelope, KEY, calculation_id=cid))
         return o
 
     def aggregate(self, listed: list[env.Opened], summed: list[env.Opened] | None = None) -> env.Opened:
@@ -177,11 +177,9 @@ def test_an_honest_aggregate_passes_every_check(calc):
 
 def test_an_aggregate_answering_another_message_than_the_calculation_request(calc):
     agg = calc.aggregate([calc.own, calc.sup])
-    body = epb.EnvelopeBody.FromString(agg.envelope.body)
-    body.answers_hash = calc.key.hash
-    check, code, detail = failure(calc.reexecute(env.parse_unverified(env.seal(body, KEY))))
+    check, code, _ = failure(calc.reexecute(env.parse_unverified(E.with_fields(agg.envelope, KEY,
+                                                                               answers_hash=calc.key.hash))))
     assert (check, code) == (reexecution.ANSWERS, cpb.REFUSAL_CODE_UNEXPECTED)
-    assert "answers another message than the calculation request" in detail
 
 
 def test_bytes_served_under_another_objects_name_are_never_re_added(calc):
@@ -190,19 +188,17 @@ def test_bytes_served_under_another_objects_name_are_never_re_added(calc):
     swapped[calc.sup.payload.ciphertext_hash] = calc.objects[calc.own.payload.ciphertext_hash]
     check, code, detail = failure(calc.reexecute(calc.aggregate([calc.own, calc.sup]), fetch=swapped.__getitem__))
     assert (check, code) == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_HASH_MISMATCH)
-    assert f"object {calc.sup.payload.ciphertext_hash.hex()[:16]}… does not hash to its name" in detail
+    assert calc.sup.payload.ciphertext_hash.hex()[:16] in detail   # names the object
 
 
 def test_another_sum_is_a_hash_mismatch(calc):
-    check, code, detail = failure(calc.reexecute(calc.aggregate([calc.own, calc.sup], [calc.own, calc.sup, calc.own])))
+    check, code, _ = failure(calc.reexecute(calc.aggregate([calc.own, calc.sup], [calc.own, calc.sup, calc.own])))
     assert (check, code) == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_HASH_MISMATCH)
-    assert "re-executed aggregation does not match the coordinator's output" in detail
 
 
 def test_a_contribution_listed_and_summed_twice_is_refused_though_the_sum_matches(calc):
-    check, code, detail = failure(calc.reexecute(calc.aggregate([calc.own, calc.sup, calc.sup])))
+    check, code, _ = failure(calc.reexecute(calc.aggregate([calc.own, calc.sup, calc.sup])))
     assert (check, code) == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_UNEXPECTED)
-    assert "more than once" in detail
 
 
 def test_a_dropped_supplier_is_incomplete_and_nothing_is_fetched_after_the_refusal(calc):
@@ -216,15 +212,14 @@ def test_a_dropped_supplier_is_incomplete_and_nothing_is_fetched_after_the_refus
                                   where="at hand")
     check, code, detail = failure(found)
     assert (check, code) == (reexecution.COMPLETENESS, cpb.REFUSAL_CODE_UNEXPECTED)
-    assert "request to sup/P was never answered" in detail
+    assert "sup/P" in detail                      # names the unanswered request
     assert fetched == []                          # lazy: an auditor runs nothing after its refusal
 
 
 def test_a_contribution_of_another_calculation_in_the_sum(calc):
     old = calc.contribution("sup", calc.sup.body.answers_hash, calc.objects[calc.sup.payload.ciphertext_hash], "calc-0")
-    check, code, detail = failure(calc.reexecute(calc.aggregate([calc.own, old], [calc.own, calc.sup]), [old]))
-    assert (check, code, detail) == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_UNEXPECTED,
-                                     "a contribution of another calculation is in the sum")
+    check, code, _ = failure(calc.reexecute(calc.aggregate([calc.own, old], [calc.own, calc.sup]), [old]))
+    assert (check, code) == (reexecution.AGGREGATION, cpb.REFUSAL_CODE_UNEXPECTED)
 
 
 def test_a_summed_contribution_or_its_ciphertext_not_at_hand(calc):
@@ -240,8 +235,9 @@ def test_a_summed_contribution_or_its_ciphertext_not_at_hand(calc):
 def test_a_bundle_holding_a_contribution_the_aggregate_does_not_sum(calc):
     again = calc.contribution("sup", calc.sup.body.answers_hash, calc.objects[calc.sup.payload.ciphertext_hash])
     found = {f.check: f for f in calc.reexecute(calc.aggregate([calc.own, calc.sup]), [again], summed_only=False)}
-    assert "2 contributions answer one request" in found[reexecution.COMPLETENESS].detail
-    assert "the aggregate sums 2 contributions, 3 are at hand" in found[reexecution.AGGREGATION].detail
+    assert (found[reexecution.COMPLETENESS].ok, found[reexecution.COMPLETENESS].code) == (
+        False, cpb.REFUSAL_CODE_UNEXPECTED)   # 2 contributions answer one request
+    assert not found[reexecution.AGGREGATION].ok   # the aggregate sums 2 contributions, 3 are at hand
     # an auditor counts what is summed: the extra delivery does not make the sum incomplete
     assert reexecution.first_failure(calc.reexecute(calc.aggregate([calc.own, calc.sup]), [again])) is None
 
@@ -249,8 +245,8 @@ def test_a_bundle_holding_a_contribution_the_aggregate_does_not_sum(calc):
 def test_a_merged_request_with_another_weight():
     calc = Calculation(doubled=True)
     check, code, detail = failure(calc.reexecute(calc.aggregate([calc.own, calc.sup])))
-    assert (check, code, detail) == (reexecution.MERGED_REQUESTS, cpb.REFUSAL_CODE_HASH_MISMATCH,
-                                     "merged request to sup/P: its Enc(w) is not the sum of its buyers' requests")
+    assert (check, code) == (reexecution.MERGED_REQUESTS, cpb.REFUSAL_CODE_HASH_MISMATCH)
+    assert "sup/P" in detail                      # names the merged request
 
 
 def test_a_context_other_than_the_announced_one(calc):
