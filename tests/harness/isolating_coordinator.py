@@ -49,6 +49,7 @@ class IsolatingCore(EvilCore):
         return super().seal(s, body)
 
     def _forge_weight(self, s, ctx: CalcContext, body: epb.EnvelopeBody, buyer: str) -> None:
+        assert ctx.calc.key_announcement_hash is not None  # merged requests follow the key
         unit = reopen(s, ctx.calc.key_announcement_hash).payload.unit_weight_object_hash  # Enc(1), public
         mr = body.merged_request
         kept = [(p.quantity_unit, r) for p in mr.parts for r in p.requests if r.buyer == buyer]
