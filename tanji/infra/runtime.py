@@ -12,6 +12,7 @@ are 0600 (`private_folder`, `private_database`, `write_private`), whatever the u
 from __future__ import annotations
 
 import ipaddress
+import logging
 import multiprocessing
 import os
 import signal
@@ -122,11 +123,21 @@ def plain_transport(address: str, *, insecure: bool, listening: bool) -> str:
 
 
 # ---------------------------------------------------------------- private state
+def _narrow(path: Path, mode: int) -> None:
+    """chmod `path` to `mode`; a file or folder this process does not own (a volume mounted for it, whose
+    owner set its mode) keeps its mode, with a warning."""
+    try:
+        os.chmod(path, mode)
+    except PermissionError:
+        logging.getLogger("tanji").warning("%s is not this process's own: its mode %o is kept", path,
+                                           path.stat().st_mode & 0o777)
+
+
 def private_folder(path: Path) -> Path:
     """Create `path` (and its parents) and make it readable by its owner only (0700)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
+    _narrow(path, 0o700)
     return path
 
 
@@ -134,12 +145,14 @@ def private_database(path: Path) -> None:
     """An SQLite file readable by its owner only: created 0600 before SQLite opens it (SQLite gives its
     -wal and -shm files the database file's mode), an existing one and its companions narrowed to 0600."""
     path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    os.close(fd)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
+    except FileExistsError:
+        pass
     for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
                       path.with_name(path.name + "-journal")):
         if companion.exists() and not companion.is_symlink():
-            os.chmod(companion, 0o600)
+            _narrow(companion, 0o600)
 
 
 def write_private(path: Path, data: bytes) -> None:
