@@ -6,8 +6,6 @@ coordinator answers with status and, at the end, the key holder's signed result.
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +15,7 @@ from tanji.methodology.formats.nodedata import Product
 from tanji.protocol import commitment, limits
 from tanji.protocol import envelope as env
 from tanji.protocol.federation import Federation
+from tanji.protocol.identity import new_calculation_id
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
@@ -74,7 +73,7 @@ def spec_for(org: str, node_data, factors, product: str, *, state: Path, depth_b
 
 
 def start(channel, key: SigningKey, spec: CalculationSpec) -> str:
-    cid = uuid.uuid4().hex + os.urandom(8).hex()
+    cid = new_calculation_id()  # the one id grammar (tanji.protocol.identity)
     body = env.new_body(MT.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id=cid, sender=spec.requester,
                         receiver="coordinator")
     body.factor_set_hash = bytes.fromhex(spec.factor_set_sha256)
