@@ -245,7 +245,10 @@ def object_chunk(message: bytes, objects: dict[bytes, bytes]) -> bytes | None:
 
 # ---------------------------------------------------------------------------- the search
 PREFIX = "PRIVMARK"
-NUMBER_TOKEN = re.compile(rb"[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?")
+#: a decimal number as text; not the seconds of a clock time (HH:MM:SS.ffffff, which every stored timestamp
+#: has: "09:32:26.789123" once matched the marker 26.78902's form '26.789' by chance), while JSON's
+#: `"amount":26.78902` still counts
+NUMBER_TOKEN = re.compile(rb"(?<![0-9])(?<![0-9]{2}:)[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?")
 
 
 def encodings(text: str) -> dict[str, bytes]:
