@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tanji.cli import requester
-from tanji.infra import lifeline
 from tanji.methodology import profiles
 from tanji.methodology.footprint import own
 from tanji.methodology.graph import build_graph
@@ -39,10 +36,10 @@ from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
 from tests.harness import envelopes as E
 from tests.harness.adversary import AdversarialFederation, Impostor
-from tests.harness.keys import COORDINATOR, KEY_HOLDER, party_key
+from tests.harness.keys import KEY_HOLDER, party_key
 from tests.harness.outcomes import assert_failed
-from tests.harness.paths import EXAMPLE_CHAIN, EXAMPLE_TARGET, ROOT
-from tests.harness.processes import LocalFederation, wait_for_file
+from tests.harness.paths import EXAMPLE_CHAIN, EXAMPLE_TARGET
+from tests.harness.processes import LocalFederation
 
 pytestmark = pytest.mark.integration
 MT = epb.MessageType
@@ -54,17 +51,7 @@ S = rpb.CalculationState
 class IsolatingFederation(AdversarialFederation):
     """The adversarial federation with the colluding coordinator (tests.harness.isolating_coordinator)."""
 
-    def _start_coordinator(self) -> str:
-        folder = self.state / COORDINATOR
-        folder.mkdir(parents=True, exist_ok=True)
-        port_file = folder / "port"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.harness.isolating_coordinator", "--state", str(folder), "--federation",
-             str(self.fed_file), "--port-file", str(port_file), "--tls", str(self.tls), "--lease-seconds", "3600"],
-            stdout=open(folder / "log.txt", "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
-            env=lifeline.child_environment(PYTHONPATH=str(ROOT)), start_new_session=True)
-        self.procs.procs[COORDINATOR] = proc
-        return f"127.0.0.1:{wait_for_file(port_file, self.procs, 'the coordinator to listen')}"
+    coordinator_module = "tests.harness.isolating_coordinator"
 
 
 @pytest.fixture(scope="module")

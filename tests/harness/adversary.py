@@ -185,12 +185,15 @@ class AdversarialFederation:
             self.procs.stop()
             raise
 
+    #: the coordinator process this federation runs (a test may swap in another deviating one)
+    coordinator_module = "tests.harness.evil_coordinator"
+
     def _start_coordinator(self) -> str:
         folder = self.state / COORDINATOR
         folder.mkdir(parents=True, exist_ok=True)
         port_file = folder / "port"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.harness.evil_coordinator", "--state", str(folder), "--federation",
+            [sys.executable, "-m", self.coordinator_module, "--state", str(folder), "--federation",
              str(self.fed_file), "--port-file", str(port_file), "--tls", str(self.tls), "--lease-seconds", "3600"],
             stdout=open(folder / "log.txt", "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
             env=lifeline.child_environment(PYTHONPATH=str(ROOT)), start_new_session=True)
