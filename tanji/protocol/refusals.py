@@ -60,6 +60,8 @@ CATALOGUE: dict[int, Entry] = {
     cpb.REFUSAL_CODE_ALREADY_DECRYPTED: Entry(SC.ALREADY_EXISTS, "the result was already decrypted"),
     cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO: Entry(SC.FAILED_PRECONDITION, "the check slot is not zero"),
     cpb.REFUSAL_CODE_OUT_OF_BOUNDS: Entry(SC.FAILED_PRECONDITION, "the decrypted figures are out of bounds"),
+    cpb.REFUSAL_CODE_PRECISION_NOT_REACHED: Entry(SC.FAILED_PRECONDITION,
+                                                  "the decrypted figures are below the encryption's noise"),
     cpb.REFUSAL_CODE_INTERNAL: Entry(SC.INTERNAL, "internal error"),
 }
 _UNKNOWN = Entry(SC.UNKNOWN, "refused")

@@ -53,6 +53,7 @@ class RefusalCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REFUSAL_CODE_ALREADY_DECRYPTED: _ClassVar[RefusalCode]
     REFUSAL_CODE_CHECK_SLOT_NONZERO: _ClassVar[RefusalCode]
     REFUSAL_CODE_OUT_OF_BOUNDS: _ClassVar[RefusalCode]
+    REFUSAL_CODE_PRECISION_NOT_REACHED: _ClassVar[RefusalCode]
     REFUSAL_CODE_INTERNAL: _ClassVar[RefusalCode]
 
 class PushStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -104,6 +105,7 @@ REFUSAL_CODE_NOT_ATTESTED: RefusalCode
 REFUSAL_CODE_ALREADY_DECRYPTED: RefusalCode
 REFUSAL_CODE_CHECK_SLOT_NONZERO: RefusalCode
 REFUSAL_CODE_OUT_OF_BOUNDS: RefusalCode
+REFUSAL_CODE_PRECISION_NOT_REACHED: RefusalCode
 REFUSAL_CODE_INTERNAL: RefusalCode
 PUSH_STATUS_UNSPECIFIED: PushStatus
 PUSH_STATUS_ACCEPTED: PushStatus

@@ -54,7 +54,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self, party_id: _Optional[str] = ..., calculation_id: _Optional[str] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("calculation_id", "state", "deadline", "updated_at", "requests_declared", "requests_answered", "dead_suppliers", "attestations", "failure_code", "failure_message")
+    __slots__ = ("calculation_id", "state", "deadline", "updated_at", "requests_declared", "requests_answered", "dead_suppliers", "attestations", "failure_code", "failure_message", "failure_party")
     CALCULATION_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,7 @@ class GetStatusResponse(_message.Message):
     ATTESTATIONS_FIELD_NUMBER: _ClassVar[int]
     FAILURE_CODE_FIELD_NUMBER: _ClassVar[int]
     FAILURE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_PARTY_FIELD_NUMBER: _ClassVar[int]
     calculation_id: str
     state: CalculationState
     deadline: _timestamp_pb2.Timestamp
@@ -75,7 +76,8 @@ class GetStatusResponse(_message.Message):
     attestations: int
     failure_code: _common_pb2.RefusalCode
     failure_message: str
-    def __init__(self, calculation_id: _Optional[str] = ..., state: _Optional[_Union[CalculationState, str]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requests_declared: _Optional[int] = ..., requests_answered: _Optional[int] = ..., dead_suppliers: _Optional[int] = ..., attestations: _Optional[int] = ..., failure_code: _Optional[_Union[_common_pb2.RefusalCode, str]] = ..., failure_message: _Optional[str] = ...) -> None: ...
+    failure_party: str
+    def __init__(self, calculation_id: _Optional[str] = ..., state: _Optional[_Union[CalculationState, str]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requests_declared: _Optional[int] = ..., requests_answered: _Optional[int] = ..., dead_suppliers: _Optional[int] = ..., attestations: _Optional[int] = ..., failure_code: _Optional[_Union[_common_pb2.RefusalCode, str]] = ..., failure_message: _Optional[str] = ..., failure_party: _Optional[str] = ...) -> None: ...
 
 class GetResultRequest(_message.Message):
     __slots__ = ("party_id", "calculation_id")
@@ -86,12 +88,14 @@ class GetResultRequest(_message.Message):
     def __init__(self, party_id: _Optional[str] = ..., calculation_id: _Optional[str] = ...) -> None: ...
 
 class GetResultResponse(_message.Message):
-    __slots__ = ("state", "result")
+    __slots__ = ("state", "result", "calculation_request")
     STATE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    CALCULATION_REQUEST_FIELD_NUMBER: _ClassVar[int]
     state: CalculationState
     result: _envelope_pb2.Envelope
-    def __init__(self, state: _Optional[_Union[CalculationState, str]] = ..., result: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+    calculation_request: _envelope_pb2.Envelope
+    def __init__(self, state: _Optional[_Union[CalculationState, str]] = ..., result: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., calculation_request: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
 class GetCitationsRequest(_message.Message):
     __slots__ = ("provider_id", "factor_set_hash")
