@@ -127,18 +127,22 @@ class EnvelopeBody(_message.Message):
     def __init__(self, protocol_version: _Optional[int] = ..., software_version: _Optional[str] = ..., message_type: _Optional[_Union[MessageType, str]] = ..., calculation_id: _Optional[str] = ..., sender: _Optional[str] = ..., receiver: _Optional[str] = ..., message_id: _Optional[bytes] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., answers_hash: _Optional[bytes] = ..., object_hashes: _Optional[_Iterable[bytes]] = ..., key_fingerprint: _Optional[bytes] = ..., ckks_params_hash: _Optional[bytes] = ..., factor_set_hash: _Optional[bytes] = ..., method_profile: _Optional[_Union[_common_pb2.MethodProfile, _Mapping]] = ..., slot_layout_version: _Optional[str] = ..., signer_key_fingerprint: _Optional[bytes] = ..., registration: _Optional[_Union[Registration, _Mapping]] = ..., calculation_request: _Optional[_Union[CalculationRequest, _Mapping]] = ..., key_announcement: _Optional[_Union[KeyAnnouncement, _Mapping]] = ..., request: _Optional[_Union[Request, _Mapping]] = ..., merged_request: _Optional[_Union[MergedRequest, _Mapping]] = ..., contribution: _Optional[_Union[Contribution, _Mapping]] = ..., declaration: _Optional[_Union[Declaration, _Mapping]] = ..., dead_supplier: _Optional[_Union[DeadSupplier, _Mapping]] = ..., fallback_contribution: _Optional[_Union[FallbackContribution, _Mapping]] = ..., aggregate: _Optional[_Union[Aggregate, _Mapping]] = ..., attestation: _Optional[_Union[Attestation, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., refusal: _Optional[_Union[Refusal, _Mapping]] = ..., citation_report: _Optional[_Union[CitationReport, _Mapping]] = ...) -> None: ...
 
 class Registration(_message.Message):
-    __slots__ = ("organisation_id", "envelope_public_key", "product_ids", "roles", "supply_edges")
+    __slots__ = ("organisation_id", "envelope_public_key", "product_ids", "roles", "supply_edges", "approved_customers", "approves_everyone")
     ORGANISATION_ID_FIELD_NUMBER: _ClassVar[int]
     ENVELOPE_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_IDS_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
     SUPPLY_EDGES_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
+    APPROVES_EVERYONE_FIELD_NUMBER: _ClassVar[int]
     organisation_id: str
     envelope_public_key: bytes
     product_ids: _containers.RepeatedScalarFieldContainer[str]
     roles: _containers.RepeatedScalarFieldContainer[_common_pb2.PartyRole]
     supply_edges: _containers.RepeatedCompositeFieldContainer[SupplyEdge]
-    def __init__(self, organisation_id: _Optional[str] = ..., envelope_public_key: _Optional[bytes] = ..., product_ids: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[_Union[_common_pb2.PartyRole, str]]] = ..., supply_edges: _Optional[_Iterable[_Union[SupplyEdge, _Mapping]]] = ...) -> None: ...
+    approved_customers: _containers.RepeatedScalarFieldContainer[str]
+    approves_everyone: bool
+    def __init__(self, organisation_id: _Optional[str] = ..., envelope_public_key: _Optional[bytes] = ..., product_ids: _Optional[_Iterable[str]] = ..., roles: _Optional[_Iterable[_Union[_common_pb2.PartyRole, str]]] = ..., supply_edges: _Optional[_Iterable[_Union[SupplyEdge, _Mapping]]] = ..., approved_customers: _Optional[_Iterable[str]] = ..., approves_everyone: _Optional[bool] = ...) -> None: ...
 
 class SupplyEdge(_message.Message):
     __slots__ = ("buyer_product", "supplier", "supplier_product")

@@ -19,18 +19,32 @@ class RegisterRequest(_message.Message):
     def __init__(self, registration: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
 class RegisterResponse(_message.Message):
-    __slots__ = ("outcome", "coordinator_id", "protocol_version", "software_version", "limits")
+    __slots__ = ("outcome", "coordinator_id", "protocol_version", "software_version", "limits", "customers")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     COORDINATOR_ID_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SOFTWARE_VERSION_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMERS_FIELD_NUMBER: _ClassVar[int]
     outcome: _common_pb2.PushOutcome
     coordinator_id: str
     protocol_version: int
     software_version: str
     limits: _common_pb2.Limits
-    def __init__(self, outcome: _Optional[_Union[_common_pb2.PushOutcome, _Mapping]] = ..., coordinator_id: _Optional[str] = ..., protocol_version: _Optional[int] = ..., software_version: _Optional[str] = ..., limits: _Optional[_Union[_common_pb2.Limits, _Mapping]] = ...) -> None: ...
+    customers: _containers.RepeatedCompositeFieldContainer[Customer]
+    def __init__(self, outcome: _Optional[_Union[_common_pb2.PushOutcome, _Mapping]] = ..., coordinator_id: _Optional[str] = ..., protocol_version: _Optional[int] = ..., software_version: _Optional[str] = ..., limits: _Optional[_Union[_common_pb2.Limits, _Mapping]] = ..., customers: _Optional[_Iterable[_Union[Customer, _Mapping]]] = ...) -> None: ...
+
+class Customer(_message.Message):
+    __slots__ = ("buyer", "buyer_product", "supplier_product", "buyer_suppliers")
+    BUYER_FIELD_NUMBER: _ClassVar[int]
+    BUYER_PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    SUPPLIER_PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    BUYER_SUPPLIERS_FIELD_NUMBER: _ClassVar[int]
+    buyer: str
+    buyer_product: str
+    supplier_product: str
+    buyer_suppliers: int
+    def __init__(self, buyer: _Optional[str] = ..., buyer_product: _Optional[str] = ..., supplier_product: _Optional[str] = ..., buyer_suppliers: _Optional[int] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("party_id", "software_version")
