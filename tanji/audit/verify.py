@@ -165,10 +165,13 @@ def _check_result(b: TrustedBundle, report: Report) -> None:
         doc = json.loads(res.payload.result_json)
         item = req.payload.products[0]
         precision = doc["precision"] or 0.0
-        if doc["lifetime_energy_kwh"] != item.lifetime_energy_kwh:
-            problems.append("lifetime energy differs from the declared one")
         tol = 10 * max(precision, 1e-12) * abs(doc["total_kgco2e"]) + 1e-9
-        if abs(doc["per_kwh_kgco2e"] * doc["lifetime_energy_kwh"] - doc["total_kgco2e"]) > tol:
+        if doc["lifetime_energy_kwh"] is None:  # a product footprint: 0 kWh requested, no per-kWh figures
+            if item.lifetime_energy_kwh != 0 or doc["per_kwh_kgco2e"] is not None:
+                problems.append("a product footprint released for a declaration, or with per-kWh figures")
+        elif doc["lifetime_energy_kwh"] != item.lifetime_energy_kwh:
+            problems.append("lifetime energy differs from the declared one")
+        elif abs(doc["per_kwh_kgco2e"] * doc["lifetime_energy_kwh"] - doc["total_kgco2e"]) > tol:
             problems.append("per-kWh figure does not follow from the total and the lifetime energy")
         stages = sum(doc["stages_kgco2e"].values())
         if abs(stages - doc["total_kgco2e"]) > tol:

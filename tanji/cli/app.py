@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
+from tanji.cli import report_cmd
 from tanji.cli.audit_cmd import audit_app, factors_app
 from tanji.cli.calc_cmd import calc_app
 from tanji.cli.common import DataDirArg, fail, stderr
@@ -22,6 +23,11 @@ from tanji.cli.federation_cmd import federation_app, pki_app
 from tanji.cli.keyholder_cmd import keyholder_app
 from tanji.cli.node_cmd import node_app
 from tanji.errors import TanjiError
+
+#: a product footprint names the method whose chain-wide rules apply (FORMATS 1.1 §2)
+MethodOpt = Annotated[str | None, typer.Option(
+    "--method", help="for a product without a declaration: the method whose rules apply to the whole chain "
+                     "(default miit-2025); a declaration uses its own")]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="tanji (碳迹): privacy-preserving federated carbon footprint of battery packs")
@@ -33,6 +39,7 @@ app.add_typer(factors_app, name="factors")
 app.add_typer(audit_app, name="audit")
 app.add_typer(pki_app, name="pki")
 app.add_typer(federation_app, name="federation")
+app.command("report")(report_cmd.report)
 
 
 @app.callback()
@@ -62,8 +69,10 @@ def reference(
     out: Annotated[Path | None, typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
     offline: Annotated[list[str] | None, typer.Option(
         "--offline", help="treat this organisation as dead (its buyers use their fallback factors)")] = None,
+    method: MethodOpt = None,
 ) -> None:
-    """Compute the plaintext reference footprint of PRODUCT over the supply graph in DATA_DIR."""
+    """Compute the plaintext reference footprint of PRODUCT over the supply graph in DATA_DIR: its
+    declaration, or the product footprint (cradle to gate, per declared unit) of any other product."""
     from tanji.methodology.graph import parse_target, reference_result
     from tanji.methodology.loader import load_data_dir
 
@@ -71,7 +80,7 @@ def reference(
                  "this process reads every organisation's raw data.[/]", highlight=False, soft_wrap=True)
     try:
         data = load_data_dir(data_dir)
-        result = reference_result(data, parse_target(product), frozenset(offline or ()))
+        result = reference_result(data, parse_target(product), frozenset(offline or ()), method)
     except TanjiError as exc:
         fail(exc)
     text = result.to_json()
@@ -99,12 +108,14 @@ def demo(
         "--database", envvar="TANJI_DATABASE_URL",
         help="the coordinator's SQLAlchemy URL, e.g. postgresql://USER@HOST/DB "
              "(default: SQLite in its state folder)")] = None,
+    method: MethodOpt = None,
 ) -> None:
     """Run a whole federation locally (one process per party, loopback, no TLS) and write OUT/result.json."""
     from tanji.cli.demo import run_demo
 
     try:
-        run_demo(data_dir, product, out, Console(), deadline, depth, frozenset(offline or ()), database=database)
+        run_demo(data_dir, product, out, Console(), deadline, depth, frozenset(offline or ()), database=database,
+                 method=method)
     except TanjiError as exc:
         fail(exc)
     except KeyboardInterrupt:

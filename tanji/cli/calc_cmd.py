@@ -26,8 +26,12 @@ def calc_start(
     state: Annotated[Path, typer.Option("--state", envvar="TANJI_STATE", help="the requester node's state folder")],
     federation: FederationOpt,
     coordinator: CoordinatorOpt,
-    product: Annotated[str, typer.Option("--product", help="one of this node's products with a declaration")],
+    product: Annotated[str, typer.Option(
+        "--product", help="one of this node's products: its declaration, or the product footprint of any other")],
     depth: Annotated[int, typer.Option("--depth", help="declared depth bound: tiers of suppliers below the product")],
+    method: Annotated[str | None, typer.Option(
+        "--method", help="a product footprint's chain-wide method rules (default miit-2025); "
+                         "a declaration uses its own")] = None,
     key_holder: Annotated[str, typer.Option(
         "--key-holder", envvar="TANJI_KEY_HOLDER", help="party id of the key holder")] = "keyholder",
     deadline: Annotated[float, typer.Option(
@@ -35,7 +39,7 @@ def calc_start(
     tls: TLSOpt = None,
     insecure: InsecureOpt = False,
 ) -> None:
-    """Start a calculation of one of this node's products; prints the calculation id."""
+    """Start a calculation of one of this node's products (a declaration or a product footprint); prints its id."""
 
     from tanji.cli import requester
     from tanji.node.importer import load_current
@@ -52,7 +56,7 @@ def calc_start(
         except KeyError:
             raise TanjiError(f"{nd.org} has no product {product!r}") from None
         spec = requester.spec_for(nd.org, nd.model, fs, product, state=state, depth_bound=depth,
-                                  key_holder=key_holder, deadline_seconds=deadline)
+                                  key_holder=key_holder, deadline_seconds=deadline, method=method)
         channel = client_channel(coordinator, tls, nd.org, insecure)
         cid = requester.start(channel, SigningKey.load_or_create(state / "envelope-key.pem"), spec)
     except TanjiError as exc:

@@ -187,14 +187,14 @@ def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> 
 
 def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline_seconds: float = 600.0,
              depth_bound: int | None = None, offline: frozenset[str] = frozenset(),
-             database: str | None = None) -> dict:
+             database: str | None = None, method: str | None = None) -> dict:
     data = load_data_dir(data_dir)           # bad data: refused here, before any process starts
     target = parse_target(product)
     unknown = sorted(offline - set(data.nodes))
     if unknown or target[0] in offline:
         raise DemoFailed(f"--offline names {', '.join(unknown) or target[0]}: "
                          "only a supplier organisation of the data can be offline")
-    graph = build_graph(data, target)        # unknown target / missing declaration: named error now
+    graph = build_graph(data, target, method=method)  # unknown target or method: named error now
     if depth_bound is None:  # the requester declares the depth of its chain
         depth_bound = graph.depth()
 
@@ -220,7 +220,7 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
         spec = requester.spec_for(target[0], data.nodes[target[0]].model, data.factors, target[1],
                                   state=state / target[0], depth_bound=depth_bound, key_holder=KEY_HOLDER,
-                                  deadline_seconds=deadline_seconds)
+                                  deadline_seconds=deadline_seconds, method=method)
         started = time.monotonic()
         cid = requester.start(channel, SigningKey.load_or_create(state / target[0] / "envelope-key.pem"), spec)
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -247,8 +247,9 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         # the factor provider's view: counts per factor, no amounts, no citing node
         tally = citations.fetch(channel, data.factors, federation)
         (out / "citations.json").write_text(json.dumps(tally.to_json(), indent=2) + "\n")
-        console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e, "
-                      f"{doc['per_kwh_kgco2e']} kgCO2e/kWh → {out / 'result.json'} (costs: {out / 'metrics.json'})")
+        per_kwh = "" if doc["per_kwh_kgco2e"] is None else f", {doc['per_kwh_kgco2e']} kgCO2e/kWh"
+        console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e{per_kwh} → "
+                      f"{out / 'result.json'} (costs: {out / 'metrics.json'})")
         console.print(f"factor provider {tally.provider}: {sum(n for n, _ in tally.factors.values())} citations of "
                       f"{sum(1 for n, _ in tally.factors.values() if n)} factors → {out / 'citations.json'}")
     finally:

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tanji.errors import TanjiError
+from tanji.errors import CalculationError, TanjiError
 from tanji.methodology.formats.nodedata import Product
+from tanji.methodology.graph import target_profile
 from tanji.protocol import commitment, limits
 from tanji.protocol import envelope as env
 from tanji.protocol.federation import Federation
@@ -37,6 +38,7 @@ class CalculationSpec:
     product: str
     method: str
     method_version: str
+    #: the target's lifetime energy under its declaration; 0 for a product footprint (FORMATS 1.1 §2)
     lifetime_energy_kwh: float
     depth_bound: int
     factor_set_id: str
@@ -55,21 +57,26 @@ class CalculationSpec:
 
 
 def spec_for(org: str, node_data, factors, product: str, *, state: Path, depth_bound: int, key_holder: str,
-             deadline_seconds: float) -> CalculationSpec:
-    """A calculation of `org`/`product` from the requester's own imported data and factor set."""
+             deadline_seconds: float, method: str | None = None) -> CalculationSpec:
+    """A calculation of `org`/`product` from the requester's own imported data and factor set: its
+    declaration, or, for a product without one, its product footprint under `method` (FORMATS 1.1 §2:
+    0 kWh of lifetime energy and no declaration in the request)."""
     target = node_data.product(product)
-    if target.declaration is None:
-        raise TanjiError(f"{org}/{product} has no declaration, so it cannot be the target of a calculation")
+    try:
+        profile = target_profile(target, f"{org}/{product}", method)
+    except CalculationError as exc:
+        raise TanjiError(str(exc)) from None
+    declaration = target.declaration
     return CalculationSpec(
-        requester=org, product=product, method=target.declaration.method,
-        method_version=target.declaration.profile.version,
-        lifetime_energy_kwh=target.declaration.lifetime_energy_kwh(), depth_bound=depth_bound,
+        requester=org, product=product, method=profile.name, method_version=profile.version,
+        lifetime_energy_kwh=0.0 if declaration is None else declaration.lifetime_energy_kwh(),
+        depth_bound=depth_bound,
         factor_set_id=factors.model.id, factor_set_sha256=factors.sha256, key_holder=key_holder,
         deadline_seconds=deadline_seconds, state=state, target=target,
         citation_slots=len(factors.model.factors), factor_provider=factors.model.provider,
         declared_unit=target.unit,
-        declaration_json=json.dumps(target.declaration.released(), separators=(",", ":"),
-                                    ensure_ascii=False))
+        declaration_json="" if declaration is None else json.dumps(
+            declaration.released(), separators=(",", ":"), ensure_ascii=False))
 
 
 def start(channel, key: SigningKey, spec: CalculationSpec) -> str:

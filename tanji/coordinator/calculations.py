@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from tanji.coordinator import db
 from tanji.coordinator.states import FINAL_NAMES, SETTLED, CalcState, PairState
 from tanji.coordinator.transactions import Core, accepted, refused, stored
+from tanji.methodology.formats.result import released_lifetime
 from tanji.protocol import envelope as env
 from tanji.protocol.identity import COORDINATOR_ID, ROLE_KEY_HOLDER, check_calculation_id, is_calculation_id
 from tanji.protocol.refusals import Refusal
@@ -80,6 +81,10 @@ class Calculations:
             raise Refusal(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER, f"{req.key_holder!r} is not a listed key holder")
         if len(req.products) != 1:
             raise Refusal(cpb.REFUSAL_CODE_MALFORMED, "this coordinator calculates one product per calculation")
+        try:  # a declaration (positive lifetime energy) or a product footprint (0 kWh, no declaration)
+            released_lifetime(req.products[0].lifetime_energy_kwh, req.products[0].declaration_json)
+        except ValueError as exc:
+            raise Refusal(cpb.REFUSAL_CODE_MALFORMED, f"products[0]: {exc}") from None
         root = (req.target_organisation, req.products[0].product_id)
         pairs = reachable(s, root)  # refuses naming what no node serves
         calc = db.Calculation(id=cid, requester=body.sender, key_holder=req.key_holder,

@@ -24,7 +24,13 @@ from tanji.keyholder import lifecycle
 from tanji.keyholder.recheck import recheck, verified_evidence
 from tanji.keyholder.store import KeyedCalculation, KeyFileTaken, KeyHolderStore
 from tanji.methodology import profiles, slots
-from tanji.methodology.formats.result import FactorSetRef, FallbackRef, build_result, committed_declaration
+from tanji.methodology.formats.result import (
+    FactorSetRef,
+    FallbackRef,
+    build_result,
+    committed_declaration,
+    released_lifetime,
+)
 from tanji.protocol import envelope as env
 from tanji.protocol import limits, messages
 from tanji.protocol.fallbacks import taken
@@ -270,16 +276,18 @@ class KeyHolder:
         requester = [a for a in attestations if a.body.sender == req.body.sender]
         warnings_list = list(requester[0].payload.requester_warnings) if requester else []
         item = req.payload.products[0]
-        try:  # FORMATS 1.1 §4: the declaration the requester signed, checked against its lifetime energy
+        try:  # FORMATS 1.1 §4: the declaration the requester signed, checked against its lifetime energy;
+            # none and 0 kWh: a product footprint, released without per-kWh figures (§2)
             declaration = committed_declaration(item.declaration_json, req.body.method_profile.name,
                                                 item.lifetime_energy_kwh)
+            lifetime = released_lifetime(item.lifetime_energy_kwh, item.declaration_json)
         except ValueError as exc:
             raise Refusal(cpb.REFUSAL_CODE_MALFORMED, f"the calculation request's declaration: {exc}") from None
         result = build_result(
             calculation=req.body.calculation_id, product=f"{req.payload.target_organisation}/{item.product_id}",
             profile=profiles.get(req.body.method_profile.name),
             factor_set=FactorSetRef(id=req.payload.factor_set_id, sha256=req.body.factor_set_hash.hex()),
-            total=block, lifetime_energy_kwh=item.lifetime_energy_kwh, precision=precision,
+            total=block, lifetime_energy_kwh=lifetime, precision=precision,
             fallbacks=fallbacks, warnings=warnings_list, audit_bundle=BUNDLE_NAME,
             declared_unit=item.declared_unit or None, declaration=declaration)
         return result.to_json().encode()

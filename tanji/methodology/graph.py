@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tanji.errors import CalculationError
-from tanji.methodology import slots, units
+from tanji.methodology import profiles, slots, units
 from tanji.methodology.footprint import OwnFootprint, RecordError, fallback, own
 from tanji.methodology.formats.nodedata import Product
 from tanji.methodology.formats.result import FactorSetRef, FallbackRef, Result, build_result
@@ -65,8 +65,27 @@ def _label(key: Key) -> str:
     return f"{key[0]}/{key[1]}"
 
 
-def build_graph(data: DataDir, target: Key, offline: frozenset[str] = frozenset()) -> SupplyGraph:
-    """Resolve every federated input reachable from `target`; cycles and unknown suppliers are errors."""
+def target_profile(product: Product, label: str, method: str | None) -> MethodProfile:
+    """The method profile of a calculation of `product`: its declaration's (a declaration target), else
+    `method` or the default (a product footprint, FORMATS 1.1 §2). A method other than the declared one
+    is an error: a declaration is computed under the method it declares."""
+    if product.declaration is not None:
+        if method is not None and method != product.declaration.method:
+            raise CalculationError(f"{label} declares method {product.declaration.method!r}; "
+                                   f"--method {method!r} does not apply to it")
+        return product.declaration.profile
+    try:
+        return profiles.get(method or profiles.PRODUCT_FOOTPRINT_DEFAULT)
+    except ValueError as exc:
+        raise CalculationError(f"--method: {exc}") from None
+
+
+def build_graph(data: DataDir, target: Key, offline: frozenset[str] = frozenset(),
+                method: str | None = None) -> SupplyGraph:
+    """Resolve every federated input reachable from `target`; cycles and unknown suppliers are errors.
+
+    A target with a declaration is computed under its declared method; any other product is the
+    target of a product footprint under `method` (FORMATS 1.1 §2)."""
     org, pid = target
     if org not in data.nodes:
         raise CalculationError(f"no node serves organisation {org!r}")
@@ -74,11 +93,7 @@ def build_graph(data: DataDir, target: Key, offline: frozenset[str] = frozenset(
         root = data.nodes[org].model.product(pid)
     except KeyError:
         raise CalculationError(f"organisation {org!r} serves no product {pid!r}") from None
-    if root.declaration is None:
-        idx = data.nodes[org].model.product_index(pid)
-        raise CalculationError(f"{data.nodes[org].file}: products[{idx}].declaration: "
-                               f"{_label(target)} has no declaration, so it cannot be the target of a calculation")
-    graph = SupplyGraph(data, target, root.declaration.profile)
+    graph = SupplyGraph(data, target, target_profile(root, _label(target), method))
     state: dict[Key, int] = {}  # 1 = on the current path, 2 = done
     path: list[Key] = []
     postorder: list[Key] = []
@@ -191,26 +206,30 @@ def evaluate(graph: SupplyGraph) -> Evaluation:
     return Evaluation(graph, total, weights, parts, fallbacks)
 
 
-def reference_id(data: DataDir, target: Key, offline: frozenset[str]) -> str:
-    """A deterministic id for a plaintext reference run: a hash of exactly what it read."""
+def reference_id(data: DataDir, target: Key, offline: frozenset[str], method: str | None = None) -> str:
+    """A deterministic id for a plaintext reference run: a hash of exactly what it read (and, for a
+    product footprint, the method it names; a declaration's method is in the data)."""
     h = hashlib.sha256()
     node_hashes = (data.nodes[o].sha256 for o in sorted(data.nodes))
-    for part in [data.factors.sha256, *node_hashes, _label(target), *sorted(offline)]:
+    extra = [] if method is None else ["method=" + method]
+    for part in [data.factors.sha256, *node_hashes, _label(target), *sorted(offline), *extra]:
         h.update(part.encode() + b"\0")
     return "reference-" + h.hexdigest()[:16]
 
 
-def reference_result(data: DataDir, target: Key, offline: frozenset[str] = frozenset()) -> Result:
-    """The plaintext reference `tanji.result/1` for `target` (not private: one process sees all data)."""
-    graph = build_graph(data, target, offline)
+def reference_result(data: DataDir, target: Key, offline: frozenset[str] = frozenset(),
+                     method: str | None = None) -> Result:
+    """The plaintext reference `tanji.result/1` for `target` (not private: one process sees all data):
+    a declaration, or a product footprint of a product without one (per declared unit, no kWh)."""
+    graph = build_graph(data, target, offline, method)
     ev = evaluate(graph)
     product = graph.product(target)
     declaration = product.declaration
-    assert declaration is not None  # build_graph refuses a target without one
     fs = data.factors
     return build_result(
-        calculation=reference_id(data, target, offline), product=_label(target), profile=graph.profile,
+        calculation=reference_id(data, target, offline, graph.profile.name if declaration is None else None),
+        product=_label(target), profile=graph.profile,
         factor_set=FactorSetRef(id=fs.model.id, sha256=fs.sha256), total=ev.total,
-        lifetime_energy_kwh=declaration.lifetime_energy_kwh(), precision=None,
+        lifetime_energy_kwh=None if declaration is None else declaration.lifetime_energy_kwh(), precision=None,
         fallbacks=ev.named_fallbacks(), warnings=ev.requester_warnings(),
-        declared_unit=product.unit, declaration=declaration.released())
+        declared_unit=product.unit, declaration=None if declaration is None else declaration.released())

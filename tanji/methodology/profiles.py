@@ -108,6 +108,10 @@ PROFILES: dict[str, MethodProfile] = {
 ALL_DECLARATION_FIELDS: frozenset[str] = frozenset(f for p in PROFILES.values() for f in p.declaration_fields)
 
 
+#: the method whose chain-wide rules a product footprint follows when its requester names none (FORMATS 1.1 §2)
+PRODUCT_FOOTPRINT_DEFAULT = "miit-2025"
+
+
 def get(name: str) -> MethodProfile:
     try:
         return PROFILES[name]

@@ -73,10 +73,7 @@ def test_unknown_target(tmp_path, target, named):
     assert named in str(info.value)
 
 
-def test_target_without_declaration_is_a_named_error(tmp_path):
-    with pytest.raises(CalculationError) as info:
-        build_graph(load_data_dir(diamond(tmp_path)), ("cells", "CELL"))
-    assert "cells.json: products[0].declaration: " in str(info.value)   # the file and the field
+# a target without a declaration is a product footprint (FORMATS 1.1 §2): tests/unit/test_product_footprint.py
 
 
 def test_input_naming_an_unserved_supplier_or_product(tmp_path):

@@ -46,22 +46,34 @@ class Result(BaseModel):
     declared_unit: str | None
     method: str
     method_version: str
-    #: the target's declaration as the requester's node committed it (FORMATS 1.1 §4)
+    #: the target's declaration as the requester's node committed it (FORMATS 1.1 §4); null for a
+    #: product footprint (and from a requester older than 1.1)
     declaration: dict[str, Any] | None
     factor_set: FactorSetRef
     #: relative precision the figures are rounded to; null for the unrounded plaintext reference
     precision: float | None
     total_kgco2e: float
     stages_kgco2e: dict[str, float]
-    lifetime_energy_kwh: float
-    per_kwh_kgco2e: float
-    stages_per_kwh_kgco2e: dict[str, float]
+    #: null for a product footprint (cradle to gate per declared unit, FORMATS 1.1 §2), as are the
+    #: per-kWh figures: `is_product_footprint` tells the two result kinds apart
+    lifetime_energy_kwh: float | None
+    per_kwh_kgco2e: float | None
+    stages_per_kwh_kgco2e: dict[str, float] | None
     primary_data_share: float | None
     dqr: float | None
     fallbacks: list[FallbackRef]
     warnings_count: int
     warnings: list[str]
     audit_bundle: str | None = None
+
+    @property
+    def is_product_footprint(self) -> bool:
+        """A product footprint (no functional unit) rather than a declaration (per kWh of lifetime energy)."""
+        return self.lifetime_energy_kwh is None
+
+    @property
+    def organisation(self) -> str:
+        return self.product.partition("/")[0]
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
@@ -86,11 +98,25 @@ def round_to_multiple(x: float, quantum: float | None) -> float:
     return round(value, max(0, -math.floor(math.log10(quantum))) + 3)
 
 
+def released_lifetime(lifetime_energy_kwh: float, declaration_text: str) -> float | None:
+    """The lifetime energy a request's product releases: None for a product footprint, which a request
+    states as 0 kWh and no declaration (FORMATS 1.1 §2); a declaration target's is positive and finite.
+    ValueError names what is wrong (the coordinator refuses such a request, the key holder withholds)."""
+    value = float(lifetime_energy_kwh)
+    if value == 0.0:
+        if declaration_text:
+            raise ValueError("a product footprint (0 kWh of lifetime energy) carries no declaration")
+        return None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"lifetime energy {value!r} kWh is neither positive and finite nor 0 (a product footprint)")
+    return value
+
+
 def committed_declaration(text: str, method: str, lifetime_energy_kwh: float) -> dict[str, Any] | None:
-    """The declaration a CALCULATION_REQUEST carries (JSON text, empty from older requesters), checked
-    against the request: the same method, and the lifetime energy the request divides by follows from it.
-    ValueError names what is wrong."""
-    if not text:
+    """The declaration a CALCULATION_REQUEST carries (JSON text, empty from older requesters and for a
+    product footprint), checked against the request: the same method, and the lifetime energy the request
+    divides by follows from it. ValueError names what is wrong."""
+    if released_lifetime(lifetime_energy_kwh, text) is None or not text:
         return None
     try:
         doc = json.loads(text, parse_constant=_not_a_number)
@@ -115,7 +141,7 @@ def _not_a_number(token: str) -> NoReturn:
 
 
 def build_result(*, calculation: str, product: str, profile: MethodProfile, factor_set: FactorSetRef,
-                 total: np.ndarray, lifetime_energy_kwh: float, precision: float | None,
+                 total: np.ndarray, lifetime_energy_kwh: float | None, precision: float | None,
                  fallbacks: list[FallbackRef], warnings: list[str], declared_unit: str | None = None,
                  declaration: dict[str, Any] | None = None, created: str | None = None,
                  audit_bundle: str | None = None) -> Result:
@@ -124,11 +150,18 @@ def build_result(*, calculation: str, product: str, profile: MethodProfile, fact
     FORMATS §4: every figure of the block is rounded to a multiple of precision × total (per-kWh
     figures to precision × per-kWh total), so a stage that is zero in plaintext is released as 0;
     shares and DQR come from the unrounded sums, rounded to precision. `precision` None: the
-    unrounded plaintext reference."""
+    unrounded plaintext reference. `lifetime_energy_kwh` None: a product footprint, whose per-kWh
+    figures are null."""
     unrounded_total = slots.total(total)
-    per_kwh = unrounded_total / lifetime_energy_kwh
     q = None if precision is None else precision * unrounded_total
-    q_kwh = None if precision is None else precision * per_kwh
+    per_kwh: float | None = None
+    stages_per_kwh: dict[str, float] | None = None
+    if lifetime_energy_kwh is not None:
+        per_kwh = unrounded_total / lifetime_energy_kwh
+        q_kwh = None if precision is None else precision * per_kwh
+        stages_per_kwh = {name: round_to_multiple(total[slot] / lifetime_energy_kwh, q_kwh)
+                          for name, slot in slots.STAGE_SLOT.items()}
+        per_kwh = round_to_multiple(per_kwh, q_kwh)
     share = total[slots.PRIMARY] / unrounded_total if unrounded_total > 0 else None
     dqr = total[slots.DQR_WEIGHTED] / unrounded_total if unrounded_total > 0 else None
     return Result(
@@ -138,9 +171,7 @@ def build_result(*, calculation: str, product: str, profile: MethodProfile, fact
         total_kgco2e=round_to_multiple(unrounded_total, q),
         stages_kgco2e={name: round_to_multiple(total[slot], q) for name, slot in slots.STAGE_SLOT.items()},
         lifetime_energy_kwh=lifetime_energy_kwh,
-        per_kwh_kgco2e=round_to_multiple(per_kwh, q_kwh),
-        stages_per_kwh_kgco2e={name: round_to_multiple(total[slot] / lifetime_energy_kwh, q_kwh)
-                               for name, slot in slots.STAGE_SLOT.items()},
+        per_kwh_kgco2e=per_kwh, stages_per_kwh_kgco2e=stages_per_kwh,
         primary_data_share=None if share is None else round_to_multiple(share, precision),
         dqr=None if dqr is None else round_to_multiple(dqr, precision),
         fallbacks=fallbacks, warnings_count=int(round(float(total[slots.WARNINGS]))), warnings=warnings,
