@@ -19,7 +19,7 @@ from tanji.coordinator.transactions import Core, accepted, refused, stored
 from tanji.methodology.formats.result import released_lifetime
 from tanji.protocol import envelope as env
 from tanji.protocol.identity import COORDINATOR_ID, ROLE_KEY_HOLDER, check_calculation_id, is_calculation_id
-from tanji.protocol.refusals import Refusal
+from tanji.protocol.refusals import Refusal, code_name, entry
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
@@ -101,13 +101,28 @@ class Calculations:
         self.core.work(s, req.key_holder, "key", cid)
         log.info("calculation %s: %s/%s, %d products reached", cid, *root, len(pairs))
 
-    # ------------------------------------------------------------ readers
-    def has_calculation(self, cid: str) -> bool:
-        """Objects are uploaded for a calculation that exists (its per-party object count is bounded)."""
+    # ------------------------------------------------------------ object uploads
+    def admit_upload(self, cid: str, party: str, most: int) -> None:
+        """One more object `party` starts uploading for calculation `cid`: only a party of that
+        calculation uploads for it, at most `most` objects, counted durably (a restart resets nothing)."""
         if not is_calculation_id(cid):
-            return False
-        with self.core.sessions() as s:
-            return s.get(db.Calculation, cid) is not None
+            raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_CALCULATION, f"unknown calculation {cid!r}")
+        with self.core.transaction() as s:
+            calc = s.get(db.Calculation, cid)
+            if calc is None:
+                raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_CALCULATION, f"unknown calculation {cid!r}")
+            if party and party not in parties_of(s, calc):
+                raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PARTY, f"{party!r} is not a party of calculation {cid}")
+            row = s.get(db.ObjectUpload, (cid, party), with_for_update=True)
+            if row is None:
+                row = db.ObjectUpload(calculation_id=cid, party=party, count=0)
+                s.add(row)
+            if row.count >= most:
+                raise Refusal(cpb.REFUSAL_CODE_TOO_LARGE,
+                              f"{party!r} already uploaded {most} objects for calculation {cid!r} (the limit)")
+            row.count += 1
+
+    # ------------------------------------------------------------ readers
 
     def status(self, cid: str, party: str | None = None) -> rpb.GetStatusResponse:
         """State and counts, for the calculation's own parties (every organisation it reached: their
@@ -117,16 +132,18 @@ class Calculations:
         with self.core.sessions() as s:
             calc = _calculation(s, cid)
             pairs = self.core.pairs(s, cid)
-            if party and party not in {calc.requester, calc.key_holder, *calc.auditors, *(p.org for p in pairs)}:
+            if party and party not in parties_of(s, calc):
                 raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PARTY, f"{party!r} is not a party of calculation {cid}")
             settled = [PairState(p.state) for p in pairs if PairState(p.state) in SETTLED]
+            failed_by, message = failure_view(s, calc, party or None)
             resp = rpb.GetStatusResponse(
                 calculation_id=cid, state=CalcState(calc.state).wire,
                 requests_declared=len(pairs), requests_answered=len(settled),
                 dead_suppliers=settled.count(PairState.DEAD),
                 attestations=s.scalar(select(func.count()).select_from(db.Attestation)
                                       .where(db.Attestation.calculation_id == cid)),
-                failure_code=cast(cpb.RefusalCode, calc.failure_code), failure_message=calc.failure_message)
+                failure_code=cast(cpb.RefusalCode, calc.failure_code), failure_message=message,
+                failure_party=failed_by)
             resp.updated_at.FromDatetime(calc.updated_at)
             return resp
 
@@ -137,7 +154,8 @@ class Calculations:
             if party and party not in {calc.requester, calc.key_holder, *calc.auditors}:
                 raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PARTY,
                               f"the result of {cid} is released to its requester and auditors, not to {party!r}")
-            resp = rpb.GetResultResponse(state=CalcState(calc.state).wire)
+            resp = rpb.GetResultResponse(state=CalcState(calc.state).wire,
+                                         calculation_request=stored(s, calc.request_hash))
             if calc.result_hash:
                 resp.result.CopyFrom(stored(s, calc.result_hash))
             return resp
@@ -174,3 +192,37 @@ def reachable(s, root: tuple[str, str]) -> list[tuple[str, str]]:
         seen.append(pair)
         stack.extend((child, pair) for child in edges[pair])
     return seen
+
+
+def parties_of(s, calc: db.Calculation) -> set[str]:
+    """Every party of a calculation: requester, key holder, auditors and every organisation reached."""
+    orgs = s.scalars(select(db.CalcPair.org).where(db.CalcPair.calculation_id == calc.id))
+    return {calc.requester, calc.key_holder, *calc.auditors, *orgs}
+
+
+def failure_view(s, calc: db.Calculation, reader: str | None) -> tuple[str, str]:
+    """(who refused, what it said) as `reader` may see it (DESIGN "Who sees what"): the refusing
+    party reads its own message; a buyer of the refusing organisation in this calculation reads who
+    refused and why (it concerns that buyer's own supplier); everyone else reads the code and its
+    catalogued text, with the name only where it is the coordinator's or the key holder's (public
+    roles: naming them reveals nothing of the supply graph). `reader` None: in-process, or a plain
+    loopback client (no authentication there at all): the whole message."""
+    if not calc.failure_code:
+        return "", ""
+    party, code = calc.failure_party, calc.failure_code
+    if not party:  # recorded before failures named their party (revision 0004): already one line
+        return "", calc.failure_message if reader is None else f"{code_name(code)}: {entry(code).public}"
+    whole = f"{party}: {code_name(code)}: {calc.failure_message}"
+    if reader is None or reader == party:
+        return party, whole
+    if party in (COORDINATOR_ID, calc.key_holder):
+        return party, f"{party}: {code_name(code)}: {entry(code).public}"
+    buyer = s.scalar(select(func.count()).select_from(db.SupplyEdge).where(
+        db.SupplyEdge.buyer == reader, db.SupplyEdge.supplier == party,
+        db.SupplyEdge.supplier_product.in_(select(db.CalcPair.product).where(
+            db.CalcPair.calculation_id == calc.id, db.CalcPair.org == party)),
+        db.SupplyEdge.buyer_product.in_(select(db.CalcPair.product).where(
+            db.CalcPair.calculation_id == calc.id, db.CalcPair.org == reader))))
+    if buyer:
+        return party, whole
+    return "", f"{code_name(code)}: {entry(code).public}"

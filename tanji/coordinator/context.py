@@ -85,10 +85,11 @@ class CalcContext:
     def move(self, to: CalcState) -> None:
         states.move(self.calc, to)
 
-    def fail(self, code: int, message: str) -> None:
-        """Fail the calculation, unless it already ended (a final verdict stands)."""
+    def fail(self, code: int, message: str, party: str) -> None:
+        """Fail the calculation, unless it already ended (a final verdict stands). `message` is the
+        refusing `party`'s own text: GetStatus shows it whole only to those it concerns."""
         if states.is_final(self.calc):
             return
         states.move(self.calc, CalcState.FAILED)
-        self.calc.failure_code, self.calc.failure_message = code, message
-        log.warning("calculation %s failed: %s", self.calc.id, message)
+        self.calc.failure_code, self.calc.failure_message, self.calc.failure_party = code, message, party
+        log.warning("calculation %s failed: %s: %s", self.calc.id, party, message)

@@ -16,7 +16,7 @@ from tanji.coordinator.transactions import Limits
 from tanji.errors import TanjiError
 from tanji.infra.runtime import plain_transport, private_folder, stop_on_signals
 from tanji.protocol import limits
-from tanji.protocol.federation import Federation
+from tanji.protocol.federation import ANCHOR_FILE, Federation, FederationFile
 from tanji.protocol.identity import COORDINATOR_ID
 from tanji.protocol.signing import SigningKey
 
@@ -77,12 +77,32 @@ def deadline_sweeper(coord: Coordinator, stop: threading.Event, every: float = 1
     return t
 
 
+def federation_watcher(coord: Coordinator, listed: FederationFile, stop: threading.Event,
+                       every: float = 1.0) -> threading.Thread:
+    """Every `every` seconds: the federation list as it is on disk, verified (FederationFile); a new
+    version takes effect at once — a new party can register, a removed one is refused by name."""
+    def run():
+        while not stop.wait(every):
+            try:
+                fed = listed.current()
+                if fed is not coord.core.federation:
+                    coord.core.federation = fed
+                    coord.registry.sync()
+            except Exception:
+                log.exception("federation list reload failed")
+    t = threading.Thread(target=run, name="federation", daemon=True)
+    t.start()
+    return t
+
+
 def run(coord: Coordinator, listen: str, staging, tls=None, port_file: Path | None = None,
-        insecure: bool = False) -> None:
+        insecure: bool = False, listed: FederationFile | None = None) -> None:
     """Serve `coord` with its sweeper until SIGTERM/SIGINT; the bound port goes to `port_file`."""
     server, port = start_server(coord, listen, staging, tls, insecure=insecure)
     stop = threading.Event()
     deadline_sweeper(coord, stop)
+    if listed is not None:
+        federation_watcher(coord, listed, stop)
     if port_file is not None:
         tmp = port_file.with_name(port_file.name + ".tmp")
         tmp.write_text(str(port))
@@ -95,17 +115,19 @@ def run(coord: Coordinator, listen: str, staging, tls=None, port_file: Path | No
 def serve(state: Path, federation_file: Path, *, listen: str = "127.0.0.1:7300", port_file: Path | None = None,
           database: str | None = None, lease_seconds: float = 20.0, tls_dir: Path | None = None,
           max_open_calculations: int = limits.MAX_OPEN_CALCULATIONS_PER_PARTY,
-          max_objects_per_calculation: int = limits.MAX_OBJECTS_PER_CALCULATION, insecure: bool = False) -> None:
+          max_objects_per_calculation: int = limits.MAX_OBJECTS_PER_CALCULATION, insecure: bool = False,
+          trust: Path | None = None) -> None:
     """Run the coordinator: routes requests, sums ciphertexts, never holds a key. Plain gRPC (no `tls_dir`)
     listens on loopback only, or anywhere when `insecure`."""
     if tls_dir is None:
         plain_transport(listen, insecure=insecure, listening=True)  # before anything is opened or written
-    federation = Federation.load(federation_file)
     private_folder(state)
+    listed = FederationFile(federation_file, trust or state / ANCHOR_FILE, state)  # signed, not older: else named
+    federation = listed.federation
     key = load_key(state, federation, federation_file)
     tls = tls_files(tls_dir)
     storage = open_coordinator_storage(state, database)
     coord = Coordinator.started(storage.sessions, storage.objects, key, federation,
                                 Limits(lease_seconds=lease_seconds, max_open_calculations=max_open_calculations,
                                        max_objects_per_calculation=max_objects_per_calculation))
-    run(coord, listen, storage.staging, tls, port_file, insecure=insecure)
+    run(coord, listen, storage.staging, tls, port_file, insecure=insecure, listed=listed)

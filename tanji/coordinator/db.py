@@ -165,6 +165,8 @@ class Calculation(Base):
     deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     failure_code: Mapped[int] = mapped_column(Integer, default=0)
     failure_message: Mapped[str] = mapped_column(String, default="")
+    #: who refused (its message is its own): the coordinator, the key holder or an organisation
+    failure_party: Mapped[str] = mapped_column(String(63), default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
 
@@ -181,6 +183,15 @@ class CalcPair(Base):
     merged_request_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     declaration_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     contribution_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+
+
+class ObjectUpload(Base):
+    """Objects a party started uploading for a calculation: durable, so a restart does not reset the
+    bound (`max_objects_per_calculation`) that keeps one party from filling the object store."""
+    __tablename__ = "object_uploads"
+    calculation_id: Mapped[str] = mapped_column(ForeignKey("calculations.id"), primary_key=True)
+    party: Mapped[str] = mapped_column(String(63), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CalcRequest(Base):

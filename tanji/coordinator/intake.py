@@ -16,7 +16,7 @@ from tanji.coordinator.states import require_open
 from tanji.coordinator.transactions import REFUSALS, Core, accepted, as_refusal, outcome
 from tanji.protocol import envelope as env
 from tanji.protocol.identity import COORDINATOR_ID
-from tanji.protocol.refusals import Refusal, code_name
+from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 
@@ -86,7 +86,7 @@ class Intake:
                           f"the refusal from {sender!r} answers nothing calculation {calc.id} sent it")
         r = opened.payload
         self.core.store(s, opened)
-        ctx.fail(r.code, f"{sender}: {code_name(r.code)}: {r.message}")
+        ctx.fail(r.code, r.message, sender)
 
 
 def _was_sent(s, ctx: CalcContext, party: str, h: bytes) -> bool:

@@ -129,6 +129,7 @@ class KeyHolderQueue:
         elif opened.body.message_type == MT.MESSAGE_TYPE_REFUSAL:
             ctx.move(CalcState.WITHHELD)  # detected by the key holder: the tampering verdict
             calc.failure_code, calc.failure_message = opened.payload.code, opened.payload.message
+            calc.failure_party = opened.body.sender
         else:
             raise Refusal(cpb.REFUSAL_CODE_MALFORMED, "SubmitResult takes a RESULT or a REFUSAL")
         self.core.store(s, opened)

@@ -25,7 +25,7 @@ from tanji.coordinator.transactions import Core, reopen
 from tanji.protocol import envelope as env
 from tanji.protocol import messages
 from tanji.protocol.identity import COORDINATOR_ID
-from tanji.protocol.refusals import Refusal, code_name
+from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 
@@ -92,7 +92,8 @@ class Leases:
                            if p.state not in (PairState.ANSWERED.value, PairState.SKIPPED.value)]
                 CalcContext.of(s, calc).fail(
                     cpb.REFUSAL_CODE_DEADLINE_EXCEEDED,
-                    f"deadline passed in state {calc.state}; not answered: {', '.join(missing) or 'none'}")
+                    f"deadline passed in state {calc.state}; not answered: {', '.join(missing) or 'none'}",
+                    COORDINATOR_ID)
 
     # ------------------------------------------------------------ dead suppliers
     def declare_dead(self, s, ctx: CalcContext, pair: db.CalcPair, reason: epb.DeathReason) -> None:
@@ -157,5 +158,4 @@ class Leases:
         self.core.store(s, opened)
         log.warning("calculation %s: %s contests being declared dead", ctx.id[:8], opened.body.sender)
         if ctx.calc.state not in FINAL_NAMES:
-            ctx.fail(cpb.REFUSAL_CODE_DECLARED_DEAD,
-                     f"{opened.body.sender}: {code_name(cpb.REFUSAL_CODE_DECLARED_DEAD)}: {opened.payload.message}")
+            ctx.fail(cpb.REFUSAL_CODE_DECLARED_DEAD, opened.payload.message, opened.body.sender)

@@ -18,6 +18,7 @@ from tanji.protocol import envelope as env
 from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
+from tanji.v1 import node_pb2 as npb
 
 log = logging.getLogger("tanji.coordinator")
 STARTUP_LOCK_KEY = 0x74616E6A6901  # pg_advisory_xact_lock while a replica registers the federation's parties
@@ -38,16 +39,43 @@ class Registry:
         """List the federation's parties and grant every registered one a fresh lease: a (re)started
         coordinator heard nobody while it was down, and must not declare them dead for its own outage."""
         with self.core.transaction() as s:
-            if s.bind.dialect.name == "postgresql":  # replicas starting together take turns (not on the log
-                # head: a start holding its requester's row waits for the head, this would wait for that row)
-                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": STARTUP_LOCK_KEY})
-            for party in self.core.federation.parties.values():
-                row = s.get(db.Party, party.id)
-                if row is None:
-                    s.add(db.Party(id=party.id, role=party.role, public_key=party.public_key))
-                elif row.public_key != party.public_key:
-                    row.public_key, row.role, row.registered = party.public_key, party.role, False
+            self._list(s)
             self.grant_leases(s)
+
+    def sync(self) -> None:
+        """A new version of the federation list took effect: list its parties; a party it no longer
+        names is unregistered (its heartbeats, pulls and pushes are refused by name)."""
+        with self.core.transaction() as s:
+            self._list(s)
+        log.warning("federation list version %d: %d parties", self.core.federation.version,
+                    len(self.core.federation.parties))
+
+    def _list(self, s) -> None:
+        if s.bind.dialect.name == "postgresql":  # replicas starting together take turns (not on the log
+            # head: a start holding its requester's row waits for the head, this would wait for that row)
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": STARTUP_LOCK_KEY})
+        listed = self.core.federation.parties
+        for party in listed.values():
+            row = s.get(db.Party, party.id)
+            if row is None:
+                s.add(db.Party(id=party.id, role=party.role, public_key=party.public_key))
+            elif row.public_key != party.public_key:
+                row.public_key, row.role, row.registered = party.public_key, party.role, False
+        for row in s.scalars(select(db.Party).where(db.Party.registered)):
+            if row.id not in listed:
+                row.registered, row.lease_expires_at = False, None
+                log.warning("%s is no longer on the federation list: unregistered", row.id)
+
+    def customers(self, supplier: str) -> list[npb.Customer]:
+        """The registered edges naming `supplier`, with how many organisations each buyer product names."""
+        with self.core.sessions() as s:
+            edges = s.scalars(select(db.SupplyEdge)).all()
+        named: dict[tuple[str, str], set[str]] = {}
+        for e in edges:
+            named.setdefault((e.buyer, e.buyer_product), set()).add(e.supplier)
+        return [npb.Customer(buyer=e.buyer, buyer_product=e.buyer_product, supplier_product=e.supplier_product,
+                             buyer_suppliers=len(named[(e.buyer, e.buyer_product)] - {e.buyer}))
+                for e in edges if e.supplier == supplier and e.buyer != supplier]
 
     def grant_leases(self, s) -> None:
         grace = db.now() + timedelta(seconds=self.core.limits.lease_seconds)

@@ -6,8 +6,6 @@ and enter the content-addressed store only once whole and matching their hash.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from concurrent import futures
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +19,9 @@ from tanji.infra.objectstore import ObjectMissing, sha256
 from tanji.infra.runtime import is_loopback, plain_transport
 from tanji.protocol import envelope as env
 from tanji.protocol import limits
+from tanji.protocol.federation import Federation
 from tanji.protocol.identity import COORDINATOR_ID, PROTOCOL_VERSION, SOFTWARE_VERSION
+from tanji.protocol.pki import certificate_sha256
 from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import key_holder_pb2 as kpb
@@ -89,30 +89,6 @@ def check_envelope_size(context, *envelopes) -> None:
                           f"({limits.MAX_ENVELOPE_BYTES} bytes)")
 
 
-class UploadCounter:
-    """Objects each party started uploading per calculation, bounded by the coordinator's
-    `max_objects_per_calculation`. Kept in memory (it resets when the process restarts) for the
-    most recent calculations; its purpose is that one party cannot fill the object store."""
-
-    def __init__(self, keep: int = 100_000):
-        self.counts: OrderedDict[tuple[str, str], int] = OrderedDict()
-        self.keep = keep
-        self.lock = threading.Lock()
-
-    def admit(self, calculation_id: str, party: str, limit: int) -> int | None:
-        """Count one more upload; None if that would exceed `limit` (nothing counted then)."""
-        key = (calculation_id, party)
-        with self.lock:
-            n = self.counts.get(key, 0)
-            if n >= limit:
-                return None
-            self.counts[key] = n + 1
-            self.counts.move_to_end(key)
-            while len(self.counts) > self.keep:
-                self.counts.popitem(last=False)
-            return n + 1
-
-
 #: a cursor is a database integer (signed 64-bit); a larger one means "after everything"
 MAX_CURSOR = 2**63 - 1
 
@@ -122,8 +98,9 @@ def _check_hash(digest: bytes, context) -> None:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"object hash must be 32 bytes, not {len(digest)}")
 
 
-def authenticate(context, party: str) -> None:
-    """Under mutual TLS the client certificate's common name must be the party it acts for."""
+def authenticate(context, party: str, federation: Federation | None = None) -> None:
+    """Under mutual TLS the client certificate's common name must be the party it acts for, and (given
+    the federation list) the certificate one the list admits: not revoked, the one it pins."""
     auth = context.auth_context()
     if auth.get("transport_security_type") != [b"ssl"]:
         return  # plain: loopback (demo, tests) or --insecure, announced at start-up; a TLS server never gets here
@@ -131,6 +108,11 @@ def authenticate(context, party: str) -> None:
     if party not in names:
         context.abort(grpc.StatusCode.PERMISSION_DENIED,
                       f"the client certificate is {', '.join(names) or 'missing'}, not {party!r}")
+    if federation is not None:
+        pem = b"".join(auth.get("x509_pem_cert", []))
+        why = federation.admits_certificate(party, certificate_sha256(pem)) if pem else "no client certificate"
+        if why:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
 
 
 def _sender(envelope) -> str:
@@ -145,22 +127,23 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         """`staging`: a folder (one coordinator process) or a tanji.coordinator.storage staging (replicas)."""
         self.c = coord
         self.staging = FileStaging(Path(staging)) if isinstance(staging, (str, Path)) else staging
-        self.uploads = UploadCounter()
 
     def _known(self, party: str, context) -> None:
         if self.c.key_of(party) is None:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"unknown party {party!r}")
-        authenticate(context, party)
+        authenticate(context, party, self.c.federation)
 
     def Register(self, request, context):
         check_envelope_size(context, request.registration)
-        authenticate(context, _sender(request.registration))
+        authenticate(context, _sender(request.registration), self.c.federation)
         out = self.c.register(request.registration)
+        customers = (self.c.registry.customers(_sender(request.registration))
+                     if out.status == cpb.PUSH_STATUS_ACCEPTED else [])
         return npb.RegisterResponse(outcome=out, coordinator_id=COORDINATOR_ID, protocol_version=PROTOCOL_VERSION,
-                                    software_version=SOFTWARE_VERSION, limits=wire_limits())
+                                    software_version=SOFTWARE_VERSION, limits=wire_limits(), customers=customers)
 
     def Heartbeat(self, request, context):
-        authenticate(context, request.party_id)
+        authenticate(context, request.party_id, self.c.federation)
         try:
             lease, waiting = self.c.heartbeat(request.party_id)
         except Refusal as exc:
@@ -214,13 +197,11 @@ class NodeServicer(ngrpc.NodeServiceServicer):
                           f"(at most {limits.MAX_CHUNKS_PER_OBJECT} chunks per object), not {len(request.data)}")
         first = request.offset == 0 and not self.c.objects.has(request.object_hash)
         if first and not self.staging.received(request.object_hash):
-            if not self.c.has_calculation(request.calculation_id):
-                context.abort(grpc.StatusCode.NOT_FOUND, f"unknown calculation {request.calculation_id!r}")
-            most = self.c.limits.max_objects_per_calculation
-            if self.uploads.admit(request.calculation_id, request.party_id, most) is None:
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                              f"{request.party_id!r} already uploaded {self.c.limits.max_objects_per_calculation} "
-                              f"objects for calculation {request.calculation_id!r} (the limit)")
+            try:
+                self.c.admit_upload(request.calculation_id, request.party_id,
+                                    self.c.limits.max_objects_per_calculation)
+            except Refusal as exc:
+                context.abort(exc.status, exc.message)
         if self.c.objects.has(request.object_hash):
             return opb.PushObjectResponse(received_bytes=request.total_size, complete=True)
         try:
@@ -267,19 +248,19 @@ class RequesterServicer(rgrpc.RequesterServiceServicer):
 
     def StartCalculation(self, request, context):
         check_envelope_size(context, request.calculation_request)
-        authenticate(context, _sender(request.calculation_request))
+        authenticate(context, _sender(request.calculation_request), self.c.federation)
         out, cid = self.c.start(request.calculation_request)
         return rpb.StartCalculationResponse(outcome=out, calculation_id=cid)
 
     def GetStatus(self, request, context):
-        authenticate(context, request.party_id)
+        authenticate(context, request.party_id, self.c.federation)
         try:
             return self.c.status(request.calculation_id, request.party_id)
         except Refusal as exc:
             context.abort(exc.status, exc.message)
 
     def GetResult(self, request, context):
-        authenticate(context, request.party_id)
+        authenticate(context, request.party_id, self.c.federation)
         try:
             return self.c.result(request.calculation_id, request.party_id)
         except Refusal as exc:
@@ -297,7 +278,7 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
     def PullWork(self, request, context):
         if self.c.federation.parties.get(request.party_id) is None:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"unknown party {request.party_id!r}")
-        authenticate(context, request.party_id)
+        authenticate(context, request.party_id, self.c.federation)
         resp = kpb.PullWorkResponse()
         n = min(request.max_items or limits.MAX_WORK_ITEMS_PER_CALL, limits.MAX_WORK_ITEMS_PER_CALL)
         for item in self.c.pull_work(request.party_id, min(request.ack_cursor, MAX_CURSOR), n):
@@ -318,12 +299,12 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
 
     def PublishKey(self, request, context):
         check_envelope_size(context, request.key_announcement)
-        authenticate(context, _sender(request.key_announcement))
+        authenticate(context, _sender(request.key_announcement), self.c.federation)
         return kpb.PublishKeyResponse(outcome=self.c.publish_key(request.key_announcement))
 
     def SubmitResult(self, request, context):
         check_envelope_size(context, request.result, request.citation_report)
-        authenticate(context, _sender(request.result))
+        authenticate(context, _sender(request.result), self.c.federation)
         report = request.citation_report if request.HasField("citation_report") else None
         return kpb.SubmitResultResponse(outcome=self.c.submit_result(request.result, report))
 

@@ -97,8 +97,8 @@ class Coordinator:
     def start(self, envelope):
         return self.calculations.start(envelope)
 
-    def has_calculation(self, cid: str) -> bool:
-        return self.calculations.has_calculation(cid)
+    def admit_upload(self, cid: str, party: str, most: int) -> None:
+        self.calculations.admit_upload(cid, party, most)
 
     def status(self, cid: str, party: str | None = None):
         return self.calculations.status(cid, party)

@@ -37,6 +37,7 @@ from tanji.methodology.loader import load_data_dir
 from tanji.protocol import envelope as env
 from tanji.protocol import limits
 from tanji.protocol.messages import Binding
+from tanji.protocol.refusals import code_name
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
@@ -231,14 +232,31 @@ class AdversarialFederation:
         return requester.status(self.channel(org), org, cid)
 
     def wait(self, cid: str, org: str = "pack", timeout: float = 300) -> rpb.GetStatusResponse:
+        """`org`'s status once final, with the failure as the coordinator's operator sees it (who refused
+        and what it said, from its database): the tests name the refusing party wherever it sits;
+        what each party may read of a failure is tested on `status`."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             st = self.status(cid, org)
             if st.state in requester.FINAL_STATES:
-                return st
+                return self.operator_view(cid, st)
             self.procs.check_alive()
             time.sleep(0.2)
         raise AssertionError(f"{cid} not final after {timeout} s: {S.Name(st.state)}")
+
+    def operator_view(self, cid: str, st: rpb.GetStatusResponse) -> rpb.GetStatusResponse:
+        con = self.coordinator_db()
+        try:
+            party, message = con.execute("SELECT failure_party, failure_message FROM calculations WHERE id = ?",
+                                         (cid,)).fetchone()
+        finally:
+            con.close()
+        seen = rpb.GetStatusResponse()
+        seen.CopyFrom(st)
+        if st.failure_code:
+            seen.failure_party = party
+            seen.failure_message = f"{party}: {code_name(st.failure_code)}: {message}"
+        return seen
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 120) -> bool:
         end = time.monotonic() + timeout

@@ -1,9 +1,9 @@
 """Reading what was refused, and by whom, from codes rather than prose.
 
-A calculation failed by a party's REFUSAL records that refusal's code as its `failure_code`
-and names the refusing party first in its failure message (`party: REFUSAL_CODE_...: detail`,
-tanji.coordinator.intake); the CLI prints that line. These helpers compare the code and the
-party and never the detail, which is free text for people.
+A calculation failed by a party's REFUSAL records that refusal's code as its `failure_code` and
+the refusing party as its `failure_party` — shown to the refusing party itself and to its buyers
+in the calculation (tanji.coordinator.calculations.failure_view). These helpers compare the code
+and the party and never the detail, which is free text for people.
 """
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ S = rpb.CalculationState
 
 
 def refused_by(status: rpb.GetStatusResponse) -> str:
-    """The party whose refusal failed the calculation."""
-    party, _, rest = status.failure_message.partition(": ")
-    assert rest.startswith(code_name(status.failure_code)), status.failure_message
-    return party
+    """The party whose refusal failed the calculation, as the reader of `status` may know it."""
+    return status.failure_party
 
 
 def assert_failed(status: rpb.GetStatusResponse, code: int, party: str | None = None) -> None:
