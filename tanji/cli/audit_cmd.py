@@ -73,6 +73,33 @@ def audit_check_node(
     raise typer.Exit(0 if report.ok else 1)
 
 
+@audit_app.command("statement")
+def audit_statement(
+    bundle: Annotated[Path, typer.Argument(help="the calculation's audit bundle (tar)")],
+    trust: Annotated[Path, typer.Option(
+        "--trust", help="the federation's pinned registry key (hex), the trust anchor")],
+    out: Annotated[Path, typer.Option("--out", help="FILE.html or FILE.pdf")],
+    opening: Annotated[list[Path] | None, typer.Option(
+        "--opening", help="a node's on-site opening (`tanji node audit-export`); repeatable")] = None,
+) -> None:
+    """The verifier's statement to sign: what was checked, what passed, what could not be checked.
+
+    Exit 0: written and everything verifies; 1: written, and it says what failed; 2: bad input, nothing written."""
+    from tanji.documents.report_audit import read_inputs
+    from tanji.documents.report_render import check_out
+    from tanji.documents.statement import read_openings, write_statement
+
+    try:
+        check_out(out)
+        data, anchor = read_inputs(bundle, trust)
+        view = write_statement(bundle, data, anchor, read_openings(opening or []), out)
+    except TanjiError as exc:
+        fail(exc)
+    Console(stderr=True).print(f"wrote {out}: " + ("everything verifies" if view.ok else
+                                                   f"{view.failed} check(s) failed"), highlight=False)
+    raise typer.Exit(0 if view.ok else 1)
+
+
 @factors_app.command("citations")
 def factors_citations(
     factor_set: Annotated[Path, typer.Option("--factor-set", help="your published factor set (tanji.factor-set/1)")],
