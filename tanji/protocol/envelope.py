@@ -18,7 +18,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from tanji.methodology import slots
-from tanji.protocol.identity import PROTOCOL_VERSION, SOFTWARE_VERSION
+from tanji.protocol.identity import PROTOCOL_VERSION, SOFTWARE_VERSION, software_incompatibility
 from tanji.protocol.refusals import Refusal
 from tanji.protocol.signing import BadSignature, SigningKey, verify
 from tanji.v1 import common_pb2, envelope_pb2, options_pb2
@@ -102,6 +102,9 @@ def parse_unverified(envelope: envelope_pb2.Envelope) -> Opened:
     if body.protocol_version != PROTOCOL_VERSION:
         raise EnvelopeRefused(common_pb2.REFUSAL_CODE_VERSION_MISMATCH,
                               f"protocol version {body.protocol_version}, this party speaks {PROTOCOL_VERSION}")
+    incompatible = software_incompatibility(body.software_version)
+    if incompatible:
+        raise EnvelopeRefused(common_pb2.REFUSAL_CODE_VERSION_MISMATCH, incompatible)
     if body.message_type not in MT.DESCRIPTOR.values_by_number or body.message_type == MT.MESSAGE_TYPE_UNSPECIFIED:
         raise EnvelopeRefused(common_pb2.REFUSAL_CODE_UNKNOWN_MESSAGE_TYPE, f"unknown message type {body.message_type}")
     if body.WhichOneof("payload") != payload_field(body.message_type):

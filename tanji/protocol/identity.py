@@ -36,6 +36,20 @@ def _version() -> str:
 
 VERSION: Final = _version()
 SOFTWARE_VERSION: Final = f"tanji {VERSION}"
+_SOFTWARE = re.compile(r"tanji (\d+)\.\d+\.\d+\S*")
+
+
+def software_incompatibility(software_version: str) -> str | None:
+    """Why a peer's software cannot be spoken to, or None: it must be tanji of this major version
+    (a major version changes the meaning of what the wire carries beyond the protocol number)."""
+    m = _SOFTWARE.fullmatch(software_version)
+    if m is None:
+        return f"software version {software_version[:40]!r} is not 'tanji MAJOR.MINOR.PATCH'"
+    mine = VERSION.split(".", 1)[0]
+    if m.group(1) != mine:
+        return (f"software version {software_version!r} has major version {m.group(1)}; "
+                f"this party runs {SOFTWARE_VERSION}")
+    return None
 
 
 # ---------------------------------------------------------------- calculation ids
