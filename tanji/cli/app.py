@@ -19,6 +19,7 @@ from tanji.cli.audit_cmd import audit_app, factors_app
 from tanji.cli.calc_cmd import calc_app
 from tanji.cli.common import DataDirArg, fail, stderr
 from tanji.cli.coordinator_cmd import coordinator_app
+from tanji.cli.exchange_cmd import export_app, import_app
 from tanji.cli.federation_cmd import federation_app, pki_app
 from tanji.cli.keyholder_cmd import keyholder_app
 from tanji.cli.node_cmd import node_app
@@ -39,6 +40,8 @@ app.add_typer(factors_app, name="factors")
 app.add_typer(audit_app, name="audit")
 app.add_typer(pki_app, name="pki")
 app.add_typer(federation_app, name="federation")
+app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
 app.command("report")(report_cmd.report)
 
 

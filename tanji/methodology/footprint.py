@@ -157,6 +157,8 @@ def own(product: Product, org_id: str, country: str, factors: dict[str, Factor],
         path = f"activities[{i}]"
         # (emissions, dqr) parts of this activity
         parts: list[tuple[float, float]] = []
+        #: share of the record's emissions that is primary data, where its factor states one
+        primary_share: float | None = None
         if isinstance(act, Electricity):
             split, warning = electricity_parts(act, ctx, f"{ctx.label} {path}", f"{path}.model")
             if warning:
@@ -169,6 +171,8 @@ def own(product: Product, org_id: str, country: str, factors: dict[str, Factor],
             fac = ctx.factor(act.factor, f"{path}.factor")
             parts.append((_convert_to_factor(act.amount, act.unit, fac, f"{path}.unit") * fac.value, fac.dqr))
             out.cited.add(fac.id)
+            if fac.primary_data_share is not None and "data_source" not in act.model_fields_set:
+                primary_share = fac.primary_data_share  # a supplier's footprint: its own share (decision 0012)
         elif isinstance(act, Transport):
             fac = ctx.factor(f"transport.{act.mode}", f"{path}.mode")
             tkm = units.convert(act.mass, act.mass_unit, "t") * units.convert(act.distance, act.distance_unit, "km")
@@ -181,11 +185,15 @@ def own(product: Product, org_id: str, country: str, factors: dict[str, Factor],
         primary = act.data_source == "primary"
         stage_slot = slots.STAGE_SLOT[act.stage or product.stage]
         for emissions, factor_dqr in parts:
-            dqr = act.dqr if act.dqr is not None else (PRIMARY_DEFAULT_DQR if primary else factor_dqr)
+            if primary_share is not None:  # the supplier's DQR covers its whole footprint
+                dqr = act.dqr if act.dqr is not None else factor_dqr
+                vec[slots.PRIMARY] += emissions * primary_share
+            else:
+                dqr = act.dqr if act.dqr is not None else (PRIMARY_DEFAULT_DQR if primary else factor_dqr)
+                if primary:
+                    vec[slots.PRIMARY] += emissions
             vec[stage_slot] += emissions
             vec[slots.DQR_WEIGHTED] += emissions * dqr
-            if primary:
-                vec[slots.PRIMARY] += emissions
     vec[slots.WARNINGS] = len(out.warnings)
     return out
 

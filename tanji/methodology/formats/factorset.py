@@ -1,12 +1,14 @@
 """`tanji.factor-set/1`: background emission factors published by a factor provider."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from tanji.methodology import units
 from tanji.methodology.formats.base import DQR, FieldRule, ItemId, NonNegative, OrgId, Record
+
+Share = Annotated[float, Field(ge=0, le=1)]
 
 FACTOR_SET_SCHEMA = "tanji.factor-set/1"
 DEFAULT_FACTOR_DQR = 3.0
@@ -21,6 +23,18 @@ class Factor(Record):
     year: int | None = None
     source: str | None = None
     family: Literal["co2", "lifecycle"] | None = None
+    #: extension (decision 0012): a supplier's own product footprint rather than background data, e.g. a
+    #: PACT footprint imported with `tanji import pact`; `source` names it
+    supplier_specific: bool = False
+    #: the primary-data share of that footprint's own calculation: a record valued with the factor counts
+    #: this share of its emissions as primary data (unless the record states its data_source)
+    primary_data_share: Share | None = None
+
+    @model_validator(mode="after")
+    def _supplier_specific(self) -> Factor:
+        if self.primary_data_share is not None and not self.supplier_specific:
+            raise FieldRule("primary_data_share", "only a supplier_specific factor carries a primary-data share")
+        return self
 
     @field_validator("unit")
     @classmethod
