@@ -121,7 +121,23 @@ def result(channel, party: str, cid: str, federation: Federation) -> bytes:
     opened = env.open_envelope(resp.result, federation.key_of)
     if opened.body.sender not in federation.key_holders():
         raise CalculationFailed(f"result signed by {opened.body.sender!r}, not a listed key holder")
+    named = pinned_key_holder(resp.calculation_request, federation, cid)
+    if opened.body.sender != named or opened.body.calculation_id != cid:
+        raise CalculationFailed(f"result of {opened.body.calculation_id} signed by {opened.body.sender!r}; "
+                                f"calculation {cid} asked {named!r} for its key")
     if opened.body.message_type == MT.MESSAGE_TYPE_REFUSAL:
         raise CalculationFailed(f"result withheld by the key holder: {cpb.RefusalCode.Name(opened.payload.code)}: "
                                 f"{opened.payload.message}")
     return opened.payload.result_json
+
+
+def pinned_key_holder(request: epb.Envelope, federation: Federation, cid: str) -> str:
+    """The key holder the calculation's signed request names (the requester's own signature, checked):
+    only its signature makes a result, not any listed key holder's."""
+    try:
+        opened = env.open_envelope(request, federation.key_of)
+    except env.EnvelopeRefused as exc:
+        raise CalculationFailed(f"the calculation request the coordinator returned does not verify: {exc}") from None
+    if opened.body.message_type != epb.MESSAGE_TYPE_CALCULATION_REQUEST or opened.body.calculation_id != cid:
+        raise CalculationFailed(f"the coordinator returned no calculation request of {cid}")
+    return str(opened.payload.key_holder)

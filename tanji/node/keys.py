@@ -75,3 +75,17 @@ def layout(site: Site, cid: str) -> tuple[int, dict[str, int]]:
     """(slots per ciphertext, factor id -> citation slot) of a calculation; no citation slots: {}."""
     width = announcement(require_key(site, cid)).payload.width or slots.WIDTH
     return width, (slots.citation_slots(site.factors.by_id) if width > slots.WIDTH else {})
+
+
+def check_key_holder(site: Site, request: env.Opened) -> None:
+    """The accepted key is the one the calculation's signed request asked for: announced by the key
+    holder that request names, answering that very request. Any listed key holder is not enough:
+    a coordinator could otherwise hand the calculation to another key holder it colludes with."""
+    key = require_key(site, request.body.calculation_id)
+    ka = announcement(key)
+    if ka.body.sender != request.payload.key_holder:
+        raise Refusal(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER,
+                      f"the key was announced by {ka.body.sender!r}; the calculation request names "
+                      f"{request.payload.key_holder!r}")
+    if ka.body.answers_hash != request.hash:
+        raise Refusal(cpb.REFUSAL_CODE_WRONG_KEY, "the accepted key announcement answers another calculation request")

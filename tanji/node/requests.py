@@ -10,7 +10,7 @@ from datetime import UTC, timedelta
 from tanji.infra.runtime import utcnow
 from tanji.node import buyers, evidence
 from tanji.node.answering import answer
-from tanji.node.keys import accepted_key, announcement
+from tanji.node.keys import accepted_key, announcement, check_key_holder
 from tanji.node.site import Site
 from tanji.node.store import Handled, Received
 from tanji.protocol import commitment
@@ -29,6 +29,7 @@ def on_calculation_request(site: Site, opened: env.Opened) -> None:
         evidence.keep(site.store, opened)  # another party's calculation that reaches us: for the usage ledger
         return
     req = opened.payload
+    check_key_holder(site, opened)
     check_commitment(site, opened)
     evidence.keep(site.store, opened)
     answer(site, opened, req.products[0].product_id, parts=None, depth_remaining=req.depth_bound)
@@ -65,9 +66,10 @@ def on_merged_request(site: Site, opened: env.Opened) -> None:
     if mr.supplier != site.org:
         raise Refusal(cpb.REFUSAL_CODE_WRONG_RECEIVER, f"request for {mr.supplier!r}")
     request = signed_calculation_request(site, cid)
-    requester = request.body.sender if request is not None else None
-    if requester is None and (site.policy.min_contributors is not None or site.policy.rate_limit is not None):
+    if request is None:  # without it, neither the key holder nor the requester can be pinned
         raise Refusal(cpb.REFUSAL_CODE_MISSING_OBJECT, f"the signed calculation request of {cid} was not delivered")
+    check_key_holder(site, request)
+    requester = request.body.sender
     contributors = buyers.signed_buyers(site, opened, requester)
     refused = sorted(b for b in contributors if not site.policy.approves(b, site.org))
     if refused:

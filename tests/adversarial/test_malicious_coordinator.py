@@ -213,3 +213,28 @@ def test_the_dictionary_attack_on_a_request_fails_because_of_re_randomisation(fe
     for weight, _, q, guesses in tiers:
         bare = he_tasks.answer(context, [(weight, 1.0)], [1.0] * slots.WIDTH, 0, [q], width).requests[0]
         assert dictionary(context, weight, bare, width, guesses) == [q]
+
+
+def test_coordinator_hands_the_calculation_to_another_listed_key_holder(federation, honest_run):
+    """Attackers: the coordinator and keyholder-2, a listed key holder the requester did not name.
+    The coordinator sends the key work to keyholder-2, which announces a genuine key of its own:
+    every node would accept it as a listed key holder's. Refusal: the requester's node pins the
+    key holder its signed request names (UNTRUSTED_KEY_HOLDER), so nothing is encrypted under it;
+    and `calc result` would take a result only from that key holder."""
+    with federation.attack("other-key-holder", key_holder=KEY_HOLDER_2):
+        cid = federation.start()                               # names KEY_HOLDER
+        request = key_needed(federation, cid)
+        assert request.payload.key_holder == KEY_HOLDER
+        keys = he_tasks.keygen(request.payload.depth_bound, 1, request.payload.citation_slots)
+        kh2 = Impostor(federation, KEY_HOLDER_2)
+        ctx_hash = kh2.push_object(cid, keys.public_context, opb.OBJECT_KIND_PUBLIC_CONTEXT)
+        unit_hash = kh2.push_object(cid, keys.unit_weight)
+        announcement = E.seal(E.announced(keys, ctx_hash, unit_hash), federation.key(KEY_HOLDER_2),
+                              sender=KEY_HOLDER_2, cid=cid, binding=E.bound(request.envelope), answers=request.hash,
+                              objects=[ctx_hash, unit_hash])
+        out = keyholder2_work(federation).PublishKey(kpb.PublishKeyRequest(key_announcement=announcement),
+                                                     timeout=60).outcome
+        assert out.status == cpb.PUSH_STATUS_ACCEPTED, out       # the coordinator is in on it
+        st = federation.wait(cid)
+    assert_failed(st, cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER, "pack")
+    assert not federation.stored(cid, epb.MESSAGE_TYPE_CONTRIBUTION)   # nothing encrypted under that key

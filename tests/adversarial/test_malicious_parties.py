@@ -7,6 +7,7 @@ CKKS cannot tell before decryption (a forged key label, a flipped bit that still
 negative or overflowing values) the key holder detects after its one decryption and withholds.
 """
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,7 @@ import pytest
 from tanji.cli import requester
 from tanji.he import _wire, default_backend
 from tanji.he import tasks as he_tasks
+from tanji.methodology import slots, units
 from tanji.protocol import envelope as env
 from tanji.protocol import limits
 from tanji.v1 import common_pb2 as cpb
@@ -28,6 +30,7 @@ from tests.harness import envelopes as E
 from tests.harness.adversary import INTRUDER, Impostor, assert_matches
 from tests.harness.data import MALLORY
 from tests.harness.envelopes import flip
+from tests.harness.keys import KEY_HOLDER
 from tests.harness.outcomes import refused_by
 
 pytestmark = pytest.mark.integration
@@ -271,6 +274,30 @@ def test_tampering_ckks_cannot_refuse_is_detected_and_the_result_withheld(federa
     and withholds the result naming the check (DESIGN: "detected", not "refused")."""
     st = withheld(federation, make)
     assert st.failure_code == code, (cpb.RefusalCode.Name(st.failure_code), st.failure_message)
+
+
+def w_in_the_check_slot(fed, o):
+    """Mallory's contribution carries nothing but Enc(w) ⊙ e7: its own weight w in the check slot."""
+    own = [0.0] * slots.WIDTH
+    own[slots.CHECK] = 1.0
+    m = fed.mallory
+    weights = [(m.object(o.cid, p.weight_object_hash), units.factor(p.quantity_unit, m.product.unit))
+               for p in o.merged.payload.parts]
+    return he_tasks.answer(o.context, weights, own, 0, [], o.ka.payload.width, []).contribution
+
+
+def test_the_withheld_verdict_is_no_decryption_oracle(federation):
+    """Attacker: supplier mallory, hoping to read its w (how much of it is in the pack) back from the
+    refusal: it puts w into slot 7 and reads the calculation's status as itself. Detected and
+    withheld (CHECK_SLOT_NONZERO); no text any party reads — mallory's status, the requester's status,
+    the key holder's signed REFUSAL — holds a number (issue #11 item 6)."""
+    st = withheld(federation, w_in_the_check_slot)
+    assert st.failure_code == cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO
+    cid = st.calculation_id
+    texts = [federation.status(cid, org).failure_message for org in (MALLORY, "pack")]
+    texts += [o.payload.message for o in federation.stored(cid, epb.MESSAGE_TYPE_REFUSAL)]
+    assert texts and not [t for t in texts if re.search(r"\d", t.replace(KEY_HOLDER, ""))], texts
+    assert "slot 7 decrypted to" in federation.log(KEY_HOLDER)   # the figure stays in the key holder's own log
 
 
 # ---------------------------------------------------------------- requesters

@@ -208,6 +208,20 @@ class EvilCoordinator(Coordinator):
     def attack(self) -> dict:
         return read_attack(self.state)
 
+    def start(self, envelope):
+        """Mode other-key-holder: the calculation is handed to the key holder the attack names, not
+        the one the requester's signed request names (a coordinator colluding with that key holder)."""
+        outcome, cid = super().start(envelope)
+        a = self.attack()
+        if a.get("mode") == "other-key-holder" and cid:
+            with self.core.transaction() as s:
+                calc = s.get(db.Calculation, cid)
+                calc.key_holder = a["key_holder"]
+                for w in s.scalars(select(db.KeyHolderWork).where(db.KeyHolderWork.calculation_id == cid)):
+                    w.party = a["key_holder"]
+            log.warning("ATTACK other-key-holder: %s goes to %s", cid[:8], a["key_holder"])
+        return outcome, cid
+
     def publish_key(self, envelope):
         if self.attack().get("mode") != "accept-unpinned":
             return super().publish_key(envelope)
