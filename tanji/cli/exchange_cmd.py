@@ -2,7 +2,7 @@
 
 Export states a released result (a product footprint, or a declaration without end-of-life emissions)
 as a PACT `ProductFootprint`; import turns a supplier's footprint received from outside the federation
-into a supplier-specific factor of a factor set (decision 0012).
+into a supplier-specific factor of a factor set (decision 0013).
 """
 from __future__ import annotations
 

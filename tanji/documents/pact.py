@@ -3,7 +3,7 @@ supplier's `ProductFootprint` received from outside the federation as a supplier
 
 What tanji knows is stated; what it does not model (biogenic uptake, fossil/biogenic split, the
 product's carbon content, the three DQR dimensions) is either supplied by the exporter, stated as
-the limit it is, or refused naming the PACT field (decision 0012: the mapping and its limits).
+the limit it is, or refused naming the PACT field (decision 0013: the mapping and its limits).
 """
 from __future__ import annotations
 

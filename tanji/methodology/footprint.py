@@ -172,7 +172,7 @@ def own(product: Product, org_id: str, country: str, factors: dict[str, Factor],
             parts.append((_convert_to_factor(act.amount, act.unit, fac, f"{path}.unit") * fac.value, fac.dqr))
             out.cited.add(fac.id)
             if fac.primary_data_share is not None and "data_source" not in act.model_fields_set:
-                primary_share = fac.primary_data_share  # a supplier's footprint: its own share (decision 0012)
+                primary_share = fac.primary_data_share  # a supplier's footprint: its own share (decision 0013)
         elif isinstance(act, Transport):
             fac = ctx.factor(f"transport.{act.mode}", f"{path}.mode")
             tkm = units.convert(act.mass, act.mass_unit, "t") * units.convert(act.distance, act.distance_unit, "km")

@@ -23,7 +23,7 @@ class Factor(Record):
     year: int | None = None
     source: str | None = None
     family: Literal["co2", "lifecycle"] | None = None
-    #: extension (decision 0012): a supplier's own product footprint rather than background data, e.g. a
+    #: extension (decision 0013): a supplier's own product footprint rather than background data, e.g. a
     #: PACT footprint imported with `tanji import pact`; `source` names it
     supplier_specific: bool = False
     #: the primary-data share of that footprint's own calculation: a record valued with the factor counts
