@@ -234,13 +234,15 @@ def warning_words(result: Result) -> list[str]:
     if n == 0:
         out.append("No warnings: every electricity record was computed as declared and every supplier answered.")
     else:
+        verb = "is" if own == 1 else "are"
+        mine = (f"{own} of them {verb} the declarant's own (listed below); the others" if own else
+                "None is the declarant's own: they")
         out.append(f"{n} warning(s) in the whole supply chain. A warning marks a record computed by a fallback "
                    "rule — electricity without evidence or above its certified amount computed with the grid "
                    "average, a record the method does not accept computed with the national average, or a "
                    "supplier answered for by its buyer's fallback factor. The figures include these fallbacks. "
-                   + (f"{own} of them are the declarant's own (listed below); the others" if own else "None is the "
-                      "declarant's own: they") + " stay with the suppliers that raised them (only their number "
-                   "travels in the calculation).")
+                   f"{mine} stay with the suppliers that raised them (only their number travels in the "
+                   "calculation).")
     for fb in result.fallbacks:
         tier = f", tier {fb.tier}" if fb.tier is not None else ""
         out.append(f"Fallback: {fb.supplier}/{fb.product} did not answer; its buyer {fb.buyer} used its "
