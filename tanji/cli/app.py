@@ -23,6 +23,7 @@ from tanji.cli.exchange_cmd import export_app, import_app
 from tanji.cli.federation_cmd import federation_app, pki_app
 from tanji.cli.keyholder_cmd import keyholder_app
 from tanji.cli.node_cmd import node_app
+from tanji.cli.supplier_cmd import mount as mount_supplier_commands
 from tanji.errors import TanjiError
 
 #: a product footprint names the method whose chain-wide rules apply (FORMATS 1.1 §2)
@@ -33,6 +34,7 @@ MethodOpt = Annotated[str | None, typer.Option(
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="tanji (碳迹): privacy-preserving federated carbon footprint of battery packs")
 app.add_typer(coordinator_app, name="coordinator")
+mount_supplier_commands(node_app)  # template, convert, check, preview (issue #16)
 app.add_typer(node_app, name="node")
 app.add_typer(keyholder_app, name="keyholder")
 app.add_typer(calc_app, name="calc")

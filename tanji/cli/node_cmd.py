@@ -57,20 +57,19 @@ def node_serve(
 @node_app.command("import")
 def node_import(
     state: StateOpt,
-    data: Annotated[Path, typer.Option("--data", help="node-data file (tanji.node-data/1)")],
+    data: Annotated[Path, typer.Option("--data", help="node-data file (tanji.node-data/1) or workbook (.xlsx)")],
     factors: Annotated[Path, typer.Option("--factors", help="factor set (tanji.factor-set/1)")],
 ) -> None:
-    """Validate and import a node-data file; a refused file changes nothing."""
-    from tanji.node.importer import import_files
+    """Validate and import a node-data file or supplier workbook (.xlsx); a refused file changes nothing.
+    Ends with the organisation's own figure per product and every warning (as `node preview`)."""
+    from tanji.cli.supplier_cmd import import_node_file
     from tanji.node.policy import load_policy
-    from tanji.node.store import NodeStore
 
     try:
-        nd, fs, version = import_files(NodeStore(state / "node.db"), data, factors, load_policy(state).ceilings)
+        ceilings = load_policy(state).ceilings
     except TanjiError as exc:
         fail(exc)
-    stderr.print(f"imported {nd.org}: {len(nd.model.products)} products, data version {version} "
-                 f"(factor set {fs.model.id})", highlight=False)
+    import_node_file(state / "node.db", data, factors, ceilings)
 
 
 @node_app.command("audit-export")

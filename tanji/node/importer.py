@@ -23,12 +23,14 @@ def read_bytes(path: Path) -> bytes:
 
 
 def import_files(store: NodeStore, data_file: Path, factors_file: Path,
-                 ceilings: dict[str, float] | None = None) -> tuple[LoadedNodeData, LoadedFactorSet, int]:
+                 ceilings: dict[str, float] | None = None,
+                 data_bytes: bytes | None = None) -> tuple[LoadedNodeData, LoadedFactorSet, int]:
     """Validate both files (raises DataError/DataErrors naming file and path) and the operator's
-    plausibility ceilings, then store them in one transaction."""
+    plausibility ceilings, then store them in one transaction. `data_bytes`: the node data's JSON
+    when `data_file` is not JSON itself (a supplier workbook, converted by the CLI)."""
     fs_bytes = read_bytes(factors_file)
     factors = parse_factor_set(fs_bytes, str(factors_file))
-    nd_bytes = read_bytes(data_file)
+    nd_bytes = read_bytes(data_file) if data_bytes is None else data_bytes
     nd = parse_node_data(nd_bytes, str(data_file), factors)
     plausibility.check(nd.model, ceilings or {}, str(data_file))
     latest = store.latest_data()

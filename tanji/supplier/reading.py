@@ -22,6 +22,7 @@ from tanji.errors import DataError
 from tanji.methodology.formats.base import clip
 from tanji.methodology.formats.nodedata import NODE_DATA_SCHEMA
 from tanji.supplier.layout import SHEETS, Column, Sheet, match
+from tanji.supplier.template import is_placeholder
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Located:
     cells: dict[str, Cell] = field(default_factory=dict)
     #: (JSON path or None, error): a problem the reader found itself
     problems: list[tuple[str | None, DataError]] = field(default_factory=list)
+    #: the workbook's sheet titles in order (problems are listed in reading order)
+    sheet_titles: list[str] = field(default_factory=list)
 
     def problem(self, path: str | None, cell: Cell | str, message: str) -> None:
         self.problems.append((path, DataError(self.file, str(cell), message)))
@@ -88,6 +91,8 @@ def _cell_value(raw: Any, formula: Any, col: Column) -> tuple[Any, str | None]:
         return None, None
     if isinstance(raw, str):
         raw = raw.strip()
+        if is_placeholder(raw):  # told as a placeholder by the check, whatever the column's kind
+            return raw, None
     if col.kind == "number":
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             shown = raw.isoformat() if isinstance(raw, datetime | date) else raw
@@ -200,6 +205,7 @@ def read_workbook(path: Path) -> Located:
         formulas_wb = openpyxl.load_workbook(path, data_only=False)
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise DataError(file, "(workbook)", f"cannot read as an .xlsx workbook: {exc}") from None
+    out.sheet_titles = list(wb.sheetnames)
     sheets: dict[str, list[dict[str, Any]]] = {}
     titles: dict[str, str] = {}
     for sheet in SHEETS:
