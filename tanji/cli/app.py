@@ -22,7 +22,9 @@ from tanji.cli.coordinator_cmd import coordinator_app
 from tanji.cli.exchange_cmd import export_app, import_app
 from tanji.cli.federation_cmd import federation_app, pki_app
 from tanji.cli.keyholder_cmd import keyholder_app
+from tanji.cli.membership_cmd import mount, mount_customers
 from tanji.cli.node_cmd import node_app
+from tanji.cli.registry_cmd import registry_app
 from tanji.cli.supplier_cmd import mount as mount_supplier_commands
 from tanji.errors import TanjiError
 
@@ -44,6 +46,11 @@ app.add_typer(pki_app, name="pki")
 app.add_typer(federation_app, name="federation")
 app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")
+app.add_typer(registry_app, name="registry")
+mount(node_app, "node")
+mount(keyholder_app, "key_holder")
+mount(coordinator_app, "coordinator")
+mount_customers(node_app)
 app.command("report")(report_cmd.report)
 
 

@@ -20,6 +20,9 @@ def fail(exc: Exception) -> NoReturn:
 StateOpt = Annotated[Path, typer.Option("--state", envvar="TANJI_STATE", help="this party's state folder")]
 FederationOpt = Annotated[Path, typer.Option("--federation", envvar="TANJI_FEDERATION",
                                              help="the federation list (parties and keys)")]
+TrustOpt = Annotated[Path | None, typer.Option(
+    "--trust", envvar="TANJI_TRUST", help="the registry's public key the federation list must be signed by "
+                                          "(default: STATE/trust-anchor.pub, installed by `join`)")]
 CoordinatorOpt = Annotated[str, typer.Option("--coordinator", envvar="TANJI_COORDINATOR",
                                              help="coordinator address host:port")]
 TLSOpt = Annotated[Path | None, typer.Option("--tls", envvar="TANJI_TLS",

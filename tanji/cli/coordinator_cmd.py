@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tanji.cli.common import FederationOpt, InsecureOpt, StateOpt, TLSOpt, announce_transport, fail
+from tanji.cli.common import FederationOpt, InsecureOpt, StateOpt, TLSOpt, TrustOpt, announce_transport, fail
 from tanji.errors import TanjiError
 from tanji.protocol import limits
 
@@ -35,6 +35,7 @@ def coordinator_serve(
         "--max-objects-per-calculation", envvar="TANJI_MAX_OBJECTS_PER_CALCULATION", min=1,
         help="objects one party may upload for one calculation")] = limits.MAX_OBJECTS_PER_CALCULATION,
     insecure: InsecureOpt = False,
+    trust: TrustOpt = None,
 ) -> None:
     """Run the coordinator: routes requests, sums ciphertexts, never holds a key."""
     from tanji.coordinator.daemon import serve
@@ -43,7 +44,7 @@ def coordinator_serve(
     try:
         serve(state, federation, listen=listen, port_file=port_file, database=database, lease_seconds=lease_seconds,
               tls_dir=tls, max_open_calculations=max_open_calculations,
-              max_objects_per_calculation=max_objects_per_calculation, insecure=insecure)
+              max_objects_per_calculation=max_objects_per_calculation, insecure=insecure, trust=trust)
     except TanjiError as exc:
         fail(exc)
 

@@ -1,7 +1,8 @@
 """`tanji demo`: a whole federation on this machine — one process per party, on loopback.
 
-It validates the data folder, gives every party its own state folder and
-envelope key (the onboarding a federation does once), starts the coordinator,
+It validates the data folder, gives every party its own state folder where it makes its own
+keys and join request, acts as the operator's registry that adds them (`onboard`), starts the
+coordinator,
 the key holder and one node per organisation as separate processes, runs the
 calculation as the requester, shows progress, writes result.json, and always
 stops every process it started.
@@ -29,7 +30,7 @@ from tanji.infra.runtime import private_folder, write_private
 from tanji.methodology.graph import build_graph, parse_target
 from tanji.methodology.loader import load_data_dir
 from tanji.protocol import limits
-from tanji.protocol.federation import Federation, ListedParty, sign_list
+from tanji.protocol.federation import Federation
 from tanji.protocol.signing import SigningKey
 from tanji.v1 import requester_pb2 as rpb
 
@@ -65,7 +66,8 @@ class Processes:
         folder = self.root / name
         if name != COORDINATOR and not (folder / "envelope-key.pem").exists():
             private_folder(folder)
-            write_private(folder / "envelope-key.pem", (self.root / COORDINATOR / "envelope-key.pem").read_bytes())
+            for kept in ("envelope-key.pem", "trust-anchor.pub"):
+                write_private(folder / kept, (self.root / COORDINATOR / kept).read_bytes())
         port_file = folder / "port"
         port_file.unlink(missing_ok=True)
         args = ["coordinator", "serve", "--state", str(folder), "--federation", str(fed_file), "--listen", listen,
@@ -78,7 +80,7 @@ class Processes:
                                 "--federation", str(fed_file), "--coordinator", address])
 
     def start_node(self, org: str, data_file: str, factors_file: str, fed_file: Path, address: str) -> None:
-        """`tanji node serve` of `org`. The demo writes every node's policy first (write_policies); a test's
+        """`tanji node serve` of `org`. The demo writes every node's policy first (closed_policy); a test's
         federation that wrote none says so on the command line: --answer-everyone."""
         from tanji.node.policy import POLICY_FILE
 
@@ -118,57 +120,67 @@ class Processes:
                 proc.wait()
 
 
-def onboard(state: Path, organisations) -> tuple[Path, Federation]:
-    """What a federation does once: every party gets its envelope key, the registry signs the list."""
+def onboard(state: Path, organisations, hosts: list[str] | None = None) -> tuple[Path, Federation]:
+    """How a federation comes into being (issue #12), every party in its own folder under `state`: each
+    party makes its own keys and join request (`tanji … init`), the operator's registry
+    (state/registry) adds each request, and each party installs the signed list, its certificate and
+    the trust anchor (`tanji … join`). The registry reads join requests only. Returns the published
+    list (state/federation.json, its signature beside it), where every daemon reads it."""
+    from tanji.protocol.joining import JOIN_FILE, init_party, install
+    from tanji.protocol.membership import REGISTRY_KEY, RegistryDir
+
     state.mkdir(parents=True, exist_ok=True)
     parties = {COORDINATOR: "coordinator", KEY_HOLDER: "key_holder", **{org: "node" for org in organisations}}
-    listed = {}
     for name, role in parties.items():
-        private_folder(state / name)
-        key = SigningKey.load_or_create(state / name / "envelope-key.pem")
-        listed[name] = ListedParty(name, role, key.public_raw)
+        init_party(state / name, name, role, hosts)
+    folder = state / "registry"
+    reg = RegistryDir(folder) if (folder / REGISTRY_KEY).exists() else RegistryDir.init(folder)
+    listed = reg.federation()
+    for name in parties:
+        key = SigningKey.load_or_create(state / name / "envelope-key.pem").public_raw
+        if listed.key_of(name) != key:
+            reg.add(state / name / JOIN_FILE)
+    fed_file = publish(reg, state)
+    for name in parties:
+        install(state / name, fed_file, fed_file.with_suffix(".sig"), reg.anchor_file, reg.issued(name),
+                folder / "ca.crt")
+    return fed_file, reg.federation()
+
+
+def publish(reg, state: Path) -> Path:
+    """The operator publishes the registry's signed list where the parties fetch it (state/federation.json)."""
     fed_file = state / "federation.json"
-    fed_file.write_text(Federation(listed).to_json())
-    registry = SigningKey.load_or_create(private_folder(state / "registry") / "registry-key.pem")
-    (state / "federation.sig").write_bytes(sign_list(fed_file.read_bytes(), registry))
-    (state / "registry" / "anchor.pub").write_text(registry.public_raw.hex() + "\n")
-    return fed_file, Federation.load(fed_file)
+    for src, dst in ((reg.list_file, fed_file), (reg.signature_file, fed_file.with_suffix(".sig"))):
+        tmp = dst.with_name(dst.name + ".tmp")
+        tmp.write_bytes(src.read_bytes())
+        tmp.replace(dst)
+    return fed_file
 
 
-#: the rate limit every onboarded supplier starts with: (calculations, days) per (requester, product)
-DEFAULT_RATE_LIMIT = (10, 1)
-
-
-def write_policies(state: Path, data) -> None:
-    """Each supplier approves the buyers its data names it for, is rate-limited by default and, where
-    every buyer's product names at least two organisations besides the buyer, demands that minimum
-    (kept if the folder already has a policy)."""
+def closed_policy(state: Path, org: str) -> None:
+    """A node's policy before it knows its customers: it answers nobody (kept if it has one)."""
+    from tanji.node.customers import DEFAULT_RATE_LIMIT
     from tanji.node.policy import POLICY_FILE
 
-    buyers: dict[str, set[str]] = {org: set() for org in data.nodes}
-    fan_out: dict[str, int] = {}  # the fewest other organisations any other organisation's product buying from it names
-    for org, nd in data.nodes.items():
-        for product in nd.model.products:
-            named = {i.supplier for i in product.inputs if i.quantity > 0} - {org}
-            for inp in product.inputs:
-                buyers.setdefault(inp.supplier, set()).add(org)
-                if inp.supplier != org:
-                    fan_out[inp.supplier] = min(len(named), fan_out.get(inp.supplier, len(named)))
-    calculations, days = DEFAULT_RATE_LIMIT
-    for org in data.nodes:
-        path = state / org / POLICY_FILE
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            text = ("# buyers this node answers (tanji demo: every buyer its data names)\n"
-                    f"approved_customers = {json.dumps(sorted(buyers[org]))}\n")
-            if fan_out.get(org, 0) >= 2:  # no buyer could isolate this node's figure: demand it stays so
-                text += ("# answer only buyers whose signed declaration names at least two organisations besides "
-                         "the buyer and the requester\nmin_contributors = 2\n")
-            text += (f"# at most {calculations} calculations of one requester using one of this node's products in "
-                     f"any {days} day(s): this bounds how often a requester can read a total holding this node's "
-                     "figure, it does not stop two runs that differ in one quantity from giving the difference\n"
-                     f"[rate_limit]\ncalculations = {calculations}\ndays = {days}\n")
-            path.write_text(text)
+    path = state / org / POLICY_FILE
+    if not path.exists():
+        calculations, days = DEFAULT_RATE_LIMIT
+        path.write_text("# no customer approved yet: see `tanji node customers`\napproved_customers = []\n"
+                        f"[rate_limit]\ncalculations = {calculations}\ndays = {days}\n")
+
+
+def approve_customers(state: Path, org: str, channel) -> None:
+    """As the supplier's own operator: ask who named it (`tanji node customers`) and approve them, unless
+    a policy approving customers was already written by hand."""
+    from tanji.node.customers import default_policy, refresh
+    from tanji.node.policy import POLICY_FILE
+
+    named = refresh(state / org, org, channel)
+    path = state / org / POLICY_FILE
+    if path.read_text().startswith("# no customer"):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(default_policy(named, org))
+        tmp.replace(path)
 
 
 def _terminate(signum, frame):
@@ -200,7 +212,8 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
 
     state = out / "state"
     fed_file, federation = onboard(state, data.nodes)
-    write_policies(state, data)
+    for org in data.nodes:
+        closed_policy(state, org)
 
     console.print(f"[bold]tanji demo[/]: {len(data.nodes)} organisations, target {product}, "
                   f"depth bound {depth_bound}; parties talk over loopback [yellow]without TLS[/] (local demo only)")
@@ -213,11 +226,13 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
             fed.start_node(org, nd.file, data.factors.file, fed_file, address)
         for org in data.nodes:
             _wait_for(state / org / "ready", fed, f"node {org} to register")
+        channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
+        for org in data.nodes:  # each supplier approves the buyers that named it
+            approve_customers(state, org, channel)
         for org in sorted(offline):
             fed.kill(org)
             console.print(f"[yellow]{org} is offline[/]: its lease expires in {DEMO_LEASE_SECONDS:g} s; "
                           "its buyers will answer with their fallback factors")
-        channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
         spec = requester.spec_for(target[0], data.nodes[target[0]].model, data.factors, target[1],
                                   state=state / target[0], depth_bound=depth_bound, key_holder=KEY_HOLDER,
                                   deadline_seconds=deadline_seconds, method=method)

@@ -47,36 +47,22 @@ def pki_issue(
 
 @federation_app.command("init")
 def federation_init(
-    data_dir: Annotated[Path, typer.Argument(
-        help="folder with the factor set and one node-data file per organisation")],
-    state: Annotated[Path, typer.Option("--state", help="root folder: one sub-folder per party")],
-    tls: Annotated[bool, typer.Option(
-        "--tls/--no-tls", help="also create the federation CA and every party's certificate")] = True,
-    host: Annotated[list[str] | None, typer.Option("--host", help="name or IP the coordinator is reached at")] = None,
+    join_requests: Annotated[list[Path], typer.Argument(help="the parties' join-request.json files")],
+    registry: Annotated[Path, typer.Option("--dir", help="the registry folder (created if absent)")],
 ) -> None:
-    """Onboard every party once: envelope keys, the registry-signed federation list, supplier
-    policies, and (with --tls) the CA and each party's certificate in STATE/<party>/tls/."""
-    import shutil
+    """Onboard several parties at once: `tanji registry init` if needed, then `tanji registry add` of
+    each join request. It reads join requests only — no key, no node data."""
+    from tanji.cli.registry_cmd import passphrase
+    from tanji.protocol.membership import RegistryDir
 
-    from tanji.cli.demo import COORDINATOR, KEY_HOLDER, onboard, write_policies
-    from tanji.methodology.loader import load_data_dir
-    from tanji.protocol.pki import init_ca, issue
-
+    secret = passphrase(None)
     try:
-        data = load_data_dir(data_dir)
-        fed_file, _ = onboard(state, data.nodes)
-        write_policies(state, data)
-        if tls:
-            ca = state / "registry" / "ca"
-            if not (ca / "ca.crt").exists():
-                init_ca(ca)
-            roles = {COORDINATOR: "coordinator", KEY_HOLDER: "key_holder", **{org: "node" for org in data.nodes}}
-            for party, role in roles.items():
-                out = state / party / "tls"
-                issue(ca, party, role, out, (host or ["localhost", "127.0.0.1"]) + [party])
-                shutil.copyfile(ca / "ca.crt", out / "ca.crt")
+        reg = RegistryDir(registry, secret) if (registry / "registry-key.pem").exists() \
+            else RegistryDir.init(registry, secret)
+        for request in join_requests:
+            reg.add(request)
+        fed = reg.federation()
     except TanjiError as exc:
         fail(exc)
-    certificates = ", certificates in <party>/tls/" if tls else ""
-    stderr.print(f"federation of {len(data.nodes)} organisations in {state}: list {fed_file}, "
-                 f"trust anchor {state / 'registry' / 'anchor.pub'}{certificates}", highlight=False)
+    stderr.print(f"federation list version {fed.version} of {len(fed.parties)} parties: {reg.list_file}; "
+                 f"certificates in {registry / 'issued'}; trust anchor {reg.anchor_file}", highlight=False)

@@ -5,7 +5,16 @@ from typing import Annotated
 
 import typer
 
-from tanji.cli.common import CoordinatorOpt, FederationOpt, InsecureOpt, StateOpt, TLSOpt, announce_transport, fail
+from tanji.cli.common import (
+    CoordinatorOpt,
+    FederationOpt,
+    InsecureOpt,
+    StateOpt,
+    TLSOpt,
+    TrustOpt,
+    announce_transport,
+    fail,
+)
 from tanji.errors import TanjiError
 
 keyholder_app = typer.Typer(no_args_is_help=True, help="the key holder service")
@@ -18,6 +27,7 @@ def keyholder_serve(
     coordinator: CoordinatorOpt,
     tls: TLSOpt = None,
     insecure: InsecureOpt = False,
+    trust: TrustOpt = None,
 ) -> None:
     """Run the key holder: a fresh key per calculation, one decryption of the attested total; a key is
     destroyed once its calculation ended, in any state."""
@@ -25,6 +35,6 @@ def keyholder_serve(
 
     announce_transport(coordinator, tls, insecure, listening=False)
     try:
-        serve(party, state, federation, coordinator, tls, insecure=insecure)
+        serve(party, state, federation, coordinator, tls, insecure=insecure, trust=trust)
     except TanjiError as exc:
         fail(exc)

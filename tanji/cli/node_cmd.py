@@ -13,6 +13,7 @@ from tanji.cli.common import (
     InsecureOpt,
     StateOpt,
     TLSOpt,
+    TrustOpt,
     announce_transport,
     calculation_arg,
     client_channel,
@@ -36,6 +37,7 @@ def node_serve(
     answer_everyone: Annotated[bool, typer.Option(
         "--answer-everyone", help="serve without a policy.toml: answer every buyer that reaches this node "
                                   "(without it, a node with no policy refuses to serve)")] = False,
+    trust: TrustOpt = None,
 ) -> None:
     """Import (optionally), register and answer requests from local data. Dials out; never listens."""
     from tanji.node.daemon import serve
@@ -49,7 +51,7 @@ def node_serve(
                      style="yellow", highlight=False, markup=False, soft_wrap=True)
     try:
         serve(org, state, federation, coordinator, data, factors, tls, insecure=insecure,
-              answer_everyone=answer_everyone)
+              answer_everyone=answer_everyone, trust=trust)
     except TanjiError as exc:
         fail(exc)
 

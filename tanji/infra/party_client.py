@@ -62,20 +62,21 @@ class PartyClient:
         self.leases: list[tuple[datetime, datetime]] = []
 
     # ------------------------------------------------------------------ registration and lease
-    def register(self, registration: epb.Registration) -> None:
+    def register(self, registration: epb.Registration) -> npb.RegisterResponse:
         body = messages.registration(registration, sender=self.party, receiver=COORDINATOR_ID)
         resp = self.node_service.Register(npb.RegisterRequest(registration=env.seal(body, self.key)),
                                           timeout=limits.RPC_TIMEOUT_SECONDS)
         if resp.outcome.status != cpb.PUSH_STATUS_ACCEPTED:
             raise RuntimeError(f"registration refused: {code_name(resp.outcome.code)}: {resp.outcome.message}")
+        return resp
 
-    def register_with_retry(self, registration: epb.Registration, coordinator: str, seconds: float = 120.0) -> None:
+    def register_with_retry(self, registration: epb.Registration, coordinator: str,
+                            seconds: float = 120.0) -> npb.RegisterResponse:
         """Dial out until the coordinator answers (it may start after us)."""
         deadline = time.monotonic() + seconds
         while True:
             try:
-                self.register(registration)
-                return
+                return self.register(registration)
             except grpc.RpcError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"coordinator at {coordinator} unreachable for {seconds:.0f} s") from None

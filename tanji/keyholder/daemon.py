@@ -34,7 +34,7 @@ from tanji.methodology.formats.result import (
 from tanji.protocol import envelope as env
 from tanji.protocol import limits, messages
 from tanji.protocol.fallbacks import taken
-from tanji.protocol.federation import Federation
+from tanji.protocol.federation import ANCHOR_FILE, Federation, FederationFile
 from tanji.protocol.identity import COORDINATOR_ID, is_calculation_id
 from tanji.protocol.messages import Binding
 from tanji.protocol.refusals import Refusal
@@ -58,6 +58,7 @@ class KeyHolder:
         self.store = store
         self.key = key
         self.federation = federation
+        self.listed: FederationFile | None = None  #: set by `serve`: the list, reloaded when it changes
         self.client = PartyClient(party, key, channel)
         self.pool = ProcessPoolExecutor(max_workers=1, mp_context=he_worker_context())
         self.cursor = 0  # the work acknowledged; the coordinator re-sends what is after it
@@ -91,6 +92,8 @@ class KeyHolder:
             raise
 
     def handle(self, item: kpb.WorkItem) -> None:
+        if self.listed is not None:
+            self.federation = self.listed.current()  # verified on every load; a refused list leaves the last
         if item.HasField("key_needed"):
             self.make_key(item.key_needed.calculation_request)
         else:
@@ -345,12 +348,14 @@ class KeyHolder:
 
 
 def serve(party: str, state: Path, federation_file: Path, coordinator: str, tls_dir: Path | None = None,
-          insecure: bool = False) -> None:
+          insecure: bool = False, trust: Path | None = None) -> None:
     """Run until SIGTERM/SIGINT; plain gRPC to a coordinator beyond loopback only when `insecure`."""
+    listed = FederationFile(federation_file, trust or state / ANCHOR_FILE, state)  # signed, not older: else named
     channel = open_channel(coordinator, tls_dir, party, insecure=insecure)
     store = KeyHolderStore(state)
     key = SigningKey.load_or_create(state / "envelope-key.pem")
-    kh = KeyHolder(party, store, key, Federation.load(federation_file), channel)
+    kh = KeyHolder(party, store, key, listed.federation, channel)
+    kh.listed = listed
     kh.lifecycle.start_up()  # keys of no keyed calculation, keys past their deadline: destroyed before dialling
     stop_on_signals(kh.stop)
     kh.client.register_with_retry(kh.registration(), coordinator)

@@ -17,8 +17,7 @@ import grpc
 from tanji.errors import TanjiError
 from tanji.infra.party_client import PartyClient
 from tanji.infra.runtime import he_worker_context, open_channel, plain_transport, private_folder, stop_on_signals
-from tanji.node import evidence, outbox
-from tanji.node.answering import requested_inputs
+from tanji.node import customers, evidence, outbox
 from tanji.node.auditor import EVIDENCE, audits, on_aggregate
 from tanji.node.fallbacks import on_dead_supplier
 from tanji.node.importer import load_current
@@ -29,11 +28,10 @@ from tanji.node.site import Site
 from tanji.node.store import Handled, NodeStore
 from tanji.protocol import envelope as env
 from tanji.protocol import messages
-from tanji.protocol.federation import Federation
+from tanji.protocol.federation import ANCHOR_FILE, Federation, FederationFile
 from tanji.protocol.identity import COORDINATOR_ID, check_calculation_id, is_calculation_id
 from tanji.protocol.refusals import Refusal
 from tanji.protocol.signing import SigningKey
-from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 
 log = logging.getLogger("tanji.node")
@@ -54,6 +52,28 @@ KEPT = (MT.MESSAGE_TYPE_CONTRIBUTION, MT.MESSAGE_TYPE_RESULT, MT.MESSAGE_TYPE_RE
         MT.MESSAGE_TYPE_REQUEST, MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS)
 
 
+class Watched:
+    """A file whose change (or appearance) the node notices between pulls."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.stamp = self._stamp()
+
+    def _stamp(self):
+        try:
+            st = self.path.stat()
+            return st.st_ino, st.st_size, st.st_mtime_ns
+        except OSError:
+            return None
+
+    def changed(self) -> bool:
+        now = self._stamp()
+        if now == self.stamp:
+            return False
+        self.stamp = now
+        return True
+
+
 class Node:
     def __init__(self, org: str, store: NodeStore, key: SigningKey, federation: Federation, channel: grpc.Channel,
                  policy: Policy | None = None, state: Path | None = None):
@@ -70,6 +90,8 @@ class Node:
                          federation=federation, client=PartyClient(org, key, channel),
                          pool=ProcessPoolExecutor(max_workers=1, mp_context=he_worker_context()), policy=policy,
                          state=state if state is not None else Path("."))
+        self.federation_file: FederationFile | None = None  #: set by `serve`: the list, reloaded when it changes
+        self.policy_file: Watched | None = Watched(state / POLICY_FILE) if state is not None else None
 
     @property
     def org(self) -> str:
@@ -92,29 +114,48 @@ class Node:
         return self.site.client.stop
 
     def registration(self) -> epb.Registration:
-        """Who this node is: its key, its roles, its products and the supply edges its data names."""
-        reg = epb.Registration(organisation_id=self.org, envelope_public_key=self.site.key.public_raw,
-                               roles=[cpb.PARTY_ROLE_NODE, cpb.PARTY_ROLE_REQUESTER, cpb.PARTY_ROLE_AUDITOR])
-        for p in self.site.data.model.products:
-            reg.product_ids.append(p.id)
-            for _, inp in requested_inputs(p):
-                reg.supply_edges.add(buyer_product=p.id, supplier=inp.supplier, supplier_product=inp.product)
-        return reg
+        """Who this node is: its key, its roles, its products, the supply edges its data names and the
+        customers its policy approves (tanji.node.customers)."""
+        return customers.registration(self.org, self.site.key, self.site.data, self.site.policy)
 
     def register(self, coordinator: str) -> None:
         reg = self.registration()
-        self.client.register_with_retry(reg, coordinator)
+        resp = self.client.register_with_retry(reg, coordinator)
+        if self.policy_file is not None:
+            customers.keep(self.site.state, resp)
         log.info("%s registered (%d products, data version %d)", self.org, len(reg.product_ids), self.site.version)
+
+    def tick(self) -> None:
+        """Between pulls: the federation list and policy.toml as they are on disk now (each verified on
+        load); a changed policy is registered again (the customers it approves)."""
+        if self.federation_file is not None:
+            self.site.federation = self.federation_file.current()
+        if self.policy_file is not None and self.policy_file.changed():
+            try:
+                self.site.policy = load_policy(self.site.state)
+            except TanjiError as exc:
+                log.error("keeping the policy in force: %s", exc)
+                return
+            log.warning("%s: policy reloaded", self.org)
+            try:
+                customers.keep(self.site.state, self.client.register(self.registration()))
+            except (grpc.RpcError, RuntimeError) as exc:
+                log.warning("registering the new policy failed (%s); the node answers under it all the same", exc)
 
     def run(self) -> None:
         self.client.serve(self.client.messages, self.handle, self.store.cursor, self.store.set_cursor,
-                          flush=self.push_pending)
+                          flush=self.flush)
         self.pool.shutdown(cancel_futures=True)
 
     def push_pending(self) -> None:
         outbox.push_pending(self.store, self.client)
 
+    def flush(self) -> None:
+        self.tick()
+        self.push_pending()
+
     def handle(self, envelope: epb.Envelope) -> None:
+        self.tick()  # a merged request is answered under the list and the policy on disk now
         try:
             opened = env.open_envelope(envelope, self.site.key_of)
         except env.EnvelopeRefused as exc:
@@ -155,7 +196,7 @@ class Node:
 
 def serve(org: str, state: Path, federation_file: Path, coordinator: str,
           data_file: Path | None = None, factors_file: Path | None = None, tls_dir: Path | None = None, *,
-          insecure: bool = False, answer_everyone: bool = False) -> None:
+          insecure: bool = False, answer_everyone: bool = False, trust: Path | None = None) -> None:
     """Import (if files are given), register, then run until SIGTERM/SIGINT.
 
     A refused data file raises DataError/DataErrors before anything is stored or
@@ -168,6 +209,7 @@ def serve(org: str, state: Path, federation_file: Path, coordinator: str,
     if tls_dir is None:
         plain_transport(coordinator, insecure=insecure, listening=False)
     private_folder(state)  # raw data, salts and openings: the node's alone (0700)
+    listed = FederationFile(federation_file, trust or state / ANCHOR_FILE, state)  # signed, not older: else named
     policy = load_policy(state)
     store = NodeStore(state / "node.db")
     if data_file is not None and factors_file is not None:  # the CLI takes both or neither
@@ -179,7 +221,8 @@ def serve(org: str, state: Path, federation_file: Path, coordinator: str,
                        "--answer-everyone to answer every buyer on purpose")
     key = SigningKey.load_or_create(state / "envelope-key.pem")
     channel = open_channel(coordinator, tls_dir, org, insecure=insecure)
-    node = Node(org, store, key, Federation.load(federation_file), channel, policy, state=state)
+    node = Node(org, store, key, listed.federation, channel, policy, state=state)
+    node.federation_file = listed
     stop_on_signals(node.stop)
     node.register(coordinator)
     (state / "ready").write_text("registered\n")

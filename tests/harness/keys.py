@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tanji.protocol.federation import Federation, ListedParty, sign_list
+from tanji.protocol.federation import ANCHOR_FILE, Federation, ListedParty, sign_list
 from tanji.protocol.identity import COORDINATOR_ID
 from tanji.protocol.pki import init_ca, issue
 from tanji.protocol.signing import SigningKey
@@ -53,15 +53,20 @@ def party_key(state: Path, party: str) -> SigningKey:
 
 
 def onboard(state: Path, parties: Iterable[str], roles: Mapping[str, str] | None = None) -> tuple[Path, Federation]:
-    """The federation list of `parties` (with their roles), signed by a registry whose public key is
-    the trust anchor; each party's key in its state folder (tanji.cli.demo.onboard, any roles)."""
+    """The federation list of `parties` (with their roles, any roles: an adversary's too), signed by a
+    registry whose public key is the trust anchor each party folder holds; each party's key in its
+    state folder. The registry commands' path is tanji.cli.demo.onboard."""
     state.mkdir(parents=True, exist_ok=True)
+    parties = list(parties)
     listed = {p: ListedParty(p, role_of(p, roles), party_key(state, p).public_raw) for p in parties}
     fed_file = state / "federation.json"
-    fed_file.write_text(Federation(listed).to_json())
+    fed_file.write_text(Federation(listed, version=1).to_json())
     registry = SigningKey.load_or_create(state / "registry" / "registry-key.pem")
     (state / "federation.sig").write_bytes(sign_list(fed_file.read_bytes(), registry))
-    (state / "registry" / "anchor.pub").write_text(registry.public_raw.hex() + "\n")
+    anchor = registry.public_raw.hex() + "\n"
+    (state / "registry" / "anchor.pub").write_text(anchor)
+    for p in parties:  # what each party pinned when it joined
+        (state / p / ANCHOR_FILE).write_text(anchor)
     return fed_file, Federation.load(fed_file)
 
 
