@@ -68,9 +68,9 @@ def verdict_for(result_doc: dict, bundle_data: bytes, anchor: bytes) -> Verdict:
                         "the bundle holds no readable result.json"))
     bundle_sha = hashlib.sha256(bundle_data).hexdigest()
     if report.ok and same:
-        return Verdict(VERIFIED, f"Verified: the audit bundle passes every check of `tanji audit verify` "
-                       f"({len(report.checks)} checks) and this result is the one the key holder {key_holder} "
-                       f"signed in it.", bundle_sha, anchor.hex(), key_holder, checks)
+        return Verdict(VERIFIED, f"Verified: the audit bundle passes all {len(report.checks)} checks of "
+                       f"tanji audit verify, and this result is the one signed in it by the key holder "
+                       f"({key_holder}).", bundle_sha, anchor.hex(), key_holder, checks)
     failed = [c.name for c in checks if not c.ok]
     return Verdict(FAILED, f"NOT VERIFIED: {len(failed)} check(s) failed ({'; '.join(failed)}). "
                    f"Do not rely on these figures.", bundle_sha, anchor.hex(), key_holder, checks)
