@@ -80,7 +80,8 @@ def test_a_supplier_product_footprint_exports_and_validates(tmp_path, validator)
     ref = json.loads(result.read_text())
     pcf = doc["pcf"]
     assert doc["specVersion"] == "3.0.3" and doc["status"] == "Active" and doc["created"] == ref["created"]
-    assert doc["companyIds"] == ["urn:company:example:cathode-works"] and doc["productIds"] == ["urn:gtin:5695872369587"]
+    assert doc["companyIds"] == ["urn:company:example:cathode-works"]
+    assert doc["productIds"] == ["urn:gtin:5695872369587"]
     assert (pcf["declaredUnitOfMeasurement"], pcf["declaredUnitAmount"], pcf["productMassPerDeclaredUnit"]) == \
         ("kilogram", "1", "1")
     assert float(pcf["pcfExcludingBiogenicUptake"]) == ref["total_kgco2e"]
@@ -182,6 +183,7 @@ def test_the_official_examples_import_as_supplier_specific_factors(pact_dir):
         assert factor.id == f"pact.{pf['id']}" and factor.supplier_specific
         assert math.isclose(factor.value, float(pcf["pcfExcludingBiogenicUptake"]) / float(pcf["declaredUnitAmount"]))
         assert factor.per_unit == pact.IMPORT_UNITS[pcf["declaredUnitOfMeasurement"]]
+        assert factor.primary_data_share is not None and factor.source is not None
         assert math.isclose(factor.primary_data_share, float(pcf["primaryDataShare"]) / 100)
         assert math.isclose(factor.dqr, sum(float(v) for v in pcf["dqi"].values()) / 3)
         assert entry["x-pact"]["id"] == pf["id"] and pf["companyName"] in factor.source
@@ -204,6 +206,7 @@ def test_an_imported_example_is_used_in_a_plaintext_reference_run(tmp_path, pact
     assert again.exit_code == 0   # importing the same footprint twice changes nothing
     assert sum(f["id"] == "bioethanol" for f in json.loads(factors.read_text())["factors"]) == 1
     result = reference_result(load_data_dir(data), ("buyer", "P"))
+    assert result.primary_data_share is not None and result.dqr is not None
     bought = 2.0 * 0.384
     gas = 2.0  # 1 m3 × 2 kgCO2e/m3, primary, dqr 1.5
     assert math.isclose(result.total_kgco2e, gas + bought, rel_tol=1e-12)
@@ -223,6 +226,7 @@ def test_a_tanji_export_round_trips_into_a_factor(tmp_path):
     ref = json.loads(result.read_text())
     factor = Factor.model_validate(json.loads(out.read_text())["factors"][-1])
     assert factor.unit == "kgCO2e/kg" and math.isclose(factor.value, ref["total_kgco2e"], rel_tol=1e-15)
+    assert factor.primary_data_share is not None
     assert math.isclose(factor.primary_data_share, ref["primary_data_share"], rel_tol=1e-12)
     assert factor.dqr == 3.0 and factor.year == 2025 and factor.geography == "CN"   # no dqi: the default
 

@@ -53,6 +53,7 @@ def test_the_footprint_is_own_plus_the_suppliers_footprints_times_quantities():
     expected = own(product, CAM[0], "CN", data.factors.by_id, profile).vector[:slots.WARNINGS].copy()
     for inp in product.inputs:
         child = reference_result(data, (inp.supplier, inp.product))
+        assert child.primary_data_share is not None and child.dqr is not None
         vec = np.zeros(slots.WARNINGS)
         for stage, slot in slots.STAGE_SLOT.items():
             vec[slot] = child.stages_kgco2e[stage]
@@ -60,6 +61,7 @@ def test_the_footprint_is_own_plus_the_suppliers_footprints_times_quantities():
         vec[slots.DQR_WEIGHTED] = child.dqr * child.total_kgco2e
         expected += inp.quantity * vec  # both inputs are stated in kg, the suppliers' unit
     got = reference_result(data, CAM)
+    assert got.primary_data_share is not None and got.dqr is not None
     assert math.isclose(got.total_kgco2e, slots.total(expected), rel_tol=1e-12)
     assert math.isclose(got.primary_data_share, expected[slots.PRIMARY] / slots.total(expected), rel_tol=1e-12)
     assert math.isclose(got.dqr, expected[slots.DQR_WEIGHTED] / slots.total(expected), rel_tol=1e-12)

@@ -102,6 +102,7 @@ def test_eu_profile_variant_matches_hand_derivation(shared_reference, tmp_path):
     assert got.declaration["vehicle_category"] == "M1"
     assert got.lifetime_energy_kwh == EU_LIFETIME == 34560.0
     assert got.total_kgco2e == pytest.approx(total, rel=REL)
+    assert got.stages_per_kwh_kgco2e is not None  # a declaration, not a product footprint
     for stage, value in stages.items():
         assert got.stages_kgco2e[stage] == pytest.approx(value, rel=REL)
         assert got.stages_per_kwh_kgco2e[stage] == pytest.approx(value / EU_LIFETIME, rel=REL)
