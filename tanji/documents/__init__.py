@@ -1,1 +1,2 @@
-"""Documents a person files or signs: declarations and data sheets (HTML/PDF), PACT exchange, the verifier's statement."""
+"""Documents a person files or signs: declarations and data sheets (HTML/PDF), PACT exchange,
+the verifier's statement."""
