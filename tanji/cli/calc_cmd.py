@@ -41,6 +41,8 @@ def calc_start(
 ) -> None:
     """Start a calculation of one of this node's products (a declaration or a product footprint); prints its id."""
 
+    import grpc
+
     from tanji.cli import requester
     from tanji.node.importer import load_current
     from tanji.node.store import NodeStore
@@ -61,6 +63,8 @@ def calc_start(
         cid = requester.start(channel, SigningKey.load_or_create(state / "envelope-key.pem"), spec)
     except TanjiError as exc:
         fail(exc)
+    except grpc.RpcError as exc:
+        fail(TanjiError(f"{coordinator}: {exc.code().name}: {exc.details()}"))
     typer.echo(cid)
 
 

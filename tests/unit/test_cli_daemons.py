@@ -48,13 +48,24 @@ def test_bad_config_file_is_a_clear_error(tmp_path):
     assert res.exit_code == 2 and f"{cfg}: " in res.stderr   # names the file it cannot read
 
 
-def test_calc_start_refuses_a_product_without_declaration(tmp_path):
-    d = write_dir(tmp_path / "d2", factors_doc(), node_doc("a", [product_doc("B")]))
+def test_calc_start_refuses_a_method_that_does_not_apply(tmp_path):
+    """A product without a declaration is a product footprint under a known method; a declaration keeps
+    its own method; an unreachable coordinator is a one-line error, not a traceback."""
+    d = write_dir(tmp_path / "d2", factors_doc(),
+                  node_doc("a", [product_doc("B"), product_doc("P", unit="piece", declaration=MIIT)]))
     runner.invoke(app, ["node", "import", "--state", str(tmp_path / "st"), "--data", str(d / "a.json"),
                         "--factors", str(d / "factors.json")])
-    res = runner.invoke(app, ["calc", "start", "--state", str(tmp_path / "st"), "--federation", "f.json",
-                              "--coordinator", "127.0.0.1:1", "--product", "B", "--depth", "1"])
-    assert res.exit_code == 2 and "a/B" in res.stderr and "declaration" in res.stderr   # the product, the field
+
+    def start(*args: str):
+        return runner.invoke(app, ["calc", "start", "--state", str(tmp_path / "st"), "--federation", "f.json",
+                                   "--coordinator", "127.0.0.1:1", "--depth", "1", *args])
+
+    res = start("--product", "B", "--method", "nope")
+    assert res.exit_code == 2 and "'nope'" in res.stderr and "--method" in res.stderr
+    res = start("--product", "P", "--method", "eu-2023-1542")
+    assert res.exit_code == 2 and "a/P declares method 'miit-2025'" in res.stderr
+    res = start("--product", "B")   # a product footprint: refused only because nobody listens there
+    assert res.exit_code == 2 and "UNAVAILABLE" in res.stderr
 
 
 def test_federation_init_onboards_every_party(tmp_path):
