@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import PurePath
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -109,5 +110,5 @@ def html(preview: Preview) -> str:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(kg=kg, share=share, dqr=dqr)
     page = env.get_template("preview.html")
-    return page.render(preview=preview, delta=delta, reason=reason,
+    return page.render(preview=preview, delta=delta, reason=reason, file_name=PurePath(preview.file).name,
                        created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
