@@ -26,7 +26,7 @@ from tanji.v1 import common_pb2 as tanji_dot_v1_dot_common__pb2
 from tanji.v1 import envelope_pb2 as tanji_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tanji/v1/key_holder.proto\x12\x08tanji.v1\x1a\x15tanji/v1/common.proto\x1a\x17tanji/v1/envelope.proto\"J\n\x0fPullWorkRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x12\n\nack_cursor\x18\x02 \x01(\x04\x12\x11\n\tmax_items\x18\x03 \x01(\r\"<\n\tKeyNeeded\x12/\n\x13\x63\x61lculation_request\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\"\xe8\x01\n\x10\x44\x65\x63ryptionNeeded\x12/\n\x13\x63\x61lculation_request\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\x12,\n\x10key_announcement\x18\x02 \x01(\x0b\x32\x12.tanji.v1.Envelope\x12%\n\taggregate\x18\x03 \x01(\x0b\x32\x12.tanji.v1.Envelope\x12(\n\x0c\x61ttestations\x18\x04 \x03(\x0b\x32\x12.tanji.v1.Envelope\x12$\n\x08\x65vidence\x18\x05 \x03(\x0b\x32\x12.tanji.v1.Envelope\"\x88\x01\n\x08WorkItem\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12)\n\nkey_needed\x18\x02 \x01(\x0b\x32\x13.tanji.v1.KeyNeededH\x00\x12\x37\n\x11\x64\x65\x63ryption_needed\x18\x03 \x01(\x0b\x32\x1a.tanji.v1.DecryptionNeededH\x00\x42\x06\n\x04work\"C\n\x10PullWorkResponse\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.tanji.v1.WorkItem\x12\x0c\n\x04more\x18\x02 \x01(\x08\"A\n\x11PublishKeyRequest\x12,\n\x10key_announcement\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\"<\n\x12PublishKeyResponse\x12&\n\x07outcome\x18\x01 \x01(\x0b\x32\x15.tanji.v1.PushOutcome\"f\n\x13SubmitResultRequest\x12\"\n\x06result\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\x12+\n\x0f\x63itation_report\x18\x02 \x01(\x0b\x32\x12.tanji.v1.Envelope\">\n\x14SubmitResultResponse\x12&\n\x07outcome\x18\x01 \x01(\x0b\x32\x15.tanji.v1.PushOutcome2\xed\x01\n\x10KeyHolderService\x12\x41\n\x08PullWork\x12\x19.tanji.v1.PullWorkRequest\x1a\x1a.tanji.v1.PullWorkResponse\x12G\n\nPublishKey\x12\x1b.tanji.v1.PublishKeyRequest\x1a\x1c.tanji.v1.PublishKeyResponse\x12M\n\x0cSubmitResult\x12\x1d.tanji.v1.SubmitResultRequest\x1a\x1e.tanji.v1.SubmitResultResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19tanji/v1/key_holder.proto\x12\x08tanji.v1\x1a\x15tanji/v1/common.proto\x1a\x17tanji/v1/envelope.proto\"[\n\x0fPullWorkRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x12\n\nack_cursor\x18\x02 \x01(\x04\x12\x11\n\tmax_items\x18\x03 \x01(\r\x12\x0f\n\x07wait_ms\x18\x04 \x01(\r\"<\n\tKeyNeeded\x12/\n\x13\x63\x61lculation_request\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\"\xe8\x01\n\x10\x44\x65\x63ryptionNeeded\x12/\n\x13\x63\x61lculation_request\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\x12,\n\x10key_announcement\x18\x02 \x01(\x0b\x32\x12.tanji.v1.Envelope\x12%\n\taggregate\x18\x03 \x01(\x0b\x32\x12.tanji.v1.Envelope\x12(\n\x0c\x61ttestations\x18\x04 \x03(\x0b\x32\x12.tanji.v1.Envelope\x12$\n\x08\x65vidence\x18\x05 \x03(\x0b\x32\x12.tanji.v1.Envelope\"\x88\x01\n\x08WorkItem\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12)\n\nkey_needed\x18\x02 \x01(\x0b\x32\x13.tanji.v1.KeyNeededH\x00\x12\x37\n\x11\x64\x65\x63ryption_needed\x18\x03 \x01(\x0b\x32\x1a.tanji.v1.DecryptionNeededH\x00\x42\x06\n\x04work\"C\n\x10PullWorkResponse\x12!\n\x05items\x18\x01 \x03(\x0b\x32\x12.tanji.v1.WorkItem\x12\x0c\n\x04more\x18\x02 \x01(\x08\"A\n\x11PublishKeyRequest\x12,\n\x10key_announcement\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\"<\n\x12PublishKeyResponse\x12&\n\x07outcome\x18\x01 \x01(\x0b\x32\x15.tanji.v1.PushOutcome\"f\n\x13SubmitResultRequest\x12\"\n\x06result\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\x12+\n\x0f\x63itation_report\x18\x02 \x01(\x0b\x32\x12.tanji.v1.Envelope\">\n\x14SubmitResultResponse\x12&\n\x07outcome\x18\x01 \x01(\x0b\x32\x15.tanji.v1.PushOutcome2\xed\x01\n\x10KeyHolderService\x12\x41\n\x08PullWork\x12\x19.tanji.v1.PullWorkRequest\x1a\x1a.tanji.v1.PullWorkResponse\x12G\n\nPublishKey\x12\x1b.tanji.v1.PublishKeyRequest\x1a\x1c.tanji.v1.PublishKeyResponse\x12M\n\x0cSubmitResult\x12\x1d.tanji.v1.SubmitResultRequest\x1a\x1e.tanji.v1.SubmitResultResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,23 +34,23 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tanji.v1.key_holder_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PULLWORKREQUEST']._serialized_start=87
-  _globals['_PULLWORKREQUEST']._serialized_end=161
-  _globals['_KEYNEEDED']._serialized_start=163
-  _globals['_KEYNEEDED']._serialized_end=223
-  _globals['_DECRYPTIONNEEDED']._serialized_start=226
-  _globals['_DECRYPTIONNEEDED']._serialized_end=458
-  _globals['_WORKITEM']._serialized_start=461
-  _globals['_WORKITEM']._serialized_end=597
-  _globals['_PULLWORKRESPONSE']._serialized_start=599
-  _globals['_PULLWORKRESPONSE']._serialized_end=666
-  _globals['_PUBLISHKEYREQUEST']._serialized_start=668
-  _globals['_PUBLISHKEYREQUEST']._serialized_end=733
-  _globals['_PUBLISHKEYRESPONSE']._serialized_start=735
-  _globals['_PUBLISHKEYRESPONSE']._serialized_end=795
-  _globals['_SUBMITRESULTREQUEST']._serialized_start=797
-  _globals['_SUBMITRESULTREQUEST']._serialized_end=899
-  _globals['_SUBMITRESULTRESPONSE']._serialized_start=901
-  _globals['_SUBMITRESULTRESPONSE']._serialized_end=963
-  _globals['_KEYHOLDERSERVICE']._serialized_start=966
-  _globals['_KEYHOLDERSERVICE']._serialized_end=1203
+  _globals['_PULLWORKREQUEST']._serialized_end=178
+  _globals['_KEYNEEDED']._serialized_start=180
+  _globals['_KEYNEEDED']._serialized_end=240
+  _globals['_DECRYPTIONNEEDED']._serialized_start=243
+  _globals['_DECRYPTIONNEEDED']._serialized_end=475
+  _globals['_WORKITEM']._serialized_start=478
+  _globals['_WORKITEM']._serialized_end=614
+  _globals['_PULLWORKRESPONSE']._serialized_start=616
+  _globals['_PULLWORKRESPONSE']._serialized_end=683
+  _globals['_PUBLISHKEYREQUEST']._serialized_start=685
+  _globals['_PUBLISHKEYREQUEST']._serialized_end=750
+  _globals['_PUBLISHKEYRESPONSE']._serialized_start=752
+  _globals['_PUBLISHKEYRESPONSE']._serialized_end=812
+  _globals['_SUBMITRESULTREQUEST']._serialized_start=814
+  _globals['_SUBMITRESULTREQUEST']._serialized_end=916
+  _globals['_SUBMITRESULTRESPONSE']._serialized_start=918
+  _globals['_SUBMITRESULTRESPONSE']._serialized_end=980
+  _globals['_KEYHOLDERSERVICE']._serialized_start=983
+  _globals['_KEYHOLDERSERVICE']._serialized_end=1220
 # @@protoc_insertion_point(module_scope)

@@ -9,14 +9,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PullWorkRequest(_message.Message):
-    __slots__ = ("party_id", "ack_cursor", "max_items")
+    __slots__ = ("party_id", "ack_cursor", "max_items", "wait_ms")
     PARTY_ID_FIELD_NUMBER: _ClassVar[int]
     ACK_CURSOR_FIELD_NUMBER: _ClassVar[int]
     MAX_ITEMS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     party_id: str
     ack_cursor: int
     max_items: int
-    def __init__(self, party_id: _Optional[str] = ..., ack_cursor: _Optional[int] = ..., max_items: _Optional[int] = ...) -> None: ...
+    wait_ms: int
+    def __init__(self, party_id: _Optional[str] = ..., ack_cursor: _Optional[int] = ..., max_items: _Optional[int] = ..., wait_ms: _Optional[int] = ...) -> None: ...
 
 class KeyNeeded(_message.Message):
     __slots__ = ("calculation_request",)

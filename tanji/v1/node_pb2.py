@@ -28,7 +28,7 @@ from tanji.v1 import envelope_pb2 as tanji_dot_v1_dot_envelope__pb2
 from tanji.v1 import objects_pb2 as tanji_dot_v1_dot_objects__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13tanji/v1/node.proto\x12\x08tanji.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tanji/v1/common.proto\x1a\x17tanji/v1/envelope.proto\x1a\x16tanji/v1/objects.proto\";\n\x0fRegisterRequest\x12(\n\x0cregistration\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\"\xcf\x01\n\x10RegisterResponse\x12&\n\x07outcome\x18\x01 \x01(\x0b\x32\x15.tanji.v1.PushOutcome\x12\x16\n\x0e\x63oordinator_id\x18\x02 \x01(\t\x12\x18\n\x10protocol_version\x18\x03 \x01(\r\x12\x18\n\x10software_version\x18\x04 \x01(\t\x12 \n\x06limits\x18\x05 \x01(\x0b\x32\x10.tanji.v1.Limits\x12%\n\tcustomers\x18\x06 \x03(\x0b\x32\x12.tanji.v1.Customer\"c\n\x08\x43ustomer\x12\r\n\x05\x62uyer\x18\x01 \x01(\t\x12\x15\n\rbuyer_product\x18\x02 \x01(\t\x12\x18\n\x10supplier_product\x18\x03 \x01(\t\x12\x17\n\x0f\x62uyer_suppliers\x18\x04 \x01(\r\">\n\x10HeartbeatRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x18\n\x10software_version\x18\x02 \x01(\t\"\xb3\x01\n\x11HeartbeatResponse\x12\x34\n\x10lease_expires_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16next_heartbeat_seconds\x18\x02 \x01(\r\x12\x18\n\x10messages_waiting\x18\x03 \x01(\x08\x12.\n\ngranted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x13PullMessagesRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x12\n\nack_cursor\x18\x02 \x01(\x04\x12\x14\n\x0cmax_messages\x18\x03 \x01(\r\"K\n\x11\x44\x65liveredEnvelope\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12$\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x12.tanji.v1.Envelope\"S\n\x14PullMessagesResponse\x12-\n\x08messages\x18\x01 \x03(\x0b\x32\x1b.tanji.v1.DeliveredEnvelope\x12\x0c\n\x04more\x18\x02 \x01(\x08\"N\n\x13PushMessagesRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12%\n\tenvelopes\x18\x02 \x03(\x0b\x32\x12.tanji.v1.Envelope\"?\n\x14PushMessagesResponse\x12\'\n\x08outcomes\x18\x01 \x03(\x0b\x32\x15.tanji.v1.PushOutcome\"B\n\x15ProveInclusionRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65nvelope_hashes\x18\x02 \x03(\x0c\"j\n\x0eSignedTreeHead\x12\x0e\n\x06log_id\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x0c\n\x04root\x18\x03 \x01(\x0c\x12\x14\n\x0ctimestamp_ms\x18\x04 \x01(\x04\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"S\n\x0eInclusionProof\x12\x15\n\renvelope_hash\x18\x01 \x01(\x0c\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05index\x18\x03 \x01(\x04\x12\x0c\n\x04path\x18\x04 \x03(\x0c\"o\n\x16ProveInclusionResponse\x12+\n\ttree_head\x18\x01 \x01(\x0b\x32\x18.tanji.v1.SignedTreeHead\x12(\n\x06proofs\x18\x02 \x03(\x0b\x32\x18.tanji.v1.InclusionProof2\xe4\x04\n\x0bNodeService\x12\x41\n\x08Register\x12\x19.tanji.v1.RegisterRequest\x1a\x1a.tanji.v1.RegisterResponse\x12\x44\n\tHeartbeat\x12\x1a.tanji.v1.HeartbeatRequest\x1a\x1b.tanji.v1.HeartbeatResponse\x12M\n\x0cPullMessages\x12\x1d.tanji.v1.PullMessagesRequest\x1a\x1e.tanji.v1.PullMessagesResponse\x12M\n\x0cPushMessages\x12\x1d.tanji.v1.PushMessagesRequest\x1a\x1e.tanji.v1.PushMessagesResponse\x12G\n\nStatObject\x12\x1b.tanji.v1.StatObjectRequest\x1a\x1c.tanji.v1.StatObjectResponse\x12G\n\nPushObject\x12\x1b.tanji.v1.PushObjectRequest\x1a\x1c.tanji.v1.PushObjectResponse\x12G\n\nPullObject\x12\x1b.tanji.v1.PullObjectRequest\x1a\x1c.tanji.v1.PullObjectResponse\x12S\n\x0eProveInclusion\x12\x1f.tanji.v1.ProveInclusionRequest\x1a .tanji.v1.ProveInclusionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13tanji/v1/node.proto\x12\x08tanji.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tanji/v1/common.proto\x1a\x17tanji/v1/envelope.proto\x1a\x16tanji/v1/objects.proto\";\n\x0fRegisterRequest\x12(\n\x0cregistration\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\"\xcf\x01\n\x10RegisterResponse\x12&\n\x07outcome\x18\x01 \x01(\x0b\x32\x15.tanji.v1.PushOutcome\x12\x16\n\x0e\x63oordinator_id\x18\x02 \x01(\t\x12\x18\n\x10protocol_version\x18\x03 \x01(\r\x12\x18\n\x10software_version\x18\x04 \x01(\t\x12 \n\x06limits\x18\x05 \x01(\x0b\x32\x10.tanji.v1.Limits\x12%\n\tcustomers\x18\x06 \x03(\x0b\x32\x12.tanji.v1.Customer\"c\n\x08\x43ustomer\x12\r\n\x05\x62uyer\x18\x01 \x01(\t\x12\x15\n\rbuyer_product\x18\x02 \x01(\t\x12\x18\n\x10supplier_product\x18\x03 \x01(\t\x12\x17\n\x0f\x62uyer_suppliers\x18\x04 \x01(\r\">\n\x10HeartbeatRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x18\n\x10software_version\x18\x02 \x01(\t\"\xb3\x01\n\x11HeartbeatResponse\x12\x34\n\x10lease_expires_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1e\n\x16next_heartbeat_seconds\x18\x02 \x01(\r\x12\x18\n\x10messages_waiting\x18\x03 \x01(\x08\x12.\n\ngranted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"b\n\x13PullMessagesRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x12\n\nack_cursor\x18\x02 \x01(\x04\x12\x14\n\x0cmax_messages\x18\x03 \x01(\r\x12\x0f\n\x07wait_ms\x18\x04 \x01(\r\"K\n\x11\x44\x65liveredEnvelope\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12$\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x12.tanji.v1.Envelope\"S\n\x14PullMessagesResponse\x12-\n\x08messages\x18\x01 \x03(\x0b\x32\x1b.tanji.v1.DeliveredEnvelope\x12\x0c\n\x04more\x18\x02 \x01(\x08\"N\n\x13PushMessagesRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12%\n\tenvelopes\x18\x02 \x03(\x0b\x32\x12.tanji.v1.Envelope\"?\n\x14PushMessagesResponse\x12\'\n\x08outcomes\x18\x01 \x03(\x0b\x32\x15.tanji.v1.PushOutcome\"B\n\x15ProveInclusionRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65nvelope_hashes\x18\x02 \x03(\x0c\"j\n\x0eSignedTreeHead\x12\x0e\n\x06log_id\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x04\x12\x0c\n\x04root\x18\x03 \x01(\x0c\x12\x14\n\x0ctimestamp_ms\x18\x04 \x01(\x04\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"S\n\x0eInclusionProof\x12\x15\n\renvelope_hash\x18\x01 \x01(\x0c\x12\r\n\x05\x66ound\x18\x02 \x01(\x08\x12\r\n\x05index\x18\x03 \x01(\x04\x12\x0c\n\x04path\x18\x04 \x03(\x0c\"o\n\x16ProveInclusionResponse\x12+\n\ttree_head\x18\x01 \x01(\x0b\x32\x18.tanji.v1.SignedTreeHead\x12(\n\x06proofs\x18\x02 \x03(\x0b\x32\x18.tanji.v1.InclusionProof2\xe4\x04\n\x0bNodeService\x12\x41\n\x08Register\x12\x19.tanji.v1.RegisterRequest\x1a\x1a.tanji.v1.RegisterResponse\x12\x44\n\tHeartbeat\x12\x1a.tanji.v1.HeartbeatRequest\x1a\x1b.tanji.v1.HeartbeatResponse\x12M\n\x0cPullMessages\x12\x1d.tanji.v1.PullMessagesRequest\x1a\x1e.tanji.v1.PullMessagesResponse\x12M\n\x0cPushMessages\x12\x1d.tanji.v1.PushMessagesRequest\x1a\x1e.tanji.v1.PushMessagesResponse\x12G\n\nStatObject\x12\x1b.tanji.v1.StatObjectRequest\x1a\x1c.tanji.v1.StatObjectResponse\x12G\n\nPushObject\x12\x1b.tanji.v1.PushObjectRequest\x1a\x1c.tanji.v1.PushObjectResponse\x12G\n\nPullObject\x12\x1b.tanji.v1.PullObjectRequest\x1a\x1c.tanji.v1.PullObjectResponse\x12S\n\x0eProveInclusion\x12\x1f.tanji.v1.ProveInclusionRequest\x1a .tanji.v1.ProveInclusionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,23 +46,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEARTBEATRESPONSE']._serialized_start=575
   _globals['_HEARTBEATRESPONSE']._serialized_end=754
   _globals['_PULLMESSAGESREQUEST']._serialized_start=756
-  _globals['_PULLMESSAGESREQUEST']._serialized_end=837
-  _globals['_DELIVEREDENVELOPE']._serialized_start=839
-  _globals['_DELIVEREDENVELOPE']._serialized_end=914
-  _globals['_PULLMESSAGESRESPONSE']._serialized_start=916
-  _globals['_PULLMESSAGESRESPONSE']._serialized_end=999
-  _globals['_PUSHMESSAGESREQUEST']._serialized_start=1001
-  _globals['_PUSHMESSAGESREQUEST']._serialized_end=1079
-  _globals['_PUSHMESSAGESRESPONSE']._serialized_start=1081
-  _globals['_PUSHMESSAGESRESPONSE']._serialized_end=1144
-  _globals['_PROVEINCLUSIONREQUEST']._serialized_start=1146
-  _globals['_PROVEINCLUSIONREQUEST']._serialized_end=1212
-  _globals['_SIGNEDTREEHEAD']._serialized_start=1214
-  _globals['_SIGNEDTREEHEAD']._serialized_end=1320
-  _globals['_INCLUSIONPROOF']._serialized_start=1322
-  _globals['_INCLUSIONPROOF']._serialized_end=1405
-  _globals['_PROVEINCLUSIONRESPONSE']._serialized_start=1407
-  _globals['_PROVEINCLUSIONRESPONSE']._serialized_end=1518
-  _globals['_NODESERVICE']._serialized_start=1521
-  _globals['_NODESERVICE']._serialized_end=2133
+  _globals['_PULLMESSAGESREQUEST']._serialized_end=854
+  _globals['_DELIVEREDENVELOPE']._serialized_start=856
+  _globals['_DELIVEREDENVELOPE']._serialized_end=931
+  _globals['_PULLMESSAGESRESPONSE']._serialized_start=933
+  _globals['_PULLMESSAGESRESPONSE']._serialized_end=1016
+  _globals['_PUSHMESSAGESREQUEST']._serialized_start=1018
+  _globals['_PUSHMESSAGESREQUEST']._serialized_end=1096
+  _globals['_PUSHMESSAGESRESPONSE']._serialized_start=1098
+  _globals['_PUSHMESSAGESRESPONSE']._serialized_end=1161
+  _globals['_PROVEINCLUSIONREQUEST']._serialized_start=1163
+  _globals['_PROVEINCLUSIONREQUEST']._serialized_end=1229
+  _globals['_SIGNEDTREEHEAD']._serialized_start=1231
+  _globals['_SIGNEDTREEHEAD']._serialized_end=1337
+  _globals['_INCLUSIONPROOF']._serialized_start=1339
+  _globals['_INCLUSIONPROOF']._serialized_end=1422
+  _globals['_PROVEINCLUSIONRESPONSE']._serialized_start=1424
+  _globals['_PROVEINCLUSIONRESPONSE']._serialized_end=1535
+  _globals['_NODESERVICE']._serialized_start=1538
+  _globals['_NODESERVICE']._serialized_end=2150
 # @@protoc_insertion_point(module_scope)

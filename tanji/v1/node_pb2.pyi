@@ -67,14 +67,16 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, lease_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_heartbeat_seconds: _Optional[int] = ..., messages_waiting: _Optional[bool] = ..., granted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PullMessagesRequest(_message.Message):
-    __slots__ = ("party_id", "ack_cursor", "max_messages")
+    __slots__ = ("party_id", "ack_cursor", "max_messages", "wait_ms")
     PARTY_ID_FIELD_NUMBER: _ClassVar[int]
     ACK_CURSOR_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    WAIT_MS_FIELD_NUMBER: _ClassVar[int]
     party_id: str
     ack_cursor: int
     max_messages: int
-    def __init__(self, party_id: _Optional[str] = ..., ack_cursor: _Optional[int] = ..., max_messages: _Optional[int] = ...) -> None: ...
+    wait_ms: int
+    def __init__(self, party_id: _Optional[str] = ..., ack_cursor: _Optional[int] = ..., max_messages: _Optional[int] = ..., wait_ms: _Optional[int] = ...) -> None: ...
 
 class DeliveredEnvelope(_message.Message):
     __slots__ = ("sequence", "envelope")
