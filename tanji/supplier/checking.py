@@ -166,7 +166,8 @@ def check_file(path: Path, factors: LoadedFactorSet | None) -> Checked:
         out.located = located
         found = check_document(located.doc, file, factors, located.problems)
         own = {id(p) for _, p in located.problems}
-        out.problems = sorted((e if id(e) in own else located.translate(e) for e in found), key=_cell_order(located.sheet_titles))
+        out.problems = sorted((e if id(e) in own else located.translate(e) for e in found),
+                              key=_cell_order(located.sheet_titles))
         data = workbook_json(located)
     else:
         try:

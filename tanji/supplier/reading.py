@@ -7,7 +7,6 @@ column. Every field's JSON path is mapped to its cell, so the format's own check
 """
 from __future__ import annotations
 
-import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -72,11 +71,8 @@ class Located:
         return DataError(self.file, self.where(err.path), err.message)
 
 
-_PATH_PART = re.compile(r"\.")
-
-
 def _put(record: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = _PATH_PART.split(dotted)
+    parts = dotted.split(".")
     for part in parts[:-1]:
         record = record.setdefault(part, {})
     record[parts[-1]] = value
@@ -175,8 +171,10 @@ def _rows(ws: Worksheet, formulas: Worksheet, sheet: Sheet, out: Located) -> lis
             else:
                 key = col.field or "__owner__"
                 value, why = _cell_value(raw, formulas.cell(row=r, column=idx).value, col)
-            if why is not None:
-                problems.append((col.name if key == "__owner__" else key, DataError(out.file, str(cell), why)))
+            if why is not None and key == "__owner__":
+                out.problem(None, cell, why)  # the owner link is no field of the record
+            elif why is not None:
+                problems.append((key, DataError(out.file, str(cell), why)))
             record[key] = (value, cell)
         rows.append(record)
     return rows
@@ -240,7 +238,8 @@ def read_workbook(path: Path) -> Located:
     for sheet, key in ((SHEETS[2], "activities"), (SHEETS[3], "inputs")):
         for record in sheets.get(sheet.name, []):
             owner = record.pop("__owner__", None)
-            owner_value, owner_cell = owner if owner is not None else (None, Cell(record["__sheet__"], record["__row__"]))
+            row_cell = Cell(record["__sheet__"], record["__row__"])
+            owner_value, owner_cell = owner if owner is not None else (None, row_cell)
             if owner_value is None or owner_value not in index:
                 known = ", ".join(index) or "none"
                 what = "no product id" if owner_value is None else f"unknown product {clip(repr(owner_value), 60)}"

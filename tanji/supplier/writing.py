@@ -17,7 +17,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
 from tanji.errors import DataError
-from tanji.supplier.layout import ACTIVITIES, INPUTS, ORGANISATION, PRODUCTS, SHEETS, Column, Sheet, header_text
+from tanji.supplier.layout import ACTIVITIES, ORGANISATION, PRODUCTS, SHEETS, Column, Sheet, header_text
 from tanji.supplier.template import HELP
 
 #: rows the drop-downs and number checks cover below the header

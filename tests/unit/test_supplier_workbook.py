@@ -4,6 +4,7 @@ import json
 
 import openpyxl
 import pytest
+from openpyxl.utils import get_column_letter
 from typer.testing import CliRunner
 
 from tanji.cli import app
@@ -79,7 +80,8 @@ def test_the_template_offers_drop_downs_for_units_models_kinds_and_stages(tmp_pa
     template = tmp_path / "t.xlsx"
     assert runner.invoke(app, ["node", "template", "--org", "acme", "--out", str(template)]).exit_code == 0
     ws = next(ws for ws in openpyxl.load_workbook(template).worksheets if "activities" in ws.title)
-    header = {match(str(c.value), [(col.name, col.zh) for col in SHEETS[2].columns]): c.column_letter for c in ws[1]}
+    names = [(col.name, col.zh) for col in SHEETS[2].columns]
+    header = {match(str(c.value), names): get_column_letter(i) for i, c in enumerate(ws[1], start=1)}
     lists = {str(dv.sqref).split(":")[0]: dv.formula1 for dv in ws.data_validations.dataValidation
              if dv.type == "list"}
     assert "kWh" in lists[f"{header['unit']}2"] and "tkm" in lists[f"{header['unit']}2"]
@@ -107,7 +109,7 @@ def _workbook(tmp_path, edit, lang="en"):
 
 
 def _column(ws, name):
-    return next(c.column_letter for c in ws[1] if c.value == name)
+    return next(get_column_letter(i) for i, c in enumerate(ws[1], start=1) if c.value == name)
 
 
 def _set(sheet, name, row, value):
