@@ -209,7 +209,6 @@ def serve(org: str, state: Path, federation_file: Path, coordinator: str,
     if tls_dir is None:
         plain_transport(coordinator, insecure=insecure, listening=False)
     private_folder(state)  # raw data, salts and openings: the node's alone (0700)
-    listed = FederationFile(federation_file, trust or state / ANCHOR_FILE, state)  # signed, not older: else named
     policy = load_policy(state)
     store = NodeStore(state / "node.db")
     if data_file is not None and factors_file is not None:  # the CLI takes both or neither
@@ -219,6 +218,7 @@ def serve(org: str, state: Path, federation_file: Path, coordinator: str,
         raise NoPolicy(f"{state / POLICY_FILE} is missing: a node answers only under its owner's policy "
                        "(approved_customers, min_contributors, rate_limit); write one, or start with "
                        "--answer-everyone to answer every buyer on purpose")
+    listed = FederationFile(federation_file, trust or state / ANCHOR_FILE, state)  # signed, not older: else named
     key = SigningKey.load_or_create(state / "envelope-key.pem")
     channel = open_channel(coordinator, tls_dir, org, insecure=insecure)
     node = Node(org, store, key, listed.federation, channel, policy, state=state)

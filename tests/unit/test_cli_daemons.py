@@ -68,18 +68,21 @@ def test_calc_start_refuses_a_method_that_does_not_apply(tmp_path):
     assert res.exit_code == 2 and "UNAVAILABLE" in res.stderr
 
 
-def test_federation_init_onboards_every_party(tmp_path):
+def test_federation_init_onboards_every_party_from_join_requests_only(tmp_path):
     from tanji.protocol.federation import Federation, check_list, read_anchor
-    from tests.harness.paths import EXAMPLES
 
-    state = tmp_path / "fed"
-    res = runner.invoke(app, ["federation", "init", str(EXAMPLES / "nmc811-pack"), "--state", str(state),
-                              "--host", "coordinator.internal"])
+    requests = []
+    for party, group in (("coordinator", "coordinator"), ("keyholder", "keyholder"), ("cell-works", "node")):
+        res = runner.invoke(app, [group, "init", "--state", str(tmp_path / party), "--org", party,
+                                  "--host", "coordinator.internal"])
+        assert res.exit_code == 0, res.output
+        requests.append(str(tmp_path / party / "join-request.json"))
+    reg = tmp_path / "registry"
+    res = runner.invoke(app, ["federation", "init", *requests, "--dir", str(reg)])
     assert res.exit_code == 0, res.output
-    fed_bytes = (state / "federation.json").read_bytes()
-    check_list(fed_bytes, (state / "federation.sig").read_bytes(), read_anchor(state / "registry" / "anchor.pub"))
-    parties = Federation.parse(fed_bytes).parties
-    assert len(parties) == 13 and parties["keyholder"].role == "key_holder"
-    for party in parties:
-        assert {p.name for p in (state / party / "tls").iterdir()} == {"ca.crt", f"{party}.crt", f"{party}.key"}
-    assert "cell-works" in (state / "graphite-anode" / "policy.toml").read_text()
+    fed_bytes = (reg / "federation.json").read_bytes()
+    check_list(fed_bytes, (reg / "federation.sig").read_bytes(), read_anchor(reg / "anchor.pub"))
+    fed = Federation.parse(fed_bytes)
+    assert fed.version == 4 and fed.parties["keyholder"].role == "key_holder"
+    assert {p.name for p in (reg / "issued").iterdir()} == {"coordinator", "keyholder", "cell-works"}
+    assert not list(reg.rglob("*.key")) == [] and {p.name for p in reg.rglob("*.key")} == {"ca.key"}
