@@ -350,8 +350,8 @@ class KeyHolder:
 def serve(party: str, state: Path, federation_file: Path, coordinator: str, tls_dir: Path | None = None,
           insecure: bool = False, trust: Path | None = None) -> None:
     """Run until SIGTERM/SIGINT; plain gRPC to a coordinator beyond loopback only when `insecure`."""
-    listed = FederationFile(federation_file, trust or state / ANCHOR_FILE, state)  # signed, not older: else named
     channel = open_channel(coordinator, tls_dir, party, insecure=insecure)
+    listed = FederationFile(federation_file, trust or state / ANCHOR_FILE, state)  # signed, not older: else named
     store = KeyHolderStore(state)
     key = SigningKey.load_or_create(state / "envelope-key.pem")
     kh = KeyHolder(party, store, key, listed.federation, channel)
