@@ -6,14 +6,13 @@ import time
 import grpc
 import pytest
 
-from tanji.cli.demo import onboard
 from tanji.infra.runtime import open_channel
 from tanji.protocol.pki import init_ca, issue
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import node_pb2 as npb
 from tanji.v1 import node_pb2_grpc as ngrpc
 from tests.harness import envelopes as E
-from tests.harness.keys import issue_certificates, party_key
+from tests.harness.keys import COORDINATOR, KEY_HOLDER, issue_certificates, onboard, party_key
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +23,7 @@ def coordinator(tmp_path_factory):
     ca = root / "ca"
     tls = issue_certificates(root, ("coordinator", "cell-co", "cam-co"))
     state = root / "state"
-    fed_file, _ = onboard(state, ["cell-co", "cam-co"])
+    fed_file, _ = onboard(state, [COORDINATOR, KEY_HOLDER, "cell-co", "cam-co"])  # a list pinning no certificate
     port_file = root / "port"
     proc = subprocess.Popen([sys.executable, "-m", "tanji", "coordinator", "serve",
                              "--state", str(state / "coordinator"), "--federation", str(fed_file),
