@@ -13,10 +13,12 @@ from pathlib import Path
 import grpc
 
 from tanji.coordinator.dbguard import DatabaseGuard
+from tanji.coordinator.doorbell import BELL
 from tanji.coordinator.service import Coordinator
 from tanji.coordinator.storage import ChunkPastEnd, FileStaging
 from tanji.infra.objectstore import ObjectMissing, sha256
 from tanji.infra.runtime import is_loopback, plain_transport
+from tanji.infra.telemetry import ServerMetrics
 from tanji.protocol import envelope as env
 from tanji.protocol import limits
 from tanji.protocol.federation import Federation
@@ -156,7 +158,8 @@ class NodeServicer(ngrpc.NodeServiceServicer):
     def PullMessages(self, request, context):
         self._known(request.party_id, context)
         n = min(request.max_messages or limits.MAX_ENVELOPES_PER_CALL, limits.MAX_ENVELOPES_PER_CALL)
-        rows = self.c.pull_messages(request.party_id, min(request.ack_cursor, MAX_CURSOR), n + 1)
+        rows = BELL.hold(lambda: self.c.pull_messages(request.party_id, min(request.ack_cursor, MAX_CURSOR), n + 1),
+                         request.wait_ms / 1000, self.c.core.shared, context.is_active)
         resp = npb.PullMessagesResponse(more=len(rows) > n)
         for seq, e in rows[:n]:
             resp.messages.add(sequence=seq, envelope=e)
@@ -281,7 +284,9 @@ class KeyHolderServicer(kgrpc.KeyHolderServiceServicer):
         authenticate(context, request.party_id, self.c.federation)
         resp = kpb.PullWorkResponse()
         n = min(request.max_items or limits.MAX_WORK_ITEMS_PER_CALL, limits.MAX_WORK_ITEMS_PER_CALL)
-        for item in self.c.pull_work(request.party_id, min(request.ack_cursor, MAX_CURSOR), n):
+        items = BELL.hold(lambda: self.c.pull_work(request.party_id, min(request.ack_cursor, MAX_CURSOR), n),
+                          request.wait_ms / 1000, self.c.core.shared, context.is_active)
+        for item in items:
             if resp.items and resp.ByteSize() > limits.MAX_MESSAGE_BYTES // 2:
                 resp.more = True  # a decryption carries its evidence: the rest in the next call
                 break
@@ -315,8 +320,9 @@ def start_server(coord: Coordinator, listen: str, staging, tls=None, insecure: b
     A database outage during a call answers UNAVAILABLE (DatabaseGuard); clients retry."""
     if tls is None:
         plain_transport(listen, insecure=insecure, listening=True)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=limits.GRPC_OPTIONS,
-                         interceptors=[StrictRequests(), DatabaseGuard()])
+    # long polls hold a thread each while they wait (at most BELL's slots of them): room for them and the rest
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=64), options=limits.GRPC_OPTIONS,
+                         interceptors=[ServerMetrics(), StrictRequests(), DatabaseGuard()])
     ngrpc.add_NodeServiceServicer_to_server(NodeServicer(coord, staging), server)
     rgrpc.add_RequesterServiceServicer_to_server(RequesterServicer(coord), server)
     kgrpc.add_KeyHolderServiceServicer_to_server(KeyHolderServicer(coord), server)

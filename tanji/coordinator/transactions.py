@@ -19,6 +19,7 @@ from typing import cast
 from sqlalchemy import event, select
 
 from tanji.coordinator import db
+from tanji.coordinator.doorbell import BELL
 from tanji.he import tasks as he_sum
 from tanji.infra.objectstore import ObjectMissing, ObjectStore
 from tanji.protocol import envelope as env
@@ -114,6 +115,13 @@ def append_pending(s) -> None:
         s.add(db.KeyHolderWork(party=party, kind=kind, calculation_id=cid))
         s.flush()
     s.info["tanji_appends"] = _Appends()
+    s.info["tanji_ring"] = bool(a.deliveries or a.work)
+
+
+def ring_after_commit(s) -> None:
+    """Wake the long polls once what they wait for is committed (tanji.coordinator.doorbell)."""
+    if s.info.pop("tanji_ring", False):
+        BELL.ring()
 
 
 def stored(s, h: bytes) -> epb.Envelope:
@@ -143,6 +151,8 @@ class Core:
         self.lock = nullcontext() if self.shared else threading.RLock()
         if not event.contains(sessions, "before_commit", append_pending):
             event.listen(sessions, "before_commit", append_pending)
+        if not event.contains(sessions, "after_commit", ring_after_commit):
+            event.listen(sessions, "after_commit", ring_after_commit)
 
     @contextmanager
     def transaction(self):

@@ -21,6 +21,8 @@ from typing import TypeVar
 import grpc
 
 from tanji.errors import TanjiError
+from tanji.infra import health, telemetry
+from tanji.infra.observability import event
 from tanji.infra.transfer import TransferError, pull_object, push_object
 from tanji.protocol import envelope as env
 from tanji.protocol import limits, messages
@@ -33,6 +35,9 @@ from tanji.v1 import key_holder_pb2 as kpb
 from tanji.v1 import key_holder_pb2_grpc as kgrpc
 from tanji.v1 import node_pb2 as npb
 from tanji.v1 import node_pb2_grpc as ngrpc
+
+#: how long a pull waits at the coordinator for something to arrive (tanji.coordinator.doorbell)
+LONG_POLL_SECONDS = 5.0
 
 log = logging.getLogger("tanji.party")
 T = TypeVar("T")
@@ -60,6 +65,10 @@ class PartyClient:
         self.stop = threading.Event()
         #: the leases the coordinator granted this process, merged: [(granted_at, expires_at)], its clock
         self.leases: list[tuple[datetime, datetime]] = []
+        #: until when (this process's monotonic clock) the last lease granted holds: the health service's
+        #: SERVING for a node or key holder is "registered, lease held" (tanji.infra.health)
+        self.lease_until = 0.0
+        health.ready_when(self.lease_held)
 
     # ------------------------------------------------------------------ registration and lease
     def register(self, registration: epb.Registration) -> npb.RegisterResponse:
@@ -68,6 +77,8 @@ class PartyClient:
                                           timeout=limits.RPC_TIMEOUT_SECONDS)
         if resp.outcome.status != cpb.PUSH_STATUS_ACCEPTED:
             raise RuntimeError(f"registration refused: {code_name(resp.outcome.code)}: {resp.outcome.message}")
+        self.lease_until = time.monotonic() + limits.LEASE_SECONDS
+        event("registered")
         return resp
 
     def register_with_retry(self, registration: epb.Registration, coordinator: str,
@@ -94,6 +105,7 @@ class PartyClient:
 
     def _granted(self, start: datetime, end: datetime) -> None:
         """Note a lease; one that begins before the last one ended continues it."""
+        self.lease_until = time.monotonic() + (end - start).total_seconds()
         if self.leases and start <= self.leases[-1][1]:
             self.leases[-1] = (self.leases[-1][0], max(end, self.leases[-1][1]))
         else:
@@ -103,6 +115,10 @@ class PartyClient:
     def held_lease_at(self, moment: datetime) -> bool:
         """This process held a lease the coordinator granted at `moment` (the coordinator's clock)."""
         return any(start <= moment < end for start, end in self.leases)
+
+    def lease_held(self) -> bool:
+        """Registered, and the last lease granted has not run out (by this process's clock)."""
+        return time.monotonic() < self.lease_until
 
     def keep_lease(self) -> threading.Thread:
         """Heartbeats on their own thread, so a long homomorphic step never lets the lease expire."""
@@ -115,37 +131,57 @@ class PartyClient:
         return thread
 
     # ------------------------------------------------------------------ inbox
-    def messages(self, after: int) -> list[tuple[int, epb.Envelope]]:
-        """Envelopes addressed to this party after the acknowledged cursor, in order."""
-        resp = self.node_service.PullMessages(npb.PullMessagesRequest(party_id=self.party, ack_cursor=after),
-                                              timeout=limits.RPC_TIMEOUT_SECONDS)
-        return [(m.sequence, m.envelope) for m in resp.messages]
+    def messages(self, after: int, wait: float = 0.0) -> list[tuple[int, epb.Envelope]]:
+        """Envelopes addressed to this party after the acknowledged cursor, in order; while there are
+        none, the coordinator holds the call up to `wait` seconds (a long poll)."""
+        resp = self._held(self.node_service.PullMessages,
+                          npb.PullMessagesRequest(party_id=self.party, ack_cursor=after, wait_ms=int(wait * 1000)))
+        return [] if resp is None else [(m.sequence, m.envelope) for m in resp.messages]
 
-    def work(self, after: int) -> list[tuple[int, kpb.WorkItem]]:
-        """A key holder's work items after the acknowledged cursor, in order."""
-        resp = self.key_holder_service.PullWork(kpb.PullWorkRequest(party_id=self.party, ack_cursor=after),
-                                                timeout=limits.RPC_TIMEOUT_SECONDS)
-        return [(item.sequence, item) for item in resp.items]
+    def work(self, after: int, wait: float = 0.0) -> list[tuple[int, kpb.WorkItem]]:
+        """A key holder's work items after the acknowledged cursor, in order (long poll as `messages`)."""
+        resp = self._held(self.key_holder_service.PullWork,
+                          kpb.PullWorkRequest(party_id=self.party, ack_cursor=after, wait_ms=int(wait * 1000)))
+        return [] if resp is None else [(item.sequence, item) for item in resp.items]
 
-    def serve(self, pull: Callable[[int], Sequence[tuple[int, T]]], handle: Callable[[T], None],
+    def _held(self, method, request):
+        """A call that may be held by the server; None if this client was told to stop meanwhile
+        (the call is cancelled at once rather than waited out)."""
+        call = method.future(request, timeout=limits.RPC_TIMEOUT_SECONDS)
+        while not call.done():
+            if self.stop.wait(0.05):
+                call.cancel()
+                return None
+        return call.result()
+
+    def serve(self, pull: Callable[[int, float], Sequence[tuple[int, T]]], handle: Callable[[T], None],
               cursor: Callable[[], int], acknowledge: Callable[[int], None], flush: Callable[[], None] = lambda: None,
-              idle_step: float = 0.1, idle_cap: float = 1.0) -> None:
+              idle_step: float = 0.1, idle_cap: float = 1.0, hold: float = LONG_POLL_SECONDS,
+              pending: Callable[[], bool] = lambda: False) -> None:
         """Until stopped: push what is pending, pull the inbox, handle each item in order and
-        acknowledge it only then (a crash re-delivers it); back off while nothing arrives, and
-        retry an unreachable coordinator every second."""
+        acknowledge it only then (a crash re-delivers it), and retry an unreachable coordinator
+        every second. An empty inbox is waited on at the coordinator (long poll, up to `hold`
+        seconds, not while `pending()` says the outbox still holds something to push); a
+        coordinator that answers an empty pull at once (it holds no more pulls) is polled with a
+        back-off instead."""
         self.keep_lease()
         idle = 0.0
         while not self.stop.is_set():
             try:
                 flush()
-                items = pull(cursor())
+                wait = 0.0 if pending() else hold
+                began = time.monotonic()
+                items = pull(cursor(), wait)
                 for sequence, item in items:
                     handle(item)
                     acknowledge(sequence)
-                idle = 0.0 if items else min(idle_cap, idle + idle_step)
+                held = wait > 0 and time.monotonic() - began >= wait / 2
+                idle = 0.0 if items or held else min(idle_cap, idle + idle_step)
                 if idle:
                     self.stop.wait(idle)
             except grpc.RpcError as exc:
+                if self.stop.is_set():
+                    break
                 log.warning("coordinator unreachable (%s); retrying", exc.code())
                 self.stop.wait(1.0)
 
@@ -169,16 +205,23 @@ class PartyClient:
         out = resp.outcomes[0]
         if out.status == cpb.PUSH_STATUS_REFUSED:
             raise Undeliverable(f"{code_name(out.code)}: {out.message}")
+        sent(calculation_id, envelope)
 
     def publish_key(self, announcement: epb.Envelope) -> cpb.PushOutcome:
-        return self.key_holder_service.PublishKey(kpb.PublishKeyRequest(key_announcement=announcement),
-                                                  timeout=limits.RPC_TIMEOUT_SECONDS).outcome
+        out = self.key_holder_service.PublishKey(kpb.PublishKeyRequest(key_announcement=announcement),
+                                                 timeout=limits.RPC_TIMEOUT_SECONDS).outcome
+        if out.status == cpb.PUSH_STATUS_ACCEPTED:
+            event("key.made", env.parse_unverified(announcement).body.calculation_id)
+        return out
 
     def submit_result(self, result: epb.Envelope, citation_report: epb.Envelope | None = None) -> cpb.PushOutcome:
         request = kpb.SubmitResultRequest(result=result)
         if citation_report is not None:
             request.citation_report.CopyFrom(citation_report)
-        return self.key_holder_service.SubmitResult(request, timeout=limits.RPC_TIMEOUT_SECONDS).outcome
+        out = self.key_holder_service.SubmitResult(request, timeout=limits.RPC_TIMEOUT_SECONDS).outcome
+        if out.status == cpb.PUSH_STATUS_ACCEPTED:
+            event("result.released", env.parse_unverified(result).body.calculation_id)
+        return out
 
     # ------------------------------------------------------------------ objects
     def push_object(self, calculation_id: str, data: bytes, kind: int) -> bytes:
@@ -187,3 +230,29 @@ class PartyClient:
     def pull_object(self, calculation_id: str, digest: bytes, max_bytes: int) -> bytes:
         """An object checked against its name; TransferError (a Refusal with its code) otherwise."""
         return pull_object(self.node_service, self.party, calculation_id, digest, max_bytes)
+
+
+#: the lifecycle event a delivered envelope is, by its message type (others: "envelope.sent")
+SENT_EVENTS = {epb.MESSAGE_TYPE_CONTRIBUTION: "contribution.sent", epb.MESSAGE_TYPE_REFUSAL: "refusal.sent",
+               epb.MESSAGE_TYPE_ATTESTATION: "aggregate.attested",
+               epb.MESSAGE_TYPE_FALLBACK_CONTRIBUTION: "fallback.sent"}
+
+
+def sent(calculation_id: str, envelope: epb.Envelope) -> None:
+    """Log and count what the coordinator accepted: its type and, for a refusal, the code (no figure)."""
+    try:
+        opened = env.parse_unverified(envelope)
+    except Exception:  # our own signed bytes; a parse failure is not worth a lost delivery
+        return
+    mt = opened.body.message_type
+    name = SENT_EVENTS.get(mt, "envelope.sent")
+    if mt == epb.MESSAGE_TYPE_REFUSAL:
+        code = code_name(opened.payload.code)
+        telemetry.REFUSALS.labels(code=code).inc()
+        telemetry.REQUESTS_ANSWERED.labels(outcome="refusal").inc()
+        event(name, calculation_id, code=code)
+    elif mt == epb.MESSAGE_TYPE_CONTRIBUTION:
+        telemetry.REQUESTS_ANSWERED.labels(outcome="contribution").inc()
+        event(name, calculation_id)
+    else:
+        event(name, calculation_id, type=opened.type_name)
