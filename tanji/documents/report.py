@@ -30,6 +30,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "distribution": ("分销阶段", "Distribution"),
     "end_of_life": ("回收处理阶段", "End of life and recycling"),
     "product": ("产品", "Product"),
+    "organisation": ("企业", "Organisation"),
+    "declarant": ("声明企业", "Declarant"),
+    "boundary": ("系统边界", "System boundary"),
+    "seal": ("声明企业（盖章）", "Declarant (signature or seal)"),
+    "date": ("日期", "Date"),
     "model": ("产品型号", "Model"),
     "chemistry": ("电池化学体系", "Chemistry"),
     "plant": ("生产工厂", "Plant"),
@@ -72,6 +77,17 @@ TITLES = {
     "eu-2023-1542": ("", "Carbon footprint declaration — Regulation (EU) 2023/1542, Article 7"),
     "pcf": ("", "Product carbon footprint (PCF) data sheet — cradle to gate"),
 }
+BOUNDARY = {
+    "lifecycle": "raw-material acquisition, main production, distribution, end of life and recycling "
+                 "(use phase excluded); per kWh of the energy the pack delivers over its life",
+    "pcf": "cradle to gate: every stage up to the product leaving its maker's gate, per declared unit",
+}
+#: what the EU Art. 7(1) declaration needs beyond the calculation: the declarant adds it before filing
+EU_NOT_HELD = ("Art. 7(1) also asks for the manufacturer's administrative information, the identification "
+               "number of the EU declaration of conformity and a web link to the public version of the "
+               "supporting carbon-footprint study; tanji does not hold them: add them before filing. End-of-life "
+               "credits under the Circular Footprint Formula are not modelled (every factor is ≥ 0), so the "
+               "end-of-life figure carries no recycling credit.")
 #: PEF data-quality levels (Commission Recommendation (EU) 2021/2279, Annex I): upper bound → words
 DQR_LEVELS = ((1.5, "excellent"), (2.0, "very good"), (3.0, "good"), (4.0, "fair"), (5.0, "poor"))
 
@@ -128,7 +144,9 @@ def build_view(result: Result, verdict: Verdict) -> ReportView:
                       result=doc, verdict=verdict)
     unit = result.declared_unit or "unit"
     d = result.declaration or {}
-    view.declaration = [Row("product", result.product), Row("declared_unit", f"1 {unit}")]
+    view.declaration = [Row("declarant" if kind != "pcf" else "organisation", result.organisation),
+                        Row("product", result.product), Row("declared_unit", f"1 {unit}"),
+                        Row("boundary", BOUNDARY["pcf" if kind == "pcf" else "lifecycle"])]
     for key in ("model", "chemistry"):
         if key in d:
             view.declaration.append(Row(key, str(d[key])))
@@ -262,5 +280,5 @@ def write_report(result_path: Path, out: Path, bundle: tuple[bytes, bytes] | Non
     verdict = (unchecked(result.calculation) if bundle is None else
                verdict_for(parse_json_bytes(data, str(result_path)), *bundle))
     view = build_view(result, verdict)
-    write_document(render_html("report.html", view=view, labels=LABELS), out)
+    write_document(render_html("report.html", view=view, labels=LABELS, eu_not_held=EU_NOT_HELD), out)
     return view

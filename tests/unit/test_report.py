@@ -136,6 +136,7 @@ def test_miit_declaration_html_carries_every_figure_with_chinese_labels(results,
     for value in (d["model"], d["chemistry"], d["plant"]["name"], d["reference_period"]["from"]):
         assert value in text
     assert html.count("<svg") == 2  # the stages in kgCO2e and per kWh
+    assert "声明企业" in text and EXAMPLE_TARGET[0] in text and "声明企业（盖章）" in text  # declarant and seal
 
 
 def test_eu_declaration_html_states_the_functional_unit_of_its_category(results, tmp_path):
@@ -149,6 +150,7 @@ def test_eu_declaration_html_states_the_functional_unit_of_its_category(results,
     assert float(f.find("data-field", "per_kwh")[0]["data-value"]) == doc["per_kwh_kgco2e"]
     text = "".join(f.text)
     assert "Regulation (EU) 2023/1542, Article 7" in text and "动力电池" not in text
+    assert "declaration of conformity" in f.find("data-field", "eu_not_held")[1]   # what the declarant adds
 
 
 def test_pcf_data_sheet_is_per_declared_unit_without_kwh(results, tmp_path):
@@ -161,7 +163,9 @@ def test_pcf_data_sheet_is_per_declared_unit_without_kwh(results, tmp_path):
     attrs, text = f.find("data-field", "per_unit")
     assert float(attrs["data-value"]) == doc["total_kgco2e"] and text == number(doc["total_kgco2e"])
     assert "data-stage-per-kwh" not in html and "lifetime_energy_kwh" not in html
-    assert "PCF" in "".join(f.text) and html.count("<svg") == 1
+    text = "".join(f.text)
+    assert "PCF" in text and html.count("<svg") == 1
+    assert "cradle to gate" in text and SUPPLIER_PRODUCT[0] in text and "seal" not in text
 
 
 @pytest.mark.parametrize("kind", ["miit", "eu", "pcf"])
