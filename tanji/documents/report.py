@@ -78,9 +78,12 @@ TITLES = {
     "pcf": ("", "Product carbon footprint (PCF) data sheet — cradle to gate"),
 }
 BOUNDARY = {
-    "lifecycle": "raw-material acquisition, main production, distribution, end of life and recycling "
-                 "(use phase excluded); per kWh of the energy the pack delivers over its life",
-    "pcf": "cradle to gate: every stage up to the product leaving its maker's gate, per declared unit",
+    "lifecycle": ("原材料获取、主要生产、分销和回收处理阶段（不含使用阶段）；"
+                  "以电池全生命周期提供的总能量（kWh）为功能单位",
+                  "raw-material acquisition, main production, distribution, end of life and recycling "
+                  "(use phase excluded); per kWh of the energy the pack delivers over its life"),
+    "pcf": ("从摇篮到大门：产品出厂前的全部阶段，以声明单位计",
+            "cradle to gate: every stage up to the product leaving its maker's gate, per declared unit"),
 }
 #: what the EU Art. 7(1) declaration needs beyond the calculation: the declarant adds it before filing
 EU_NOT_HELD = ("Art. 7(1) also asks for the manufacturer's administrative information, the identification "
@@ -98,6 +101,7 @@ class Row:
     value: str
     exact: Any = None          # the number as the result carries it, for data-value
     unit: str = ""
+    zh: str = ""               # the value in Chinese, shown above it in a bilingual document
 
 
 @dataclass
@@ -146,7 +150,8 @@ def build_view(result: Result, verdict: Verdict) -> ReportView:
     d = result.declaration or {}
     view.declaration = [Row("declarant" if kind != "pcf" else "organisation", result.organisation),
                         Row("product", result.product), Row("declared_unit", f"1 {unit}"),
-                        Row("boundary", BOUNDARY["pcf" if kind == "pcf" else "lifecycle"])]
+                        Row("boundary", BOUNDARY["pcf" if kind == "pcf" else "lifecycle"][1],
+                            zh=BOUNDARY["pcf" if kind == "pcf" else "lifecycle"][0])]
     for key in ("model", "chemistry"):
         if key in d:
             view.declaration.append(Row(key, str(d[key])))
