@@ -12,6 +12,7 @@ queued after it. An unreachable or overloaded coordinator raises grpc.RpcError: 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -36,8 +37,9 @@ from tanji.v1 import key_holder_pb2_grpc as kgrpc
 from tanji.v1 import node_pb2 as npb
 from tanji.v1 import node_pb2_grpc as ngrpc
 
-#: how long a pull waits at the coordinator for something to arrive (tanji.coordinator.doorbell)
-LONG_POLL_SECONDS = 5.0
+#: how long a pull waits at the coordinator for something to arrive (tanji.coordinator.doorbell);
+#: TANJI_LONG_POLL_SECONDS=0 polls with a back-off instead (what bench/long_poll.py compares)
+LONG_POLL_SECONDS = float(os.environ.get("TANJI_LONG_POLL_SECONDS", "5"))
 
 log = logging.getLogger("tanji.party")
 T = TypeVar("T")
