@@ -8,9 +8,11 @@ import sys
 
 import pytest
 
-from tanji.methodology.graph import reference_result
+from tanji.cli import requester
+from tanji.methodology.graph import build_graph, reference_result
 from tanji.methodology.loader import load_data_dir
 from tests.harness.paths import EXAMPLE_CHAIN
+from tests.harness.processes import LocalFederation
 
 pytestmark = pytest.mark.integration
 TARGET = ("cathode-works", "CAM-NMC811-SC")
@@ -47,3 +49,35 @@ def test_a_supplier_product_footprint_in_real_processes_equals_the_reference(tmp
     verify = subprocess.run([sys.executable, "-m", "tanji", "audit", "verify", str(out / "bundle.tar"),
                              "--trust", str(anchor)], capture_output=True, text=True, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def tanji(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tanji", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_calc_start_on_the_supplier_s_own_node(tmp_path):
+    """`tanji calc start --product P` against cathode-works' running node: the CLI a supplier uses, the
+    default method, the result fetched with `tanji calc result` and its signature checked."""
+    fed = LocalFederation(tmp_path, target=TARGET)
+    try:
+        depth = build_graph(fed.data, TARGET).depth()
+        started = tanji("calc", "start", "--state", str(fed.state / TARGET[0]), "--federation", str(fed.fed_file),
+                        "--coordinator", fed.address, "--product", TARGET[1], "--depth", str(depth))
+        assert started.returncode == 0, started.stdout + started.stderr
+        cid = started.stdout.strip()
+        assert fed.finish(cid).state == requester.S.CALCULATION_STATE_DONE
+        out = tmp_path / "result.json"
+        fetched = tanji("calc", "result", cid, "--coordinator", fed.address, "--federation", str(fed.fed_file),
+                        "--as", TARGET[0], "--out", str(out))
+        assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    finally:
+        fed.stop()
+    result = json.loads(out.read_text())
+    ref = json.loads(reference_result(fed.data, TARGET).to_json())
+    assert (result["calculation"], result["method"], result["declaration"]) == (cid, "miit-2025", None)
+    assert result["lifetime_energy_kwh"] is None and result["per_kwh_kgco2e"] is None
+    assert abs(result["total_kgco2e"] - ref["total_kgco2e"]) <= REL * ref["total_kgco2e"]
+    for stage, value in ref["stages_kgco2e"].items():
+        assert abs(result["stages_kgco2e"][stage] - value) <= REL * ref["total_kgco2e"], stage
+    assert abs(result["primary_data_share"] - ref["primary_data_share"]) <= REL
+    assert result["warnings_count"] == ref["warnings_count"] == 0
