@@ -243,3 +243,19 @@ def test_dqr_in_words_follows_the_pef_levels(dqr, words):
                                          (None, "—")])
 def test_numbers_read_with_five_significant_digits(x, text):
     assert number(x) == text
+
+
+def test_fallbacks_and_the_declarants_warnings_are_explained(tmp_path):
+    """A dead supplier: the report names the fallback, lists the declarant's own warning and counts the rest."""
+    result = reference_result(load_data_dir(EXAMPLE_CHAIN), EXAMPLE_TARGET, frozenset({"battery-recycler"}))
+    path, out = tmp_path / "r.json", tmp_path / "r.html"
+    path.write_text(result.to_json())
+    assert render(path, out).exit_code == 0
+    doc = json.loads(path.read_text())
+    f = check_html_figures(out.read_text(encoding="utf-8"), doc)
+    text = "".join(f.text)
+    fb = doc["fallbacks"][0]
+    assert f"Fallback: {fb['supplier']}/{fb['product']} did not answer; its buyer {fb['buyer']}" in text
+    assert "tier 1" in text and doc["warnings"][0] in text
+    assert f"{doc['warnings_count']} warning(s) in the whole supply chain" in text
+    assert "1 of them is the declarant's own" in text

@@ -9,8 +9,9 @@ from io import BytesIO
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
+from tanji.audit.report import Report
 from tanji.cli import app
-from tanji.documents.statement import GROUPS
+from tanji.documents.statement import GROUPS, Line, OpeningView, StatementView, not_checked
 from tanji.protocol.bundle import pack
 from tests.unit.test_report import parse
 
@@ -73,3 +74,21 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path):
     res = runner.invoke(app, ["audit", "statement", str(tmp_path / "bundle.tar"), "--trust", str(tmp_path / "bad.pub"),
                               "--out", str(out)])
     assert res.exit_code == 2 and "bad.pub" in res.stderr and not out.exists()
+
+
+def test_what_could_not_be_checked_follows_from_the_outcome():
+    """Unopened contributors are named, a mismatched opening and every fallback too; the standing limits
+    (decryption, factor values) are stated for a bundle that verifies."""
+    report = Report()
+    report.add("trust anchor", True)
+    view = StatementView(ok=False, created="", tool="", bundle_file="b.tar", bundle_sha256="", anchor_hex="",
+                         manifest={"factor_set": {"sha256": "f" * 64}},
+                         summary={"fallbacks": [{"supplier": "rec", "product": "EOL", "buyer": "pack"}]},
+                         groups=[("Trust and signatures", [Line("trust anchor", "passed")])],
+                         openings=[OpeningView("o1.tar", "cell", True, []), OpeningView("o2.tar", "cam", False, [])],
+                         contributors=["cam", "cell", "pack"])
+    lines = not_checked(view, report)
+    assert any("2 of 3 contributing organisations (cam, pack)" in x for x in lines)
+    assert any(x.startswith("The opening o2.tar (cam) does not match") for x in lines)
+    assert any("rec/EOL (for pack)" in x for x in lines)
+    assert any("f" * 64 in x for x in lines) and any("decryption" in x for x in lines)
