@@ -78,7 +78,13 @@ def render_pdf(html: str) -> bytes:
     finally:
         for q, level in zip(quiet, levels, strict=True):
             q.setLevel(level)
-    missing = sorted({chr(c) for font in document.fonts.values() for c in getattr(font, "missing", {})})
+    fonts = list(document.fonts.values())
+    if not all(isinstance(getattr(font, "missing", None), dict) for font in fonts):
+        # WeasyPrint's fonts list the characters they had no glyph for (`Font.missing`); a version that
+        # does not could draw boxes unnoticed, so it is not used (decision 0012)
+        raise RendererUnavailable(f"cannot check this WeasyPrint ({weasyprint.__version__}) for missing glyphs: "
+                                  "install the version pyproject.toml names (make install)")
+    missing = sorted({chr(c) for font in fonts for c in font.missing})
     if missing:
         raise RendererUnavailable(f"cannot render PDF: no font on this machine has the glyphs "
                                   f"{''.join(missing[:20])!r}; {APT_HINT}")
