@@ -160,3 +160,21 @@ def test_the_request_of_a_product_footprint_states_0_kwh_and_no_declaration(tmp_
     declared = spec_for(EXAMPLE_TARGET[0], pack, data.factors, EXAMPLE_TARGET[1], state=tmp_path, depth_bound=3,
                         key_holder="keyholder", deadline_seconds=60)
     assert declared.lifetime_energy_kwh > 0 and json.loads(declared.declaration_json)["method"] == declared.method
+
+
+def test_the_coordinator_accepts_a_product_footprint_and_refuses_what_is_neither(world):
+    """A request's product is a declaration (positive lifetime energy) or a product footprint (0 kWh and
+    no declaration); the coordinator refuses anything else at start (decision 0013)."""
+    from tanji.v1 import common_pb2 as cpb
+    from tests.harness import envelopes as E
+
+    def start(cid: str, lifetime: float, declaration: str = ""):
+        req = E.calculation("a", ["A"], lifetime_energy_kwh=lifetime)
+        req.products[0].declaration_json = declaration
+        return world.c.start(E.seal(req, world.keys["a"], sender="a", cid=cid, binding=E.requested()))[0]
+
+    assert start("calc-0000000000000001", 0.0).status == cpb.PUSH_STATUS_ACCEPTED
+    for n, (lifetime, declaration) in enumerate([(0.0, '{"method": "miit-2025"}'), (-5.0, ""), (math.nan, "")]):
+        out = start(f"calc-000000000000001{n}", lifetime, declaration)
+        assert out.status == cpb.PUSH_STATUS_REFUSED and out.code == cpb.REFUSAL_CODE_MALFORMED
+        assert out.message.startswith("products[0]: ")
