@@ -96,11 +96,15 @@ def setup(tmp_path):
         s.add(KeyedCalculation(calculation_id=CID, preset=ck.preset, state="keyed",
                                announcement=announcement.SerializeToString()))
 
-    def build(check_slot=0.0, committed=True, cited=(8, 10), contributions=1, summed=None, output=None):
+    def build(check_slot=0.0, committed=True, cited=(8, 10), contributions=1, summed=None, output=None,
+              lifetime=1000.0, declaration=""):
         """`summed`: which contributions the aggregate lists (default: all; 0 is a's, 1 is b's);
-        `output`: which its output ciphertext adds (default: those it lists)."""
+        `output`: which its output ciphertext adds (default: those it lists); `lifetime` 0 and no
+        `declaration`: a product footprint."""
         commitment = hashlib.sha256(b"salt and bill of materials").digest() if committed else b""
-        asked = E.calculation("a", ["P"], deadline=timedelta(minutes=5), commitment=commitment)
+        asked = E.calculation("a", ["P"], deadline=timedelta(minutes=5), commitment=commitment,
+                              lifetime_energy_kwh=lifetime)
+        asked.products[0].declaration_json = declaration
         asked.citation_slots, asked.factor_provider = 3, "factor-lab"
         req = E.seal(asked, keys["a"], sender="a", cid=CID, binding=REQUESTED)
         binding = E.bound(req, announcement)
@@ -219,6 +223,23 @@ def test_an_aggregate_of_two_contributions_is_released(setup):
     result = env.parse_unverified(sent(kh).submitted[-1])
     assert result.body.message_type == MT.MESSAGE_TYPE_RESULT
     assert json.loads(result.payload.result_json)["total_kgco2e"] == pytest.approx(1000.0, rel=1e-7)
+
+
+def test_a_product_footprint_is_released_without_per_kwh_figures(setup):
+    kh, build = setup
+    kh.decrypt(build(lifetime=0.0))
+    doc = json.loads(env.parse_unverified(sent(kh).submitted[-1]).payload.result_json)
+    assert doc["total_kgco2e"] == pytest.approx(1000.0, rel=1e-7) and doc["declaration"] is None
+    assert doc["lifetime_energy_kwh"] is None and doc["per_kwh_kgco2e"] is None
+    assert doc["stages_per_kwh_kgco2e"] is None and doc["primary_data_share"] == pytest.approx(0.7, rel=1e-7)
+
+
+def test_a_declaration_at_0_kwh_is_withheld(setup):
+    kh, build = setup
+    kh.decrypt(build(lifetime=0.0, declaration='{"method": "miit-2025"}'))
+    refusal = env.parse_unverified(sent(kh).submitted[-1])
+    assert refusal.body.message_type == MT.MESSAGE_TYPE_REFUSAL
+    assert refusal.payload.code == cpb.REFUSAL_CODE_MALFORMED and "product footprint" in refusal.payload.message
 
 
 def test_a_calculation_without_a_quantity_commitment_is_not_decrypted(setup):
