@@ -183,6 +183,18 @@ def test_objects_per_party_and_calculation_are_bounded(coord, keyed):
     coord.alive()
 
 
+@integration
+def test_only_the_calculations_parties_upload_objects_for_it(coord, keyed):
+    """maker2 is listed but not a party of maker's calculation: its upload is refused by name and
+    nothing is staged; the count of those who may upload is kept in the coordinator's database."""
+    err = rpc_error(lambda: coord.maker2.push_object(keyed[0], os.urandom(64)))
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert coord.query("SELECT COUNT(*) FROM object_uploads WHERE party = 'maker2'") == [(0,)]
+    coord.maker.push_object(keyed[0], os.urandom(64))
+    assert coord.query(f"SELECT count FROM object_uploads WHERE calculation_id = '{keyed[0]}' "
+                       "AND party = 'maker'")[0][0] >= 1
+
+
 # ---------------------------------------------------------------------------- calculations
 @integration
 def test_open_calculations_per_requester_are_bounded(coord):
