@@ -106,18 +106,18 @@ def _remedy(act: Electricity, profile: MethodProfile) -> tuple[str | None, Elect
     if act.model not in profile.accepted_electricity:
         return None, None
     if act.model == "direct":
-        return ("evidence: the direct-supply contract or meter reference",
+        return ("evidence (the direct-supply contract or meter reference)",
                 act.model_copy(update={"evidence": act.evidence or "(supplied)"}))
     needs = []
     if not act.evidence:
-        needs.append("evidence: the certificate batch or cancellation number")
+        needs.append("evidence (the certificate batch or cancellation number)")
     if act.certified_amount is None or act.certified_unit is None:
-        needs.append(f"certified_amount and certified_unit: certificates for the {act.amount:g} {act.unit}")
+        needs.append(f"certified_amount and certified_unit (certificates for the {act.amount:g} {act.unit})")
     else:
         covered = units.convert(act.certified_amount, act.certified_unit, act.unit)
         if covered < act.amount:
-            needs.append(f"certified_amount: certificates for the {act.amount - covered:.6g} {act.unit} not yet "
-                         f"covered (certified_amount {act.amount:g} {act.unit})")
+            needs.append(f"certified_amount {act.amount:g} {act.unit} (certificates for the "
+                         f"{act.amount - covered:.6g} {act.unit} not yet covered)")
     full = act.model_copy(update={"evidence": act.evidence or "(supplied)", "certified_amount": act.amount,
                                   "certified_unit": act.unit})
     return "; ".join(needs), full
