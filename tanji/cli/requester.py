@@ -116,6 +116,11 @@ def result(channel, party: str, cid: str, federation: Federation) -> bytes:
     """The released tanji.result/1 bytes, after checking the key holder's signature."""
     resp = rgrpc.RequesterServiceStub(channel).GetResult(rpb.GetResultRequest(party_id=party, calculation_id=cid),
                                                          timeout=limits.RPC_TIMEOUT_SECONDS)
+    return checked_result(resp, federation, cid)
+
+
+def checked_result(resp: rpb.GetResultResponse, federation: Federation, cid: str) -> bytes:
+    """The result bytes of `resp`, signed by the key holder the calculation's own request names."""
     if not resp.result.body:
         raise CalculationFailed(f"no result yet (state {S.Name(resp.state)})")
     opened = env.open_envelope(resp.result, federation.key_of)
