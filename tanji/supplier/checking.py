@@ -25,6 +25,8 @@ from tanji.supplier.reading import Located, read_workbook
 from tanji.supplier.template import placeholders
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+#: spreadsheets openpyxl cannot read: named, rather than read as broken JSON
+OTHER_SPREADSHEETS = (".xls", ".ods", ".csv", ".numbers", ".et")
 
 
 def is_workbook(path: Path) -> bool:
@@ -157,6 +159,10 @@ def check_file(path: Path, factors: LoadedFactorSet | None) -> Checked:
     nothing is written anywhere."""
     file = str(path)
     out = Checked(file)
+    if path.suffix.lower() in OTHER_SPREADSHEETS:
+        out.problems = [DataError(file, "(document)", f"a {path.suffix} file cannot be read: save it as an Excel "
+                                                      ".xlsx workbook (the layout of `tanji node template`)")]
+        return out
     if is_workbook(path):
         try:
             located = read_workbook(path)

@@ -194,3 +194,21 @@ def test_template_and_convert_never_replace_a_file_unasked(tmp_path):
                 ["--org", "acme", "--out", str(tmp_path / "a.csv")]):
         assert runner.invoke(app, ["node", "template", *bad]).exit_code == 2
     assert not (tmp_path / "a.json").exists()
+
+
+def test_a_ceiling_of_the_nodes_policy_is_named_at_the_workbooks_cell(tmp_path):
+    book = _workbook(tmp_path, lambda sheets: None)
+    (tmp_path / "st").mkdir()
+    (tmp_path / "st" / "policy.toml").write_text("[ceilings]\nkWh = 5\n")   # the module's 6 kWh is above it
+    res = runner.invoke(app, ["node", "import", "--state", str(tmp_path / "st"), "--data", str(book),
+                              "--factors", str(FACTORS)])
+    assert res.exit_code == 2 and f"{book}: sheet 'activities' row 2 column E (amount)" in res.stderr
+    assert "policy.toml" in res.stderr
+    assert NodeStore(tmp_path / "st" / "node.db").latest_data() is None
+
+
+def test_an_old_excel_file_is_named_not_read_as_json(tmp_path):
+    old = tmp_path / "data.xls"
+    old.write_bytes(b"\xd0\xcf\x11\xe0")
+    res = runner.invoke(app, ["node", "check", str(old), "--factors", str(FACTORS)])
+    assert res.exit_code == 2 and f"{old}: (document): a .xls file cannot be read" in res.stdout
