@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from tanji.cli import report_cmd
+from tanji.cli import ops, report_cmd
 from tanji.cli.audit_cmd import audit_app, factors_app
 from tanji.cli.calc_cmd import calc_app
 from tanji.cli.common import DataDirArg, fail, stderr
@@ -33,7 +33,7 @@ MethodOpt = Annotated[str | None, typer.Option(
     "--method", help="for a product without a declaration: the method whose rules apply to the whole chain "
                      "(default miit-2025); a declaration uses its own")]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+app = typer.Typer(no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
                   help="tanji (碳迹): privacy-preserving federated carbon footprint of battery packs")
 app.add_typer(coordinator_app, name="coordinator")
 mount_supplier_commands(node_app)  # template, convert, check, preview (issue #16)
@@ -52,6 +52,17 @@ mount(keyholder_app, "key_holder")
 mount(coordinator_app, "coordinator")
 mount_customers(node_app)
 app.command("report")(report_cmd.report)
+app.command("health")(ops.health)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        from tanji.protocol.identity import PROTOCOL_VERSION
+
+        typer.echo(f"tanji {version('tanji')} (protocol {PROTOCOL_VERSION})")
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -60,16 +71,18 @@ def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log debug detail")] = False,
     config: Annotated[Path | None, typer.Option(
         "--config", envvar="TANJI_CONFIG",
-        help="TOML file of option defaults, e.g. [node.serve] org = \"cell-co\"")] = None,
+        help="TOML file of option defaults, e.g. [node.serve] org = \"cell-co\"; an unknown key is refused")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
 ) -> None:
     """Options come from the command line, then TANJI_* environment variables, then --config."""
     if config is not None:
-        import tomllib
+        from tanji.cli import config as config_file
 
         try:
-            ctx.default_map = tomllib.loads(config.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            fail(TanjiError(f"{config}: cannot read the configuration: {exc}"))
+            ctx.default_map = config_file.load(config, ctx.command)
+        except TanjiError as exc:
+            fail(exc)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=stderr, show_path=False)])
 

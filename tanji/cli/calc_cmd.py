@@ -1,12 +1,14 @@
 """`tanji calc …`: start and follow calculations (the requester), export bundles."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from tanji.cli import follow
 from tanji.cli.common import (
     CoordinatorOpt,
     FederationOpt,
@@ -20,6 +22,40 @@ from tanji.cli.common import (
 from tanji.errors import TanjiError
 
 calc_app = typer.Typer(no_args_is_help=True, help="start and follow calculations (requester)")
+FollowOpt = Annotated[bool, typer.Option(
+    "--follow", help="after starting: show each change of phase until the calculation ends")]
+TimeoutOpt = Annotated[float | None, typer.Option(
+    "--timeout", min=0, help="with --follow/--watch/--wait: stop waiting after this many seconds (exit 3)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output (one JSON object a line)")]
+
+
+def own_product(product: str, org: str) -> str:
+    """PRODUCT, or ORG/PRODUCT naming this node's own organisation (the one spelling of a target)."""
+    if "/" not in product:
+        return product
+    named, _, rest = product.partition("/")
+    if named != org or not rest:
+        fail(TanjiError(f"--product {product!r}: a requester calculates its own products ({org}/PRODUCT)"))
+    return rest
+
+
+def status_once(channel, party: str, calculation: str):
+    """GetStatus; an unreachable coordinator or an unknown calculation is a one-line error (exit 2)."""
+    import grpc
+
+    from tanji.cli import requester
+
+    try:
+        return requester.status(channel, party, calculation)
+    except grpc.RpcError as exc:
+        fail(TanjiError(f"{exc.code().name}: {exc.details()}"))
+
+
+def follow_until_end(channel, party: str, calculation: str, timeout: float | None, as_json: bool) -> None:
+    """Show each change of phase with the seconds elapsed until the end; exit with its code."""
+    st = follow.follow(lambda: status_once(channel, party, calculation),
+                       lambda s, elapsed: typer.echo(follow.line(s, elapsed, as_json)), timeout)
+    raise typer.Exit(follow.exit_code(st))
 
 @calc_app.command("start")
 def calc_start(
@@ -38,8 +74,12 @@ def calc_start(
         "--deadline", help="seconds until the calculation must be complete")] = 600.0,
     tls: TLSOpt = None,
     insecure: InsecureOpt = False,
+    follow: FollowOpt = False,
+    timeout: TimeoutOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Start a calculation of one of this node's products (a declaration or a product footprint); prints its id."""
+    """Start a calculation of one of this node's products (a declaration or a product footprint); prints its id.
+    --follow: then show its phase until it ends (exit 0 done, 3 pending at --timeout, 4 failed, 5 withheld)."""
 
     import grpc
 
@@ -53,6 +93,7 @@ def calc_start(
         if current is None:
             raise TanjiError(f"{state}: no data imported")
         nd, fs, _ = current
+        product = own_product(product, nd.org)
         try:
             nd.model.product(product)
         except KeyError:
@@ -65,7 +106,9 @@ def calc_start(
         fail(exc)
     except grpc.RpcError as exc:
         fail(TanjiError(f"{coordinator}: {exc.code().name}: {exc.details()}"))
-    typer.echo(cid)
+    typer.echo(json.dumps({"calculation_id": cid}) if as_json else cid)
+    if follow:
+        follow_until_end(channel, nd.org, cid, timeout, as_json)
 
 
 @calc_app.command("status")
@@ -75,19 +118,17 @@ def calc_status(
     party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
     tls: TLSOpt = None,
     insecure: InsecureOpt = False,
+    watch: Annotated[bool, typer.Option(
+        "--watch", help="show each change of phase until the calculation ends (exit code as --follow)")] = False,
+    timeout: TimeoutOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show a calculation's state and progress (counts only, never values)."""
-    import grpc
-    from google.protobuf.json_format import MessageToJson
-
-    from tanji.cli import requester
-
     calculation = calculation_arg(calculation)
     channel = client_channel(coordinator, tls, party, insecure)
-    try:
-        typer.echo(MessageToJson(requester.status(channel, party, calculation)))
-    except grpc.RpcError as exc:
-        fail(TanjiError(f"{exc.code().name}: {exc.details()}"))
+    if watch:
+        follow_until_end(channel, party, calculation, timeout, as_json)
+    typer.echo(follow.line(status_once(channel, party, calculation), as_json=as_json))
 
 
 @calc_app.command("result")
@@ -99,8 +140,11 @@ def calc_result(
     out: Annotated[Path | None, typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
     tls: TLSOpt = None,
     insecure: InsecureOpt = False,
+    wait: Annotated[bool, typer.Option("--wait", help="wait until the calculation ends")] = False,
+    timeout: TimeoutOpt = None,
 ) -> None:
-    """Fetch the key holder's signed result (its signature is checked) and print or write it."""
+    """Fetch the key holder's signed result (its signature is checked) and print or write it.
+    Exit 3 while the calculation is pending (or --wait ran past --timeout), 4 failed, 5 withheld."""
     import grpc
 
     from tanji.cli import requester
@@ -108,6 +152,12 @@ def calc_result(
 
     calculation = calculation_arg(calculation)
     channel = client_channel(coordinator, tls, party, insecure)
+    st = status_once(channel, party, calculation) if not wait else follow.follow(
+        lambda: status_once(channel, party, calculation), lambda s, e: stderr.print(follow.line(s, e), highlight=False,
+                                                                                   markup=False), timeout)
+    if st.state != follow.S.CALCULATION_STATE_DONE:
+        stderr.print(follow.line(st), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(follow.exit_code(st))
     try:
         data = requester.result(channel, party, calculation, Federation.load(federation))
     except TanjiError as exc:
@@ -117,7 +167,10 @@ def calc_result(
     if out is None:
         sys.stdout.write(data.decode())
     else:
-        out.write_bytes(data)
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            fail(TanjiError(f"{out}: cannot write the result: {exc.strerror}"))
 
 
 @calc_app.command("bundle")

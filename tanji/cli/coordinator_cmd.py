@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tanji.cli.common import FederationOpt, InsecureOpt, StateOpt, TLSOpt, TrustOpt, announce_transport, fail
+from tanji.cli.ops import HealthListenOpt, LogFormatOpt, MetricsListenOpt, start_ops
 from tanji.errors import TanjiError
 from tanji.protocol import limits
 
@@ -36,11 +37,15 @@ def coordinator_serve(
         help="objects one party may upload for one calculation")] = limits.MAX_OBJECTS_PER_CALCULATION,
     insecure: InsecureOpt = False,
     trust: TrustOpt = None,
+    health_listen: HealthListenOpt = "127.0.0.1:0",
+    metrics_listen: MetricsListenOpt = None,
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Run the coordinator: routes requests, sums ciphertexts, never holds a key."""
     from tanji.coordinator.daemon import serve
 
     announce_transport(listen, tls, insecure, listening=True)
+    start_ops("coordinator", "coordinator", state, health_listen, metrics_listen, log_format)
     try:
         serve(state, federation, listen=listen, port_file=port_file, database=database, lease_seconds=lease_seconds,
               tls_dir=tls, max_open_calculations=max_open_calculations,

@@ -15,6 +15,7 @@ from tanji.cli.common import (
     announce_transport,
     fail,
 )
+from tanji.cli.ops import HealthListenOpt, LogFormatOpt, MetricsListenOpt, start_ops
 from tanji.errors import TanjiError
 
 keyholder_app = typer.Typer(no_args_is_help=True, help="the key holder service")
@@ -28,12 +29,16 @@ def keyholder_serve(
     tls: TLSOpt = None,
     insecure: InsecureOpt = False,
     trust: TrustOpt = None,
+    health_listen: HealthListenOpt = "127.0.0.1:0",
+    metrics_listen: MetricsListenOpt = None,
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Run the key holder: a fresh key per calculation, one decryption of the attested total; a key is
     destroyed once its calculation ended, in any state."""
     from tanji.keyholder.daemon import serve
 
     announce_transport(coordinator, tls, insecure, listening=False)
+    start_ops("key_holder", party, state, health_listen, metrics_listen, log_format)
     try:
         serve(party, state, federation, coordinator, tls, insecure=insecure, trust=trust)
     except TanjiError as exc:

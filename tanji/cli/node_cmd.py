@@ -20,6 +20,7 @@ from tanji.cli.common import (
     fail,
     stderr,
 )
+from tanji.cli.ops import HealthListenOpt, LogFormatOpt, MetricsListenOpt, start_ops
 from tanji.errors import TanjiError
 
 node_app = typer.Typer(no_args_is_help=True, help="an organisation's on-prem node")
@@ -38,6 +39,9 @@ def node_serve(
         "--answer-everyone", help="serve without a policy.toml: answer every buyer that reaches this node "
                                   "(without it, a node with no policy refuses to serve)")] = False,
     trust: TrustOpt = None,
+    health_listen: HealthListenOpt = "127.0.0.1:0",
+    metrics_listen: MetricsListenOpt = None,
+    log_format: LogFormatOpt = "text",
 ) -> None:
     """Import (optionally), register and answer requests from local data. Dials out; never listens."""
     from tanji.node.daemon import serve
@@ -46,6 +50,7 @@ def node_serve(
     if (data is None) != (factors is None):
         fail(TanjiError("--data and --factors go together"))
     announce_transport(coordinator, tls, insecure, listening=False)
+    start_ops("node", org, state, health_listen, metrics_listen, log_format)
     if answer_everyone and not (state / POLICY_FILE).exists():
         stderr.print(f"--answer-everyone: {state / POLICY_FILE} is absent; this node answers every buyer",
                      style="yellow", highlight=False, markup=False, soft_wrap=True)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from tanji.coordinator import db
 from tanji.coordinator.states import FINAL_NAMES, SETTLED, CalcState, PairState
 from tanji.coordinator.transactions import Core, accepted, refused, stored
+from tanji.infra.observability import event
 from tanji.methodology.formats.result import released_lifetime
 from tanji.protocol import envelope as env
 from tanji.protocol.identity import COORDINATOR_ID, ROLE_KEY_HOLDER, check_calculation_id, is_calculation_id
@@ -48,7 +49,9 @@ class Calculations:
                     return accepted(opened.hash), opened.body.calculation_id
                 self._start(s, opened)
         except Refusal as exc:
+            event("calculation.refused", level=logging.WARNING, code=code_name(exc.code))
             return refused(envelope, exc), ""
+        event("calculation.started", opened.body.calculation_id, requester=opened.body.sender)
         return accepted(opened.hash), opened.body.calculation_id
 
     def _already_started(self, envelope: epb.Envelope) -> tuple[cpb.PushOutcome, str] | None:

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from tanji.coordinator import readiness
 from tanji.coordinator.dbguard import is_outage
 from tanji.coordinator.server import start_server
 from tanji.coordinator.service import Coordinator
@@ -127,6 +128,7 @@ def serve(state: Path, federation_file: Path, *, listen: str = "127.0.0.1:7300",
     key = load_key(state, federation, federation_file)
     tls = tls_files(tls_dir)
     storage = open_coordinator_storage(state, database)
+    readiness.watch(storage)  # the health service's SERVING and the metrics' database figures
     coord = Coordinator.started(storage.sessions, storage.objects, key, federation,
                                 Limits(lease_seconds=lease_seconds, max_open_calculations=max_open_calculations,
                                        max_objects_per_calculation=max_objects_per_calculation))

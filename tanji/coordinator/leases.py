@@ -22,6 +22,8 @@ from tanji.coordinator.registry import Registry, lease_alive
 from tanji.coordinator.routing import Routing, check_bindings
 from tanji.coordinator.states import FINAL_NAMES, CalcState, PairState, move_pair
 from tanji.coordinator.transactions import Core, reopen
+from tanji.infra import telemetry
+from tanji.infra.observability import event
 from tanji.protocol import envelope as env
 from tanji.protocol import messages
 from tanji.protocol.identity import COORDINATOR_ID
@@ -110,6 +112,9 @@ class Leases:
             self.core.deliver(s, pair.org, h)  # the supplier named may contest it (decision 0010)
         log.warning("calculation %s: %s/%s declared dead (%s)", ctx.id[:8], pair.org, pair.product,
                     epb.DeathReason.Name(reason))
+        if reason == epb.DEATH_REASON_LEASE_EXPIRED:
+            telemetry.LEASE_EXPIRIES.inc()
+        event("supplier.declared_dead", ctx.id, level=logging.WARNING, reason=epb.DeathReason.Name(reason))
 
     def on_fallback(self, s, ctx: CalcContext, opened: env.Opened) -> None:
         """A buyer's fallback contribution, standing in for a supplier declared dead."""

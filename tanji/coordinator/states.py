@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import cast
 
+from tanji.infra.observability import event
 from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import requester_pb2 as rpb
@@ -94,6 +95,7 @@ def move(calc, to: CalcState) -> None:
         code = cpb.REFUSAL_CODE_UNKNOWN_CALCULATION if now in FINAL else cpb.REFUSAL_CODE_UNEXPECTED
         raise Refusal(code, f"calculation {calc.id} is {now.value}; it cannot become {to.value}")
     calc.state = to.value
+    event("calculation.state", calc.id, state=to.value.removeprefix("CALCULATION_STATE_").lower())
 
 
 def pair_state(pair) -> PairState:

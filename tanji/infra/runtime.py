@@ -62,18 +62,19 @@ def open_channel(address: str, tls_dir=None, party: str | None = None, insecure:
     """A channel to the coordinator: mutual TLS with this party's certificate when `tls_dir` is
     given (ca.crt, PARTY.crt, PARTY.key), else plain — to a loopback address, or to any other only
     when `insecure` (PlainTransportRefused otherwise)."""
+    from tanji.infra.telemetry import counted_channel
     from tanji.protocol import limits
 
     if tls_dir is None:
         plain_transport(address, insecure=insecure, listening=False)
-        return grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
+        return counted_channel(grpc.insecure_channel(address, options=limits.GRPC_OPTIONS))
     from pathlib import Path
 
     from tanji.protocol.pki import TLSFiles
 
     d = Path(tls_dir)
     tls = TLSFiles(d / "ca.crt", d / f"{party}.crt", d / f"{party}.key")
-    return grpc.secure_channel(address, tls.channel_credentials(), options=limits.GRPC_OPTIONS)
+    return counted_channel(grpc.secure_channel(address, tls.channel_credentials(), options=limits.GRPC_OPTIONS))
 
 
 # ---------------------------------------------------------------- plain transport

@@ -20,6 +20,7 @@ import numpy as np
 from tanji.he import tasks as he_work
 from tanji.infra.party_client import PartyClient, Undeliverable
 from tanji.infra.runtime import he_worker_context, open_channel, stop_on_signals
+from tanji.infra.telemetry import TimedPool
 from tanji.keyholder import lifecycle
 from tanji.keyholder.recheck import recheck, verified_evidence
 from tanji.keyholder.store import KeyedCalculation, KeyFileTaken, KeyHolderStore
@@ -60,7 +61,7 @@ class KeyHolder:
         self.federation = federation
         self.listed: FederationFile | None = None  #: set by `serve`: the list, reloaded when it changes
         self.client = PartyClient(party, key, channel)
-        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=he_worker_context())
+        self.pool: ProcessPoolExecutor = TimedPool(max_workers=1, mp_context=he_worker_context())
         self.cursor = 0  # the work acknowledged; the coordinator re-sends what is after it
         self.requests = rgrpc.RequesterServiceStub(channel)  # where its calculations stand
         self.lifecycle = lifecycle.KeyLifecycle(store, self.status_of)

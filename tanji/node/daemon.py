@@ -17,6 +17,7 @@ import grpc
 from tanji.errors import TanjiError
 from tanji.infra.party_client import PartyClient
 from tanji.infra.runtime import he_worker_context, open_channel, plain_transport, private_folder, stop_on_signals
+from tanji.infra.telemetry import TimedPool
 from tanji.node import customers, evidence, outbox
 from tanji.node.auditor import EVIDENCE, audits, on_aggregate
 from tanji.node.fallbacks import on_dead_supplier
@@ -88,7 +89,7 @@ class Node:
             log.warning("%s has no approved-customer list (%s): it answers every buyer", org, POLICY_FILE)
         self.site = Site(org=org, key=key, store=store, data=data, factors=factors, version=version,
                          federation=federation, client=PartyClient(org, key, channel),
-                         pool=ProcessPoolExecutor(max_workers=1, mp_context=he_worker_context()), policy=policy,
+                         pool=TimedPool(max_workers=1, mp_context=he_worker_context()), policy=policy,
                          state=state if state is not None else Path("."))
         self.federation_file: FederationFile | None = None  #: set by `serve`: the list, reloaded when it changes
         self.policy_file: Watched | None = Watched(state / POLICY_FILE) if state is not None else None
