@@ -9,7 +9,6 @@ Homomorphic work runs in a separate process (TenSEAL holds the GIL), so heartbea
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -18,6 +17,7 @@ from tanji.errors import TanjiError
 from tanji.infra.party_client import PartyClient
 from tanji.infra.runtime import he_worker_context, open_channel, plain_transport, private_folder, stop_on_signals
 from tanji.infra.telemetry import TimedPool
+from tanji.infra.workers import OnDemandWorkers
 from tanji.node import customers, evidence, outbox
 from tanji.node.auditor import EVIDENCE, audits, on_aggregate
 from tanji.node.fallbacks import on_dead_supplier
@@ -89,7 +89,8 @@ class Node:
             log.warning("%s has no approved-customer list (%s): it answers every buyer", org, POLICY_FILE)
         self.site = Site(org=org, key=key, store=store, data=data, factors=factors, version=version,
                          federation=federation, client=PartyClient(org, key, channel),
-                         pool=TimedPool(max_workers=1, mp_context=he_worker_context()), policy=policy,
+                         pool=OnDemandWorkers(lambda: TimedPool(max_workers=1, mp_context=he_worker_context())),
+                         policy=policy,
                          state=state if state is not None else Path("."))
         self.federation_file: FederationFile | None = None  #: set by `serve`: the list, reloaded when it changes
         self.policy_file: Watched | None = Watched(state / POLICY_FILE) if state is not None else None
@@ -107,7 +108,7 @@ class Node:
         return self.site.client
 
     @property
-    def pool(self) -> ProcessPoolExecutor:
+    def pool(self) -> OnDemandWorkers:
         return self.site.pool
 
     @property

@@ -17,6 +17,7 @@ from tanji.v1 import envelope_pb2 as epb
 
 def on_key(site: Site, opened: env.Opened) -> None:
     ka = opened.payload
+    site.pool.warm()  # a calculation is coming: the HE worker starts while the key is checked
     if opened.body.sender not in site.federation.key_holders():
         raise Refusal(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER, f"{opened.body.sender!r} is not a listed key holder")
     if opened.body.key_fingerprint != ka.key_fingerprint or opened.body.ckks_params_hash != ka.ckks_params_hash:

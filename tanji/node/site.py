@@ -3,11 +3,11 @@ dial-out client and its HE worker. One per running node; the handlers take it as
 argument, so each module holds one job and none holds the node's state."""
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from tanji.infra.party_client import PartyClient
+from tanji.infra.workers import OnDemandWorkers
 from tanji.methodology.loader import LoadedFactorSet, LoadedNodeData
 from tanji.node.policy import Policy
 from tanji.node.store import NodeStore
@@ -25,7 +25,7 @@ class Site:
     version: int                 #: the imported data version every answer names
     federation: Federation
     client: PartyClient
-    pool: ProcessPoolExecutor    #: the HE worker (TenSEAL holds the GIL; heartbeats keep flowing)
+    pool: OnDemandWorkers        #: the HE worker (TenSEAL holds the GIL; heartbeats keep flowing), while needed
     policy: Policy
     state: Path                  #: where `tanji calc start` keeps this node's quantity commitments
 
