@@ -18,7 +18,9 @@ from tanji.cli.common import fail, stderr
 from tanji.errors import DataError, DataErrors, TanjiError
 
 FactorsOpt = Annotated[Path, typer.Option("--factors", help="the factor set the data refers to (tanji.factor-set/1)")]
-MethodOpt = Annotated[str, typer.Option("--method", help="method profile whose rules apply (miit-2025, eu-2023-1542)")]
+MethodOpt = Annotated[str | None, typer.Option(
+    "--method", help="method profile whose rules apply: miit-2025 or eu-2023-1542 (default: the method of the "
+                     "file's declaration, else miit-2025)")]
 FileArg = Annotated[Path, typer.Argument(help="node data: tanji.node-data/1 JSON or a supplier workbook (.xlsx)")]
 Lang = Literal["en", "zh", "both"]
 
@@ -136,7 +138,7 @@ def _checked(file: Path, factors: Path, listing: bool = False):
     return checked
 
 
-def _preview(checked, factors: Path, method: str):
+def _preview(checked, factors: Path, method: str | None):
     from tanji.methodology.loader import load_factor_set
     from tanji.supplier.preview import preview
 
@@ -146,7 +148,7 @@ def _preview(checked, factors: Path, method: str):
         fail(exc)
 
 
-def node_check(file: FileArg, factors: FactorsOpt, method: MethodOpt = "miit-2025") -> None:
+def node_check(file: FileArg, factors: FactorsOpt, method: MethodOpt = None) -> None:
     """Validate a node-data file or workbook without a node (no state folder): exit 0 when it would
     import, else 2 with every problem listed — placeholders, the format's rules, the factor set."""
     from tanji.supplier.render import short
@@ -163,7 +165,7 @@ def node_check(file: FileArg, factors: FactorsOpt, method: MethodOpt = "miit-202
 def node_preview(
     file: FileArg,
     factors: FactorsOpt,
-    method: MethodOpt = "miit-2025",
+    method: MethodOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")] = False,
     html: Annotated[Path | None, typer.Option("--html", help="also write an HTML page to hand to a colleague")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing --html file")] = False,
@@ -199,7 +201,7 @@ def import_node_file(store_path: Path, data: Path, factors: Path, ceilings: dict
         fail(exc)
     stderr.print(f"imported {nd.org}: {len(nd.model.products)} products, data version {version} "
                  f"(factor set {fs.model.id})", highlight=False, soft_wrap=True)
-    typer.echo(short(_preview(checked, factors, "miit-2025")))
+    typer.echo(short(_preview(checked, factors, None)))
 
 
 def mount(group: typer.Typer) -> None:

@@ -171,10 +171,19 @@ def _product_preview(product: Product, nd: NodeData, by_id: dict[str, Any], prof
     return out
 
 
-def preview(nd: NodeData, factors: LoadedFactorSet, method: str = DEFAULT_METHOD, file: str = "") -> Preview:
-    """own(p) of every product of `nd` under `method` (the data is valid against `factors`)."""
+def method_for(nd: NodeData, method: str | None) -> str:
+    """The method a preview uses: the one asked for, else the one the file's declarations name (a pack
+    maker's), else the default of a product footprint."""
+    if method is not None:
+        return method
+    declared = {p.declaration.method for p in nd.products if p.declaration is not None}
+    return declared.pop() if len(declared) == 1 else DEFAULT_METHOD
+
+
+def preview(nd: NodeData, factors: LoadedFactorSet, method: str | None = None, file: str = "") -> Preview:
+    """own(p) of every product of `nd` under `method` (see `method_for`); the data is valid against `factors`."""
     try:
-        profile = profiles.get(method)
+        profile = profiles.get(method_for(nd, method))
     except ValueError as exc:
         raise TanjiError(str(exc)) from None
     by_id = factors.by_id

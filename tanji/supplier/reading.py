@@ -152,10 +152,12 @@ def _rows(ws: Worksheet, formulas: Worksheet, sheet: Sheet, out: Located) -> lis
                     f"merged cells {merged.coord}: every value needs a cell of its own (unmerge them)")
     columns = _headers(ws, sheet, out)
     rows = []
-    for r in range(2, (ws.max_row or 1) + 1):
-        values = {idx: ws.cell(row=r, column=idx).value for idx in range(1, (ws.max_column or 0) + 1)}
-        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values.values()):
+    pairs = zip(ws.iter_rows(min_row=2, values_only=True), formulas.iter_rows(min_row=2, values_only=True),
+                strict=True)
+    for r, (raw_row, formula_row) in enumerate(pairs, start=2):
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in raw_row):
             continue
+        values = dict(enumerate(raw_row, start=1))
         problems: list[tuple[str, DataError]] = []
         record: dict[str, Any] = {"__sheet__": ws.title, "__row__": r, "__problems__": problems}
         for idx, raw in values.items():
@@ -170,7 +172,7 @@ def _rows(ws: Worksheet, formulas: Worksheet, sheet: Sheet, out: Located) -> lis
                 value = raw.isoformat() if isinstance(raw, datetime | date) else raw
             else:
                 key = col.field or "__owner__"
-                value, why = _cell_value(raw, formulas.cell(row=r, column=idx).value, col)
+                value, why = _cell_value(raw, formula_row[idx - 1], col)
             if why is not None and key == "__owner__":
                 out.problem(None, cell, why)  # the owner link is no field of the record
             elif why is not None:
