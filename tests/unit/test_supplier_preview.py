@@ -120,3 +120,16 @@ def test_import_ends_with_the_same_short_summary(tmp_path):
     summary = check.stdout.split("\n", 1)[1]
     assert summary.strip() and summary in res.stdout
     assert "! activities[1]: 1 kWh above the certified amount, regional grid used" in res.stdout
+
+
+def test_the_method_defaults_to_the_one_the_declaration_names(tmp_path):
+    from tests.harness.data import EU
+    cert = {"kind": "electricity", "amount": 10.0, "unit": "kWh", "model": "green_certificate", "source": "wind",
+            "evidence": "GEC-1", "certified_amount": 10.0, "certified_unit": "kWh"}
+    d = write_dir(tmp_path / "d", factors_doc(), node_doc("packs", [product_doc(
+        "PACK", unit="piece", declaration=EU, activities=[cert])]))
+    args = ["node", "preview", str(d / "packs.json"), "--factors", str(d / "factors.json"), "--json"]
+    eu = json.loads(runner.invoke(app, args).stdout)
+    assert eu["method"] == "eu-2023-1542" and len(eu["products"][0]["warnings"]) == 1   # certificate not accepted
+    miit = json.loads(runner.invoke(app, [*args, "--method", "miit-2025"]).stdout)
+    assert miit["method"] == "miit-2025" and miit["products"][0]["warnings"] == []
