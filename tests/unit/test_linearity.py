@@ -54,7 +54,9 @@ def scaled(acts: list[dict], k: float) -> list[dict]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(activities, activities, scale, st.floats(0, 100))
+# a quantity is 0 or at least 1e-9: a subnormal one (5e-324) scaled by k < 1 underflows to 0, and a zero
+# quantity names no supplier (its warnings then rightly vanish from the count)
+@given(activities, activities, scale, st.one_of(st.just(0.0), st.floats(1e-9, 100)))
 def test_scaling_every_quantity_scales_the_footprint(acts, supplier_acts, k, q):
     supplier = node_doc("sup", [product_doc("S", activities=supplier_acts)])
     base = node_doc("buyer", [product_doc("P", declaration=MIIT, activities=acts,
