@@ -25,6 +25,7 @@ from tanji.cli.keyholder_cmd import keyholder_app
 from tanji.cli.membership_cmd import mount, mount_customers
 from tanji.cli.node_cmd import node_app
 from tanji.cli.registry_cmd import registry_app
+from tanji.cli.safety import SafeGroup
 from tanji.cli.supplier_cmd import mount as mount_supplier_commands
 from tanji.errors import TanjiError
 
@@ -33,7 +34,7 @@ MethodOpt = Annotated[str | None, typer.Option(
     "--method", help="for a product without a declaration: the method whose rules apply to the whole chain "
                      "(default miit-2025); a declaration uses its own")]
 
-app = typer.Typer(no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
+app = typer.Typer(cls=SafeGroup, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
                   help="tanji (碳迹): privacy-preserving federated carbon footprint of battery packs")
 app.add_typer(coordinator_app, name="coordinator")
 mount_supplier_commands(node_app)  # template, convert, check, preview (issue #16)

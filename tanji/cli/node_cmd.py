@@ -119,6 +119,8 @@ def node_ledger(
     from tanji.node.store import NodeStore
     from tanji.v1 import requester_pb2 as rpb
 
+    if not (state / "node.db").is_file():  # never an empty store made where none was
+        fail(TanjiError(f"{state / 'node.db'}: no node database here (tanji node import makes it)"))
     entries = ledger(NodeStore(state / "node.db"))
     if coordinator:
         from tanji.node.ledger import cross_check
