@@ -5,6 +5,8 @@ task — or warmed as soon as a calculation's key arrives, so the node's turn do
 and stopped once no task has run for `idle_seconds`."""
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import threading
 import time
@@ -14,6 +16,16 @@ from concurrent.futures import Executor, Future
 #: a worker with no task for this long is stopped (a deep supplier's turn comes within a calculation's
 #: first minute; its key, which warms the worker, arrives at the start)
 IDLE_SECONDS = float(os.environ.get("TANJI_HE_WORKER_IDLE_SECONDS", "60"))
+
+
+def release_freed_memory() -> None:
+    """Hand the memory a calculation freed back to the system: CPython and gRPC free into glibc's
+    arenas, which keep it resident until trimmed (a node idles at its calculation's peak otherwise)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim this way
+        pass
 
 
 def _ready() -> bool:
@@ -64,6 +76,7 @@ class OnDemandWorkers:
                 return False
             pool, self._pool = self._pool, None
         pool.shutdown(wait=True)
+        release_freed_memory()
         return True
 
     def _reap_loop(self) -> None:

@@ -24,7 +24,8 @@ def on_key(site: Site, opened: env.Opened) -> None:
         raise Refusal(cpb.REFUSAL_CODE_WRONG_KEY, "key announcement header and payload disagree")
     context = site.pull(opened.body.calculation_id, ka.context_object_hash, limits.MAX_CONTEXT_BYTES)
     try:
-        he_work.check_public_context(context, ka.key_fingerprint, ka.ckks_params_hash, ka.preset)
+        # in the HE worker: a loaded context is tens of MB the serving process would otherwise keep
+        site.compute(he_work.check_public_context, context, ka.key_fingerprint, ka.ckks_params_hash, ka.preset)
     except he_work.HEError as exc:
         raise Refusal(cpb.REFUSAL_CODE_WRONG_PARAMETERS, str(exc)) from None
     if opened.body.factor_set_hash != bytes.fromhex(site.factors.sha256):
@@ -38,7 +39,7 @@ def on_key(site: Site, opened: env.Opened) -> None:
     if ka.unit_weight_object_hash:  # the key holder's Enc(1): checked now, used for our own target
         unit = site.pull(opened.body.calculation_id, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES)
         try:
-            he_work.load_unit_weight(context, unit, ka.width or slots.WIDTH)
+            site.compute(he_work.load_unit_weight, context, unit, ka.width or slots.WIDTH)
         except he_work.HEError as exc:
             raise Refusal(he_work.refusal_code(exc), f"the key holder's Enc(1): {exc}") from None
     with site.store.sessions.begin() as s:
