@@ -25,16 +25,18 @@ def main() -> None:
         "ORDER BY received_at", (cid,))]
     t0 = rows[0][3]
 
-    def at(kind: str, sender: str | None = None, receiver: str | None = None, last: bool = False) -> float | None:
+    def at(kind: str, sender: str | None = None, receiver: str | None = None, last: bool = False) -> float:
         hits = [t for k, s, r, t in rows if k == kind and (sender is None or s == sender)
                 and (receiver is None or r == receiver)]
-        return None if not hits else ((hits[-1] if last else hits[0]) - t0).total_seconds()
+        if not hits:
+            raise SystemExit(f"calculation {cid} has no {kind}{' from ' + sender if sender else ''}: not finished?")
+        return ((hits[-1] if last else hits[0]) - t0).total_seconds()
 
     key = at("KEY_ANNOUNCEMENT")
     print(f"calculation {cid}: {(rows[-1][3] - t0).total_seconds():.2f} s from request to result\n")
     print(f"{'phase':44} {'from':>7} {'to':>7} {'seconds':>8}")
     print(f"{'key (request accepted -> key announced)':44} {0:7.2f} {key:7.2f} {key:8.2f}")
-    turns = defaultdict(list)
+    turns: defaultdict[str, list[tuple[float, float]]] = defaultdict(list)
     requester = rows[0][1]
     first = at("CONTRIBUTION", requester)
     turns[requester].append((key, first))
