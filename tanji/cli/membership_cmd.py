@@ -22,7 +22,7 @@ def _init(state: Path, party: str, role: str, host: list[str] | None) -> None:
     except TanjiError as exc:
         fail(exc)
     stderr.print(f"keys of {party} in {state} (never leave it); send {path} to the federation operator "
-                 f"(`tanji registry add {path.name}`)", highlight=False)
+                 f"(`tanji registry add {path}`)", highlight=False)
 
 
 def _join(state: Path, federation: Path, signature: Path, trust: Path | None, certificate: Path | None,

@@ -200,3 +200,39 @@ def test_keys_stay_in_their_partys_folder(fed):
         assert "PRIVATE" not in (root / party / "join-request.json").read_text()
     private = {p.name for p in reg.folder.rglob("*") if p.is_file() and b"PRIVATE KEY" in p.read_bytes()}
     assert private == {"registry-key.pem", "ca.key"}
+
+
+def test_each_command_refuses_bad_input_with_exit_2_naming_the_file(fed, tmp_path):
+    root, reg = fed
+    bad = tmp_path / "bad-request.json"
+    bad.write_text(json.dumps({"schema": "tanji.join-request/1", "organisation": "x", "role": "node"}))
+    cases = [
+        (["registry", "add", str(bad), "--dir", str(reg.folder)], [str(bad), "envelope_public_key"]),
+        (["registry", "remove", "nobody", "--dir", str(reg.folder)], ["nobody"]),
+        (["registry", "revoke", "nobody", "--dir", str(reg.folder)], ["nobody"]),
+        (["registry", "init", "--dir", str(reg.folder)], ["registry-key.pem"]),
+        (["registry", "add", str(bad), "--dir", str(reg.folder), "--passphrase-file", str(tmp_path / "none")],
+         [str(tmp_path / "none")]),
+        (["node", "customers", "--state", str(root / "cell-co")], ["customers.json"]),
+        (["node", "init", "--state", str(tmp_path / "n"), "--org", "Not An Id"], ["organisation"]),
+        (["node", "init", "--state", str(root / "cell-co"), "--org", "other-co"], ["cell-co"]),
+        (["node", "join", "--state", str(tmp_path / "fresh"), "--federation", str(reg.list_file)],
+         ["join-request.json"]),
+    ]
+    init_party(tmp_path / "unjoined", "unjoined-co", "node")
+    cases.append((["node", "join", "--state", str(tmp_path / "unjoined"), "--federation", str(reg.list_file)],
+                  [ANCHOR_FILE]))
+    for args, names in cases:
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2, (args, res.output)
+        said = res.stderr.replace("\n", "")
+        assert all(n in said for n in names), (args, said)
+
+
+def test_node_customers_shows_who_named_the_supplier(fed):
+    root, _ = fed
+    (root / "cell-co" / "customers.json").write_text(json.dumps([
+        {"buyer": "pack-co", "buyer_product": "PACK", "supplier_product": "CELL", "buyer_suppliers": 2}]))
+    (root / "cell-co" / "policy.toml").write_text('approved_customers = []\n')
+    res = runner.invoke(app, ["node", "customers", "--state", str(root / "cell-co")])
+    assert res.exit_code == 0 and "pack-co" in res.stdout and "no" in res.stdout
