@@ -155,12 +155,15 @@ def calc_result(
     st = status_once(channel, party, calculation) if not wait else follow.follow(
         lambda: status_once(channel, party, calculation), lambda s, e: stderr.print(follow.line(s, e), highlight=False,
                                                                                    markup=False), timeout)
-    if st.state != follow.S.CALCULATION_STATE_DONE:
+    if st.state not in (follow.S.CALCULATION_STATE_DONE, follow.S.CALCULATION_STATE_WITHHELD):
         stderr.print(follow.line(st), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(follow.exit_code(st))
-    try:
+    try:  # withheld: the key holder's signed refusal, checked, says why
         data = requester.result(channel, party, calculation, Federation.load(federation))
     except TanjiError as exc:
+        if st.state == follow.S.CALCULATION_STATE_WITHHELD and isinstance(exc, requester.CalculationFailed):
+            stderr.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(follow.EXIT_WITHHELD) from None
         fail(exc)
     except grpc.RpcError as exc:
         fail(TanjiError(f"{exc.code().name}: {exc.details()}"))

@@ -163,3 +163,24 @@ def test_a_config_key_that_names_nothing_is_refused_by_name(tmp_path):
     cfg.write_text('[calc.status]\nparty = "cell-works"\n')
     res = runner.invoke(app, ["--config", str(cfg), "calc", "status", "NOT AN ID", "--coordinator", "127.0.0.1:1"])
     assert res.exit_code == 2 and "calculation id" in res.output
+
+
+@pytest.mark.parametrize("state, code", [(S.CALCULATION_STATE_RUNNING, 3), (S.CALCULATION_STATE_FAILED, 4),
+                                         (S.CALCULATION_STATE_WITHHELD, 5), (S.CALCULATION_STATE_DONE, 0)])
+def test_calc_result_exits_by_the_calculations_end(tmp_path, monkeypatch, state, code):
+    from tanji.cli import calc_cmd, requester
+
+    def result(*_):
+        if state == S.CALCULATION_STATE_WITHHELD:
+            raise requester.CalculationFailed("result withheld by the key holder: REFUSAL_CODE_OUT_OF_BOUNDS: …")
+        return b'{"total_kgco2e": 1}'
+    monkeypatch.setattr(calc_cmd, "status_once", lambda *_: _status(state, failure_code=4 if state in (
+        S.CALCULATION_STATE_FAILED, S.CALCULATION_STATE_WITHHELD) else 0))
+    monkeypatch.setattr(requester, "result", result)
+    monkeypatch.setattr("tanji.protocol.federation.Federation.load", lambda *_: None)
+    res = CliRunner().invoke(app, ["calc", "result", "calc-0123456789abcdef", "--coordinator", "127.0.0.1:1",
+                                   "--federation", str(tmp_path / "f.json"), "--as", "pack-assembler"])
+    assert res.exit_code == code, res.output
+    assert (res.stdout == '{"total_kgco2e": 1}') == (code == 0)
+    if code == 5:
+        assert "withheld" in res.stderr
