@@ -48,6 +48,21 @@ class _Identity(logging.Filter):
         return True
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes (a test runner swaps it, then closes it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def level_from_env(default: str = "INFO") -> int:
     """The level TANJI_LOG_LEVEL names (a name such as INFO or DEBUG); BadLogSetting otherwise."""
     name = (os.environ.get(LEVEL_ENV) or default).strip().upper()
@@ -69,7 +84,7 @@ def setup(party: str, role: str, fmt: str = "text", stream=None) -> None:
     """Send every log record of this process to stderr (or `stream`) in `fmt`, stamped with party and
     role, at the level TANJI_LOG_LEVEL names; replaces the handlers the CLI installed."""
     level = level_from_env()
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler: logging.StreamHandler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler.setFormatter(formatter(fmt))
     handler.addFilter(_Identity(party, role))
     root = logging.getLogger()
