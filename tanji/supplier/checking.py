@@ -174,7 +174,7 @@ def check_file(path: Path, factors: LoadedFactorSet | None) -> Checked:
         own = {id(p) for _, p in located.problems}
         out.problems = sorted((e if id(e) in own else located.translate(e) for e in found),
                               key=_cell_order(located.sheet_titles))
-        data = workbook_json(located)
+        data = workbook_json(located) if not out.problems else b""
     else:
         try:
             data = path.read_bytes()

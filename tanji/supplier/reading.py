@@ -78,6 +78,14 @@ def _put(record: dict[str, Any], dotted: str, value: Any) -> None:
     record[parts[-1]] = value
 
 
+def _text(raw: Any) -> str:
+    """A cell value JSON has no type for (a date, a time, a duration) as text; spreadsheets keep a date as
+    a date-time at midnight, which reads back as the date."""
+    if isinstance(raw, datetime) and raw.time() == datetime.min.time():
+        return raw.date().isoformat()
+    return raw.isoformat() if hasattr(raw, "isoformat") else str(raw)
+
+
 def _cell_value(raw: Any, formula: Any, col: Column) -> tuple[Any, str | None]:
     """The JSON value of one cell (None: blank) and, when it is wrong, why (the raw value is kept)."""
     if isinstance(formula, str) and formula.startswith("=") and raw is None:
@@ -91,8 +99,8 @@ def _cell_value(raw: Any, formula: Any, col: Column) -> tuple[Any, str | None]:
             return raw, None
     if col.kind == "number":
         if isinstance(raw, bool) or not isinstance(raw, int | float):
-            shown = raw.isoformat() if isinstance(raw, datetime | date) else raw
-            return raw, (f"expected a number, the cell holds {type(raw).__name__} {clip(repr(shown), 60)} "
+            shown = raw if isinstance(raw, str) else _text(raw)
+            return shown, (f"expected a number, the cell holds {type(raw).__name__} {clip(repr(shown), 60)} "
                          "(type the number itself: no unit, no quotes, no thousands separator)")
         return raw, None
     if isinstance(raw, bool):
@@ -169,7 +177,7 @@ def _rows(ws: Worksheet, formulas: Worksheet, sheet: Sheet, out: Located) -> lis
                 continue
             if isinstance(col, str):  # an x- column: kept as the cell holds it
                 key, why = col, None
-                value = raw.isoformat() if isinstance(raw, datetime | date) else raw
+                value = raw if raw is None or isinstance(raw, str | int | float | bool) else _text(raw)
             else:
                 key = col.field or "__owner__"
                 value, why = _cell_value(raw, formula_row[idx - 1], col)

@@ -212,3 +212,21 @@ def test_an_old_excel_file_is_named_not_read_as_json(tmp_path):
     old.write_bytes(b"\xd0\xcf\x11\xe0")
     res = runner.invoke(app, ["node", "check", str(old), "--factors", str(FACTORS)])
     assert res.exit_code == 2 and f"{old}: (document): a .xls file cannot be read" in res.stdout
+
+
+def test_dates_and_times_are_text_in_an_x_column_and_refused_in_a_number_cell(tmp_path):
+    from datetime import date, time
+
+    def edit(sheets):
+        ws = sheets["inputs"]
+        ws.cell(row=1, column=ws.max_column + 1, value="x-ordered")
+        ws.cell(row=2, column=ws.max_column, value=date(2025, 3, 1))
+        ws.cell(row=3, column=ws.max_column, value=time(7, 30))
+    book = _workbook(tmp_path, edit)
+    out = tmp_path / "x.json"
+    assert runner.invoke(app, ["node", "convert", str(book), "--out", str(out)]).exit_code == 0
+    inputs = [i for p in json.loads(out.read_text(encoding="utf-8"))["products"] for i in p.get("inputs", [])]
+    assert [i.get("x-ordered") for i in inputs[:2]] == ["2025-03-01", "07:30:00"]
+    book = _workbook(tmp_path, _set("inputs", "quantity", 3, date(2025, 3, 1)))
+    res = runner.invoke(app, ["node", "convert", str(book), "--out", str(out), "--force"])
+    assert res.exit_code == 2 and f"{book}: sheet 'inputs' row 3 column D (quantity)" in res.stderr
