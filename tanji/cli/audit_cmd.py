@@ -54,6 +54,7 @@ def audit_check_node(
     opening: Annotated[Path, typer.Argument(help="the node's opening from `tanji node audit-export`")],
     trust: Annotated[Path, typer.Option(
         "--trust", help="the federation's pinned registry key (hex), the trust anchor")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable report")] = False,
 ) -> None:
     """On site: recompute a node's contributions from its raw data and match them to the bundle's bytes."""
     from tanji.audit.check_node import check_node
@@ -65,6 +66,9 @@ def audit_check_node(
         fail(exc)
     except OSError as exc:
         fail(TanjiError(f"cannot read: {exc}"))
+    if as_json:
+        typer.echo(report.to_json())
+        raise typer.Exit(0 if report.ok else 1)
     out = Console()
     for c in report.checks:
         verdict = "[green]ok[/]   " if c.ok else "[bold red]FAIL[/] "
