@@ -60,6 +60,7 @@ def coordinator_migrate(
     database: DatabaseOpt = None,
     sql: Annotated[bool, typer.Option(
         "--sql", help="print the SQL of every migration instead of running it (for a DBA)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Upgrade the coordinator database to the current schema (`serve` also does it on start)."""
     from alembic import command
@@ -78,5 +79,11 @@ def coordinator_migrate(
         fail(exc)
     with storage.engine.connect() as conn:
         url = storage.engine.url.render_as_string(hide_password=True)
-        print(f"{url}: schema at revision {migrations.current(conn)}")
+        revision = migrations.current(conn)
+        if as_json:
+            import json
+
+            print(json.dumps({"database": url, "revision": revision, "head": migrations.head()}))
+        else:
+            print(f"{url}: schema at revision {revision}")
     storage.engine.dispose()

@@ -184,3 +184,10 @@ def test_calc_result_exits_by_the_calculations_end(tmp_path, monkeypatch, state,
     assert (res.stdout == '{"total_kgco2e": 1}') == (code == 0)
     if code == 5:
         assert "withheld" in res.stderr
+
+
+def test_coordinator_migrate_json_names_the_revision_and_the_head(tmp_path):
+    res = CliRunner().invoke(app, ["coordinator", "migrate", "--state", str(tmp_path / "coordinator"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["revision"] == out["head"] and out["database"].startswith("sqlite:")
