@@ -17,7 +17,8 @@ import pytest
 from tanji.cli import requester
 from tanji.he import _wire, default_backend
 from tanji.he import tasks as he_tasks
-from tanji.methodology import slots, units
+from tanji.methodology import profiles, slots, units
+from tanji.methodology.footprint import own
 from tanji.protocol import envelope as env
 from tanji.protocol import limits
 from tanji.v1 import common_pb2 as cpb
@@ -258,12 +259,29 @@ def doubled(times):
     return make
 
 
+def inflated(slot: int, amount: float):
+    """Mallory's honest own(p), with `amount` more in one slot (per unit of its product)."""
+    def make(fed, o):
+        m = fed.mallory
+        profile = profiles.get(o.ka.body.method_profile.name)
+        part = own(m.product, m.party, m.org.country, fed.data.factors.by_id, profile)
+        vector = part.vector * slots.WEIGHTED
+        vector[slot] += amount
+        weights = [(m.object(o.cid, p.weight_object_hash), units.factor(p.quantity_unit, m.product.unit))
+                   for p in o.merged.payload.parts]
+        return he_tasks.answer(o.context, weights, vector.tolist(), int(part.vector[slots.WARNINGS]), [],
+                               o.ka.payload.width).contribution
+    return make
+
+
 DETECTED = [
     ("a foreign-key ciphertext relabelled with this key", forged_label, cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO),
     ("a flipped bit that still parses", flipped_but_parsing, cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO),
     ("a negative contribution", scaled(-10.0), cpb.REFUSAL_CODE_OUT_OF_BOUNDS),
     ("a value beyond the preset's maximum (x 2^22)", doubled(22), cpb.REFUSAL_CODE_OUT_OF_BOUNDS),
     ("a value that wraps around the modulus (x 2^60)", doubled(60), cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO),
+    ("a primary-data share above 1", inflated(slots.PRIMARY, 1e4), cpb.REFUSAL_CODE_OUT_OF_BOUNDS),
+    ("a DQR above 5", inflated(slots.DQR_WEIGHTED, 1e5), cpb.REFUSAL_CODE_OUT_OF_BOUNDS),
 ]
 
 
