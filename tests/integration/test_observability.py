@@ -75,6 +75,8 @@ def test_health_metrics_and_lifecycle_logs_during_a_calculation(federation):
 
     version = tanji("--version")
     assert version.returncode == 0 and version.stdout.startswith("tanji ")
+    probe = tanji("health", "--state", str(state / SUPPLIER), "--json")  # what the image's HEALTHCHECK runs
+    assert probe.returncode == 0 and json.loads(probe.stdout)["status"] == "SERVING", probe.stderr
 
     depth = str(build_graph(fed.data, fed.target).depth())
     started = subprocess.Popen(

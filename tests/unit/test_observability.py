@@ -191,3 +191,40 @@ def test_coordinator_migrate_json_names_the_revision_and_the_head(tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["revision"] == out["head"] and out["database"].startswith("sqlite:")
+
+
+def test_the_coordinator_is_ready_only_at_the_migrations_head(tmp_path):
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    from tanji.coordinator import migrations, readiness
+    from tanji.coordinator.storage import open_storage
+
+    head = migrations.head()
+    bare = create_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    assert not readiness.database_ready(bare, head)            # nothing migrated
+    migrations.upgrade(bare, "0001")
+    assert not readiness.database_ready(bare, head)            # an older schema
+    storage = open_storage(tmp_path / "coordinator")
+    assert readiness.database_ready(storage.engine, head)
+    assert readiness.calculations_by_state(storage) == {}
+    gone = create_engine(f"sqlite:///{tmp_path / 'nowhere' / 'coordinator.db'}")
+    with pytest.raises(OperationalError):
+        readiness.database_ready(gone, head)                   # unreachable: the health check says NOT_SERVING
+
+
+def test_a_party_is_ready_while_its_last_lease_holds():
+    import grpc
+
+    from tanji.infra.party_client import PartyClient
+    from tanji.protocol.signing import SigningKey
+
+    client = PartyClient("cell-works", SigningKey.generate(), grpc.insecure_channel("127.0.0.1:1"))
+    assert not client.lease_held()                             # not registered yet
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    client._granted(now, now + timedelta(seconds=20))
+    assert client.lease_held()
+    client._granted(now, now)                                  # a lease that ends as it begins
+    assert not client.lease_held()
