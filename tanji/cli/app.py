@@ -21,6 +21,7 @@ from tanji.cli.common import DataDirArg, fail, stderr
 from tanji.cli.coordinator_cmd import coordinator_app
 from tanji.cli.exchange_cmd import export_app, import_app
 from tanji.cli.federation_cmd import federation_app, pki_app
+from tanji.cli.generate_cmd import generate_chain
 from tanji.cli.keyholder_cmd import keyholder_app
 from tanji.cli.membership_cmd import mount, mount_customers
 from tanji.cli.node_cmd import node_app
@@ -53,6 +54,7 @@ mount(keyholder_app, "key_holder")
 mount(coordinator_app, "coordinator")
 mount_customers(node_app)
 app.command("report")(report_cmd.report)
+app.command("generate-chain")(generate_chain)
 app.command("health")(ops.health)
 
 
