@@ -60,12 +60,13 @@ COMMANDS: dict[str, list[str]] = {
     "registry remove": ["a", "--dir", "{D}"],
     "registry revoke": ["a", "--dir", "{D}"],
     "health": ["--state", "{D}"],
+    "generate-chain": ["--orgs", "3", "--depth", "1", "--out", "{F}"],
 }
 #: exit codes a bad file may give (docs/operations.md): 2 bad input; `health` 1 (unreachable) or 2;
 #: a command that makes its folder or database makes a missing one (exit 0)
 ALLOWED = {"health": {1, 2}, "coordinator init/missing": {0}, "keyholder init/missing": {0},
            "node init/missing": {0}, "pki init/missing": {0}, "registry init/missing": {0},
-           "coordinator migrate/missing": {0}}
+           "coordinator migrate/missing": {0}, "generate-chain/missing": {0}}
 
 
 def leaf_commands() -> set[str]:
