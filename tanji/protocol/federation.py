@@ -102,10 +102,12 @@ class Federation:
     def admits_certificate(self, party: str, sha256: str) -> str | None:
         """None if `party` may use the certificate with this SHA-256 on a channel, else why not."""
         listed = self.parties.get(party)
-        if listed is None:
-            return f"{party!r} is not on the federation list (version {self.version})"
         if sha256 in self.revoked:
+            if listed is None:
+                return f"{party!r} is not on the federation list (version {self.version}): its certificate is revoked"
             return f"the certificate of {party!r} is revoked (federation list version {self.version})"
+        if listed is None:
+            return None  # never listed: each call refuses it by its own code (UNKNOWN_PARTY)
         if listed.certificate and listed.certificate != sha256:
             return f"the certificate of {party!r} is not the one the federation list pins (version {self.version})"
         return None
