@@ -134,6 +134,9 @@ def onboard(state: Path, organisations, hosts: list[str] | None = None) -> tuple
     for name, role in parties.items():
         init_party(state / name, name, role, hosts)
     folder = state / "registry"
+    if (folder / REGISTRY_KEY).exists() and not (folder / "federation.json").exists():
+        raise DemoFailed(f"{state} was onboarded by an earlier tanji (one tree of every party's keys): "
+                         "remove it and run again")
     reg = RegistryDir(folder) if (folder / REGISTRY_KEY).exists() else RegistryDir.init(folder)
     listed = reg.federation()
     for name in parties:
