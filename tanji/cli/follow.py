@@ -40,7 +40,8 @@ def phase(st: rpb.GetStatusResponse) -> str:
         return "key: waiting for the key holder's key"
     if s == S.CALCULATION_STATE_RUNNING:
         dead = f", {st.dead_suppliers} supplier(s) declared dead" if st.dead_suppliers else ""
-        return f"requests: contributions {st.requests_answered}/{st.requests_declared}{dead}"
+        tiers = "".join(f", tier {t.tier} {t.answered}/{t.declared}" for t in st.tiers)
+        return f"requests: contributions {st.requests_answered}/{st.requests_declared}{tiers}{dead}"
     if s == S.CALCULATION_STATE_AWAITING_ATTESTATION:
         return f"attestation: {st.attestations} attestation(s) of the aggregate"
     if s == S.CALCULATION_STATE_AWAITING_DECRYPTION:
@@ -60,6 +61,7 @@ def as_dict(st: rpb.GetStatusResponse) -> dict[str, Any]:
     return {"calculation_id": st.calculation_id, "state": state_name(st.state), "final": is_final(st),
             "requests_declared": st.requests_declared, "requests_answered": st.requests_answered,
             "dead_suppliers": st.dead_suppliers, "attestations": st.attestations,
+            "tiers": [{"tier": t.tier, "declared": t.declared, "answered": t.answered} for t in st.tiers],
             "deadline": st.deadline.ToJsonString() if st.HasField("deadline") else None,
             "updated_at": st.updated_at.ToJsonString() if st.HasField("updated_at") else None,
             "failure_code": cpb.RefusalCode.Name(st.failure_code) if st.failure_code else None,

@@ -148,6 +148,9 @@ class Calculations:
                 failure_code=cast(cpb.RefusalCode, calc.failure_code), failure_message=message,
                 failure_party=failed_by)
             resp.updated_at.FromDatetime(calc.updated_at)
+            if not party or party == calc.requester:
+                for tier, (declared, answered) in sorted(tier_progress(s, pairs).items()):
+                    resp.tiers.add(tier=tier, declared=declared, answered=answered)
             return resp
 
     def result(self, cid: str, party: str | None = None) -> rpb.GetResultResponse:
@@ -195,6 +198,36 @@ def reachable(s, root: tuple[str, str]) -> list[tuple[str, str]]:
         seen.append(pair)
         stack.extend((child, pair) for child in edges[pair])
     return seen
+
+
+def tier_progress(s, pairs: list[db.CalcPair]) -> dict[int, tuple[int, int]]:
+    """Tier -> (products requested, products settled): each pair at the longest path from the root
+    over the registered edges between the calculation's pairs (a merged request waits for its
+    deepest buyer)."""
+    keys = {(p.org, p.product): p for p in pairs}
+    roots = [k for k, p in keys.items() if p.is_root]
+    if not roots:
+        return {}
+    children: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    for e in s.scalars(select(db.SupplyEdge).where(db.SupplyEdge.buyer.in_({k[0] for k in keys}))):
+        buyer, supplier = (e.buyer, e.buyer_product), (e.supplier, e.supplier_product)
+        if buyer in keys and supplier in keys:
+            children[buyer].append(supplier)
+    tier = {roots[0]: 0}
+    for _ in range(len(keys)):  # longest paths in a DAG: at most |pairs| rounds of relaxation
+        changed = False
+        for buyer, kids in children.items():
+            if buyer in tier:
+                for kid in kids:
+                    if tier.get(kid, -1) < tier[buyer] + 1:
+                        tier[kid], changed = tier[buyer] + 1, True
+        if not changed:
+            break
+    out: dict[int, tuple[int, int]] = {}
+    for k, t in tier.items():
+        declared, answered = out.get(t, (0, 0))
+        out[t] = (declared + 1, answered + (PairState(keys[k].state) in SETTLED))
+    return out
 
 
 def parties_of(s, calc: db.Calculation) -> set[str]:

@@ -27,15 +27,15 @@ from tanji.v1 import common_pb2 as tanji_dot_v1_dot_common__pb2
 from tanji.v1 import envelope_pb2 as tanji_dot_v1_dot_envelope__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tanji/v1/requester.proto\x12\x08tanji.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tanji/v1/common.proto\x1a\x17tanji/v1/envelope.proto\"J\n\x17StartCalculationRequest\x12/\n\x13\x63\x61lculation_request\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\"Z\n\x18StartCalculationResponse\x12&\n\x07outcome\x18\x01 \x01(\x0b\x32\x15.tanji.v1.PushOutcome\x12\x16\n\x0e\x63\x61lculation_id\x18\x02 \x01(\t\"<\n\x10GetStatusRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61lculation_id\x18\x02 \x01(\t\"\xf5\x02\n\x11GetStatusResponse\x12\x16\n\x0e\x63\x61lculation_id\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.tanji.v1.CalculationState\x12,\n\x08\x64\x65\x61\x64line\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11requests_declared\x18\x05 \x01(\r\x12\x19\n\x11requests_answered\x18\x06 \x01(\r\x12\x16\n\x0e\x64\x65\x61\x64_suppliers\x18\x07 \x01(\r\x12\x14\n\x0c\x61ttestations\x18\x08 \x01(\r\x12+\n\x0c\x66\x61ilure_code\x18\t \x01(\x0e\x32\x15.tanji.v1.RefusalCode\x12\x17\n\x0f\x66\x61ilure_message\x18\n \x01(\t\x12\x15\n\rfailure_party\x18\x0b \x01(\t\"<\n\x10GetResultRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61lculation_id\x18\x02 \x01(\t\"\x93\x01\n\x11GetResultResponse\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.tanji.v1.CalculationState\x12\"\n\x06result\x18\x02 \x01(\x0b\x32\x12.tanji.v1.Envelope\x12/\n\x13\x63\x61lculation_request\x18\x03 \x01(\x0b\x32\x12.tanji.v1.Envelope\"C\n\x13GetCitationsRequest\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\x17\n\x0f\x66\x61\x63tor_set_hash\x18\x02 \x01(\x0c\";\n\x14GetCitationsResponse\x12#\n\x07reports\x18\x01 \x03(\x0b\x32\x12.tanji.v1.Envelope*\xa9\x02\n\x10\x43\x61lculationState\x12!\n\x1d\x43\x41LCULATION_STATE_UNSPECIFIED\x10\x00\x12\"\n\x1e\x43\x41LCULATION_STATE_AWAITING_KEY\x10\x01\x12\x1d\n\x19\x43\x41LCULATION_STATE_RUNNING\x10\x02\x12*\n&CALCULATION_STATE_AWAITING_ATTESTATION\x10\x03\x12)\n%CALCULATION_STATE_AWAITING_DECRYPTION\x10\x04\x12\x1a\n\x16\x43\x41LCULATION_STATE_DONE\x10\x05\x12\x1e\n\x1a\x43\x41LCULATION_STATE_WITHHELD\x10\x06\x12\x1c\n\x18\x43\x41LCULATION_STATE_FAILED\x10\x07\x32\xc8\x02\n\x10RequesterService\x12Y\n\x10StartCalculation\x12!.tanji.v1.StartCalculationRequest\x1a\".tanji.v1.StartCalculationResponse\x12\x44\n\tGetStatus\x12\x1a.tanji.v1.GetStatusRequest\x1a\x1b.tanji.v1.GetStatusResponse\x12\x44\n\tGetResult\x12\x1a.tanji.v1.GetResultRequest\x1a\x1b.tanji.v1.GetResultResponse\x12M\n\x0cGetCitations\x12\x1d.tanji.v1.GetCitationsRequest\x1a\x1e.tanji.v1.GetCitationsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18tanji/v1/requester.proto\x12\x08tanji.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15tanji/v1/common.proto\x1a\x17tanji/v1/envelope.proto\"J\n\x17StartCalculationRequest\x12/\n\x13\x63\x61lculation_request\x18\x01 \x01(\x0b\x32\x12.tanji.v1.Envelope\"Z\n\x18StartCalculationResponse\x12&\n\x07outcome\x18\x01 \x01(\x0b\x32\x15.tanji.v1.PushOutcome\x12\x16\n\x0e\x63\x61lculation_id\x18\x02 \x01(\t\"<\n\x10GetStatusRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61lculation_id\x18\x02 \x01(\t\"\x9c\x03\n\x11GetStatusResponse\x12\x16\n\x0e\x63\x61lculation_id\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.tanji.v1.CalculationState\x12,\n\x08\x64\x65\x61\x64line\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x11requests_declared\x18\x05 \x01(\r\x12\x19\n\x11requests_answered\x18\x06 \x01(\r\x12\x16\n\x0e\x64\x65\x61\x64_suppliers\x18\x07 \x01(\r\x12\x14\n\x0c\x61ttestations\x18\x08 \x01(\r\x12+\n\x0c\x66\x61ilure_code\x18\t \x01(\x0e\x32\x15.tanji.v1.RefusalCode\x12\x17\n\x0f\x66\x61ilure_message\x18\n \x01(\t\x12\x15\n\rfailure_party\x18\x0b \x01(\t\x12%\n\x05tiers\x18\x0c \x03(\x0b\x32\x16.tanji.v1.TierProgress\"@\n\x0cTierProgress\x12\x0c\n\x04tier\x18\x01 \x01(\r\x12\x10\n\x08\x64\x65\x63lared\x18\x02 \x01(\r\x12\x10\n\x08\x61nswered\x18\x03 \x01(\r\"<\n\x10GetResultRequest\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63\x61lculation_id\x18\x02 \x01(\t\"\x93\x01\n\x11GetResultResponse\x12)\n\x05state\x18\x01 \x01(\x0e\x32\x1a.tanji.v1.CalculationState\x12\"\n\x06result\x18\x02 \x01(\x0b\x32\x12.tanji.v1.Envelope\x12/\n\x13\x63\x61lculation_request\x18\x03 \x01(\x0b\x32\x12.tanji.v1.Envelope\"C\n\x13GetCitationsRequest\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\x17\n\x0f\x66\x61\x63tor_set_hash\x18\x02 \x01(\x0c\";\n\x14GetCitationsResponse\x12#\n\x07reports\x18\x01 \x03(\x0b\x32\x12.tanji.v1.Envelope*\xa9\x02\n\x10\x43\x61lculationState\x12!\n\x1d\x43\x41LCULATION_STATE_UNSPECIFIED\x10\x00\x12\"\n\x1e\x43\x41LCULATION_STATE_AWAITING_KEY\x10\x01\x12\x1d\n\x19\x43\x41LCULATION_STATE_RUNNING\x10\x02\x12*\n&CALCULATION_STATE_AWAITING_ATTESTATION\x10\x03\x12)\n%CALCULATION_STATE_AWAITING_DECRYPTION\x10\x04\x12\x1a\n\x16\x43\x41LCULATION_STATE_DONE\x10\x05\x12\x1e\n\x1a\x43\x41LCULATION_STATE_WITHHELD\x10\x06\x12\x1c\n\x18\x43\x41LCULATION_STATE_FAILED\x10\x07\x32\xc8\x02\n\x10RequesterService\x12Y\n\x10StartCalculation\x12!.tanji.v1.StartCalculationRequest\x1a\".tanji.v1.StartCalculationResponse\x12\x44\n\tGetStatus\x12\x1a.tanji.v1.GetStatusRequest\x1a\x1b.tanji.v1.GetStatusResponse\x12\x44\n\tGetResult\x12\x1a.tanji.v1.GetResultRequest\x1a\x1b.tanji.v1.GetResultResponse\x12M\n\x0cGetCitations\x12\x1d.tanji.v1.GetCitationsRequest\x1a\x1e.tanji.v1.GetCitationsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tanji.v1.requester_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CALCULATIONSTATE']._serialized_start=1068
-  _globals['_CALCULATIONSTATE']._serialized_end=1365
+  _globals['_CALCULATIONSTATE']._serialized_start=1173
+  _globals['_CALCULATIONSTATE']._serialized_end=1470
   _globals['_STARTCALCULATIONREQUEST']._serialized_start=119
   _globals['_STARTCALCULATIONREQUEST']._serialized_end=193
   _globals['_STARTCALCULATIONRESPONSE']._serialized_start=195
@@ -43,15 +43,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATUSREQUEST']._serialized_start=287
   _globals['_GETSTATUSREQUEST']._serialized_end=347
   _globals['_GETSTATUSRESPONSE']._serialized_start=350
-  _globals['_GETSTATUSRESPONSE']._serialized_end=723
-  _globals['_GETRESULTREQUEST']._serialized_start=725
-  _globals['_GETRESULTREQUEST']._serialized_end=785
-  _globals['_GETRESULTRESPONSE']._serialized_start=788
-  _globals['_GETRESULTRESPONSE']._serialized_end=935
-  _globals['_GETCITATIONSREQUEST']._serialized_start=937
-  _globals['_GETCITATIONSREQUEST']._serialized_end=1004
-  _globals['_GETCITATIONSRESPONSE']._serialized_start=1006
-  _globals['_GETCITATIONSRESPONSE']._serialized_end=1065
-  _globals['_REQUESTERSERVICE']._serialized_start=1368
-  _globals['_REQUESTERSERVICE']._serialized_end=1696
+  _globals['_GETSTATUSRESPONSE']._serialized_end=762
+  _globals['_TIERPROGRESS']._serialized_start=764
+  _globals['_TIERPROGRESS']._serialized_end=828
+  _globals['_GETRESULTREQUEST']._serialized_start=830
+  _globals['_GETRESULTREQUEST']._serialized_end=890
+  _globals['_GETRESULTRESPONSE']._serialized_start=893
+  _globals['_GETRESULTRESPONSE']._serialized_end=1040
+  _globals['_GETCITATIONSREQUEST']._serialized_start=1042
+  _globals['_GETCITATIONSREQUEST']._serialized_end=1109
+  _globals['_GETCITATIONSRESPONSE']._serialized_start=1111
+  _globals['_GETCITATIONSRESPONSE']._serialized_end=1170
+  _globals['_REQUESTERSERVICE']._serialized_start=1473
+  _globals['_REQUESTERSERVICE']._serialized_end=1801
 # @@protoc_insertion_point(module_scope)

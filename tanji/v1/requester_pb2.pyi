@@ -54,7 +54,7 @@ class GetStatusRequest(_message.Message):
     def __init__(self, party_id: _Optional[str] = ..., calculation_id: _Optional[str] = ...) -> None: ...
 
 class GetStatusResponse(_message.Message):
-    __slots__ = ("calculation_id", "state", "deadline", "updated_at", "requests_declared", "requests_answered", "dead_suppliers", "attestations", "failure_code", "failure_message", "failure_party")
+    __slots__ = ("calculation_id", "state", "deadline", "updated_at", "requests_declared", "requests_answered", "dead_suppliers", "attestations", "failure_code", "failure_message", "failure_party", "tiers")
     CALCULATION_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +66,7 @@ class GetStatusResponse(_message.Message):
     FAILURE_CODE_FIELD_NUMBER: _ClassVar[int]
     FAILURE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FAILURE_PARTY_FIELD_NUMBER: _ClassVar[int]
+    TIERS_FIELD_NUMBER: _ClassVar[int]
     calculation_id: str
     state: CalculationState
     deadline: _timestamp_pb2.Timestamp
@@ -77,7 +78,18 @@ class GetStatusResponse(_message.Message):
     failure_code: _common_pb2.RefusalCode
     failure_message: str
     failure_party: str
-    def __init__(self, calculation_id: _Optional[str] = ..., state: _Optional[_Union[CalculationState, str]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requests_declared: _Optional[int] = ..., requests_answered: _Optional[int] = ..., dead_suppliers: _Optional[int] = ..., attestations: _Optional[int] = ..., failure_code: _Optional[_Union[_common_pb2.RefusalCode, str]] = ..., failure_message: _Optional[str] = ..., failure_party: _Optional[str] = ...) -> None: ...
+    tiers: _containers.RepeatedCompositeFieldContainer[TierProgress]
+    def __init__(self, calculation_id: _Optional[str] = ..., state: _Optional[_Union[CalculationState, str]] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., requests_declared: _Optional[int] = ..., requests_answered: _Optional[int] = ..., dead_suppliers: _Optional[int] = ..., attestations: _Optional[int] = ..., failure_code: _Optional[_Union[_common_pb2.RefusalCode, str]] = ..., failure_message: _Optional[str] = ..., failure_party: _Optional[str] = ..., tiers: _Optional[_Iterable[_Union[TierProgress, _Mapping]]] = ...) -> None: ...
+
+class TierProgress(_message.Message):
+    __slots__ = ("tier", "declared", "answered")
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    tier: int
+    declared: int
+    answered: int
+    def __init__(self, tier: _Optional[int] = ..., declared: _Optional[int] = ..., answered: _Optional[int] = ...) -> None: ...
 
 class GetResultRequest(_message.Message):
     __slots__ = ("party_id", "calculation_id")
