@@ -177,3 +177,38 @@ def test_parties_join_through_the_registry_and_leave_by_name(tmp_path):
         assert crl.startswith(b"-----BEGIN X509 CRL")
     finally:
         fed.procs.stop()
+
+
+def test_a_running_coordinator_refuses_a_list_edited_or_replayed_on_disk(tmp_path):
+    """#11 item 9: a list with an extra key holder and the old signature, or an older signed list, put
+    where the coordinator reads it: refused by name on reload, the last good list stays in force."""
+    fed = Federated(tmp_path)
+    for party, group in (("coordinator", "coordinator"), ("keyholder", "keyholder"), ("cell", "node")):
+        fed.join(party, group)
+    older = (fed.registry / "federation.json").read_bytes(), (fed.registry / "federation.sig").read_bytes()
+    cli("registry", "revoke", "cell", "--dir", str(fed.registry))
+    fed.distribute(("coordinator", "coordinator"))
+    state = fed.parties / "coordinator"
+    listed = state / "federation.json"
+    version = Federation.load(listed).version
+    try:
+        fed.start_coordinator()
+        doc = json.loads(listed.read_text())
+        doc["parties"].append({"id": "keyholder-2", "role": "key_holder", "public_key": "11" * 32})
+        listed.write_text(json.dumps(doc, indent=2))                      # edited after signing
+        log = state / "log.txt"
+        end = time.monotonic() + 30
+        while "refusing the federation list" not in log.read_text() and time.monotonic() < end:
+            time.sleep(0.2)
+        said = " ".join(log.read_text().split())
+        assert f"{listed} (signature {listed.with_suffix('.sig')}) is not signed by" in said
+        listed.write_bytes(older[0])                                      # the previous version, signed
+        listed.with_suffix(".sig").write_bytes(older[1])
+        end = time.monotonic() + 30
+        while "older than version" not in log.read_text() and time.monotonic() < end:
+            time.sleep(0.2)
+        assert f"is version {version - 1}, older than version {version}" in " ".join(log.read_text().split())
+        assert "certificate of 'cell' is revoked" in fed.refused_heartbeat("cell")   # still the last good list
+        assert int((state / "federation-version").read_text()) == version
+    finally:
+        fed.procs.stop()
