@@ -139,10 +139,7 @@ class Node:
                 log.error("keeping the policy in force: %s", exc)
                 return
             log.warning("%s: policy reloaded", self.org)
-            try:
-                customers.keep(self.site.state, self.client.register(self.registration()))
-            except (grpc.RpcError, RuntimeError) as exc:
-                log.warning("registering the new policy failed (%s); the node answers under it all the same", exc)
+            self.register_again("the new policy")
 
     def run(self) -> None:
         self.client.serve(self.client.messages, self.handle, self.store.cursor, self.store.set_cursor,
@@ -154,7 +151,32 @@ class Node:
 
     def flush(self) -> None:
         self.tick()
+        self.reload_data()
         self.push_pending()
+
+    def reload_data(self) -> None:
+        """Data imported while the node runs (`tanji node import`) is answered from, and the supply edges
+        it implies are registered, from the next pull on."""
+        latest = self.store.latest_data()
+        if latest is None or latest.version == self.site.version:
+            return
+        current = load_current(self.store)
+        if current is None or current[0].org != self.org:
+            return
+        self.site.data, self.site.factors, self.site.version = current
+        log.warning("%s: data version %d in force", self.org, self.site.version)
+        self.register_again(f"data version {self.site.version}")
+
+    def register_again(self, what: str) -> None:
+        """Register what changed; a failure is logged (the node answers under it all the same, and
+        registers again at its next start)."""
+        try:
+            resp = self.client.register(self.registration())
+        except (grpc.RpcError, RuntimeError) as exc:
+            log.warning("registering %s failed (%s)", what, exc)
+            return
+        if self.policy_file is not None:
+            customers.keep(self.site.state, resp)
 
     def handle(self, envelope: epb.Envelope) -> None:
         self.tick()  # a merged request is answered under the list and the policy on disk now
