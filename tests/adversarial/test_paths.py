@@ -284,7 +284,7 @@ def test_after_a_demo_every_party_state_and_every_secret_file_is_its_owners_alon
     assert [p.name for p in parties if not no_group_or_other(p)] == []
     secret_files = [f for pattern in ("*/node.db*", "*/keyholder.db*", "*/coordinator.db*", "*/*.pem",
                                       "*/commitments/*", "keyholder/keys/*", "*/tls/*.key")
-                    for f in state.glob(pattern)]
+                    for f in state.glob(pattern) if f.name != "crl.pem"]   # a CRL is published: not secret
     assert len([f for f in secret_files if f.name == "node.db"]) == 11
     assert list(state.glob("pack-assembler/commitments/*.json"))    # the requester's salt and bill of materials
     assert [str(f) for f in secret_files if not no_group_or_other(f)] == []
