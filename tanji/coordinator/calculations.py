@@ -174,9 +174,27 @@ def _calculation(s, cid: str) -> db.Calculation:
     return calc
 
 
+def approves(s, supplier: str, buyer: str) -> bool:
+    """The supplier's last registration approves `buyer` as its customer (its own products always)."""
+    if supplier == buyer:
+        return True
+    party = s.get(db.Party, supplier)
+    return party is not None and (party.approves_everyone or s.get(db.ApprovedCustomer, (supplier, buyer)) is not None)
+
+
+def not_approved(root: tuple[str, str], pair: tuple[str, str], buyer: tuple[str, str]) -> Refusal:
+    log.warning("refusing a calculation of %s/%s: %s has not approved %s as a customer of %s",
+                *root, pair[0], buyer[0], pair[1])
+    return Refusal(cpb.REFUSAL_CODE_CUSTOMER_NOT_APPROVED,
+                   f"{pair[0]} has not approved {buyer[0]} as a customer of {pair[1]}" if buyer == root
+                   else "a supplier in this chain has not approved its buyer as a customer")
+
+
 def reachable(s, root: tuple[str, str]) -> list[tuple[str, str]]:
-    """Every (organisation, product) the registered supply edges reach from `root`; refused
-    naming the first that no registered node serves."""
+    """Every (organisation, product) the registered supply edges reach from `root`; refused naming
+    the first that no registered node serves, or an edge whose supplier has not approved its buyer
+    (the coordinator routes only approved, registered edges). An edge below the requester's own
+    suppliers is refused without names: who supplies its suppliers is not the requester's to know."""
     served = {(r.org, r.product) for r in s.scalars(select(db.ServedProduct)
                                                       .join(db.Party, db.Party.id == db.ServedProduct.org)
                                                       .where(db.Party.registered))}
@@ -187,7 +205,9 @@ def reachable(s, root: tuple[str, str]) -> list[tuple[str, str]]:
     stack: list[tuple[tuple[str, str], tuple[str, str] | None]] = [(root, None)]
     while stack:
         pair, buyer = stack.pop()
-        if pair in seen:
+        if pair in seen:  # reached again through another buyer: that edge must be approved too
+            if buyer is not None and not approves(s, pair[0], buyer[0]):
+                raise not_approved(root, pair, buyer)
             continue
         if pair not in served:
             org_known = any(o == pair[0] for o, _ in served)
@@ -195,6 +215,8 @@ def reachable(s, root: tuple[str, str]) -> list[tuple[str, str]]:
                     else f"no node serves organisation {pair[0]!r}")
             named = f" (named by {buyer[0]}/{buyer[1]})" if buyer else ""
             raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PRODUCT, what + named)
+        if buyer is not None and not approves(s, pair[0], buyer[0]):
+            raise not_approved(root, pair, buyer)
         seen.append(pair)
         stack.extend((child, pair) for child in edges[pair])
     return seen

@@ -44,6 +44,8 @@ class Party(Base):
     role: Mapped[str] = mapped_column(String(32))
     public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     registered: Mapped[bool] = mapped_column(default=False)
+    #: its policy.toml names no customers: it answers every buyer (else only its ApprovedCustomer rows)
+    approves_everyone: Mapped[bool] = mapped_column(default=False)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
@@ -183,6 +185,14 @@ class CalcPair(Base):
     merged_request_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     declaration_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     contribution_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+
+
+class ApprovedCustomer(Base):
+    """A buyer a supplier's policy.toml approves, as its last registration said: the coordinator routes
+    a registered edge only to a supplier that approves its buyer (issue #12)."""
+    __tablename__ = "approved_customers"
+    supplier: Mapped[str] = mapped_column(ForeignKey("parties.id"), primary_key=True)
+    customer: Mapped[str] = mapped_column(String(63), primary_key=True)
 
 
 class ObjectUpload(Base):

@@ -95,6 +95,8 @@ class Registry:
             env.check_signature(opened, listed.public_key)
             for pid in reg.product_ids:
                 check_length("product id", pid, 128)
+            for c in reg.approved_customers:
+                check_length("approved customer", c, 63)
             for e in reg.supply_edges:
                 check_length("supply edge product id", e.buyer_product, 128)
                 check_length("supply edge supplier", e.supplier, 63)
@@ -109,7 +111,12 @@ class Registry:
                 s.delete(row)
             for row in s.scalars(select(db.SupplyEdge).where(db.SupplyEdge.buyer == party.id)):
                 s.delete(row)
+            for row in s.scalars(select(db.ApprovedCustomer).where(db.ApprovedCustomer.supplier == party.id)):
+                s.delete(row)
+            party.approves_everyone = reg.approves_everyone
             s.flush()
+            for c in sorted(set(reg.approved_customers)):
+                s.add(db.ApprovedCustomer(supplier=party.id, customer=c))
             for pid in sorted(set(reg.product_ids)):
                 s.add(db.ServedProduct(org=party.id, product=pid))
             for e in {(e.buyer_product, e.supplier, e.supplier_product) for e in reg.supply_edges}:

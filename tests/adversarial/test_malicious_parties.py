@@ -322,8 +322,18 @@ def test_the_withheld_verdict_is_no_decryption_oracle(federation):
 
 def test_a_requester_naming_a_supplier_that_has_not_approved_it_is_refused(federation):
     """Attacker: requester rogue, naming cathode's CAM as an input of its product to read
-    cathode's footprint. Refusal: cathode answers only the customers in its policy.toml."""
-    cid = federation.start("rogue", "ROGUE-PACK")
+    cathode's footprint. Refusal: the coordinator routes only approved edges (cathode's registration
+    approves cells and pack), so the calculation is refused at start, naming cathode to rogue."""
+    with pytest.raises(requester.CalculationFailed) as info:
+        federation.start("rogue", "ROGUE-PACK")
+    assert cpb.RefusalCode.Name(cpb.REFUSAL_CODE_CUSTOMER_NOT_APPROVED) in str(info.value)
+
+
+def test_a_coordinator_routing_an_unapproved_edge_meets_the_suppliers_own_refusal(federation):
+    """Attackers: requester rogue and a coordinator that routes every registered edge, approved or
+    not. Refusal: cathode itself answers only the customers in its policy.toml."""
+    with federation.attack("ignore-approvals"):
+        cid = federation.start("rogue", "ROGUE-PACK")
     st = federation.wait(cid, "rogue")
     assert st.state == S.CALCULATION_STATE_FAILED and st.failure_code == cpb.REFUSAL_CODE_CUSTOMER_NOT_APPROVED
     assert refused_by(st) == "cathode"

@@ -104,10 +104,15 @@ def opened(payload: Message, key: SigningKey, **header: Any) -> env.Opened:
 # ---------------------------------------------------------------------------- payloads
 def registration(party: str, key: SigningKey, products: Iterable[str] = (),
                  edges: Iterable[tuple[str, str, str]] = (), roles: Iterable[int] = (cpb.PARTY_ROLE_NODE,),
-                 public_key: bytes | None = None) -> epb.Envelope:
-    """`party`'s registration, signed by `key`, announcing `public_key` (default: `key`'s)."""
+                 public_key: bytes | None = None, approves: Iterable[str] | None = None) -> epb.Envelope:
+    """`party`'s registration, signed by `key`, announcing `public_key` (default: `key`'s); it approves
+    the customers `approves` names (default: everyone)."""
     reg = epb.Registration(organisation_id=party, envelope_public_key=public_key or key.public_raw,
                            product_ids=list(products), roles=list(roles))  # type: ignore[arg-type]
+    if approves is None:
+        reg.approves_everyone = True
+    else:
+        reg.approved_customers.extend(approves)
     for buyer_product, supplier, supplier_product in edges:
         reg.supply_edges.add(buyer_product=buyer_product, supplier=supplier, supplier_product=supplier_product)
     return seal(reg, key, sender=party)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tanji.coordinator import db
+from tanji.coordinator import calculations, db
 from tanji.coordinator.context import CalcContext
 from tanji.coordinator.daemon import run
 from tanji.coordinator.service import Coordinator
@@ -211,8 +211,16 @@ class EvilCoordinator(Coordinator):
     def start(self, envelope):
         """Mode other-key-holder: the calculation is handed to the key holder the attack names, not
         the one the requester's signed request names (a coordinator colluding with that key holder)."""
-        outcome, cid = super().start(envelope)
         a = self.attack()
+        if a.get("mode") == "ignore-approvals":  # route every registered edge, approved or not
+            approves = calculations.approves
+            calculations.approves = lambda *args: True  # type: ignore[assignment]
+            try:
+                log.warning("ATTACK ignore-approvals: every registered edge is routed")
+                return super().start(envelope)
+            finally:
+                calculations.approves = approves
+        outcome, cid = super().start(envelope)
         if a.get("mode") == "other-key-holder" and cid:
             with self.core.transaction() as s:
                 calc = s.get(db.Calculation, cid)
