@@ -21,7 +21,7 @@ from tanji.he import tasks as he_work
 from tanji.infra.party_client import PartyClient, Undeliverable
 from tanji.infra.runtime import he_worker_context, open_channel, stop_on_signals
 from tanji.infra.telemetry import TimedPool
-from tanji.keyholder import lifecycle
+from tanji.keyholder import bounds, lifecycle
 from tanji.keyholder.recheck import recheck, verified_evidence
 from tanji.keyholder.store import KeyedCalculation, KeyFileTaken, KeyHolderStore
 from tanji.methodology import profiles, slots
@@ -265,17 +265,9 @@ class KeyHolder:
     def _release(self, req, agg, attestations, values: np.ndarray, precision: float, max_value: float,
                  fallbacks: list[FallbackRef]) -> bytes:
         block = values[:slots.WIDTH]
-        scale = max(1.0, float(np.max(np.abs(block[:slots.CHECK]))))
-        tolerance = 1e3 * precision * scale
-        if abs(block[slots.CHECK]) > tolerance:
-            raise Refusal(cpb.REFUSAL_CODE_CHECK_SLOT_NONZERO,
-                          f"slot 7 decrypted to {block[slots.CHECK]:.3g}: a foreign, malformed or wrapped ciphertext "
-                          "entered the sum (detected, result withheld)")
-        if np.any(block[:slots.CHECK] < -tolerance) or np.any(np.abs(block) > max_value):
-            raise Refusal(cpb.REFUSAL_CODE_OUT_OF_BOUNDS, "decrypted figures out of bounds (detected, result withheld)")
-        warnings = float(block[slots.WARNINGS])
-        if abs(warnings - round(warnings)) > 0.01:
-            raise Refusal(cpb.REFUSAL_CODE_OUT_OF_BOUNDS, f"warning count decrypted to {warnings:.4g}, not a count")
+        cid = req.body.calculation_id
+        bounds.check_block(block, precision, max_value, cid)
+        precision = bounds.reached_precision(values, req.payload.batch_size, req.payload.citation_slots, precision, cid)
         block = np.where(block < 0, 0.0, block)
         requester = [a for a in attestations if a.body.sender == req.body.sender]
         warnings_list = list(requester[0].payload.requester_warnings) if requester else []
