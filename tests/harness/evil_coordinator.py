@@ -214,7 +214,7 @@ class EvilCoordinator(Coordinator):
         a = self.attack()
         if a.get("mode") == "ignore-approvals":  # route every registered edge, approved or not
             approves = calculations.approves
-            calculations.approves = lambda *args: True  # type: ignore[assignment]
+            calculations.approves = lambda *args: True
             try:
                 log.warning("ATTACK ignore-approvals: every registered edge is routed")
                 return super().start(envelope)

@@ -100,7 +100,7 @@ def test_every_party_folder_holds_only_its_own_keys_and_data(tmp_path):
         if f.is_file() and b"PRIVATE KEY-----" in (raw := f.read_bytes()):
             keys.setdefault(raw, []).append(f.relative_to(state))
     assert all(len(where) == 1 for where in keys.values()), keys
-    held = {}
+    held: dict[str, set[str]] = {}
     for (where,) in keys.values():
         held.setdefault(where.parts[0], set()).add(where.name)
     assert held.pop("registry") == {"registry-key.pem", "ca.key"}

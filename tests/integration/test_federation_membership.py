@@ -133,7 +133,7 @@ class Federated:
                 ngrpc.NodeServiceStub(self.channel(party)).Heartbeat(npb.HeartbeatRequest(party_id=party), timeout=10)
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.PERMISSION_DENIED:
-                    return exc.details()
+                    return exc.details() or ""
             time.sleep(0.3)
         raise AssertionError(f"{party} was still served after {timeout} s")
 

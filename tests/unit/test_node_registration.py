@@ -29,7 +29,7 @@ def node(tmp_path):
     n = offline_node(tmp_path, policy=Policy(approved_customers=frozenset({"pack-co"})))
     n.site.state = tmp_path / "state"
     n.policy_file = daemon.Watched(n.site.state / "policy.toml")
-    n.client.register = Recorder()
+    n.client.register = Recorder()  # type: ignore[method-assign]
     yield n
     n.pool.shutdown()
 
