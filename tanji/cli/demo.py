@@ -9,6 +9,7 @@ stops every process it started.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -190,6 +191,16 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt  # unwinds through `finally`, which stops every party process
 
 
+def _wait_for_text(path: Path, text: str, fed: Processes, what: str, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.exists() and path.read_text().strip() == text:
+            return
+        fed.check_alive()
+        time.sleep(0.05)
+    raise DemoFailed(f"timed out waiting for {what}")
+
+
 def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> str:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -232,6 +243,9 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
         for org in data.nodes:  # each supplier approves the buyers that named it
             approve_customers(state, org, channel)
+        for org in data.nodes:  # ... and the coordinator routes by those approvals once it registered them
+            policy = hashlib.sha256((state / org / "policy.toml").read_bytes()).hexdigest()
+            _wait_for_text(state / org / "registered-policy", policy, fed, f"node {org} to register its policy")
         for org in sorted(offline):
             fed.kill(org)
             console.print(f"[yellow]{org} is offline[/]: its lease expires in {DEMO_LEASE_SECONDS:g} s; "

@@ -8,7 +8,9 @@ Homomorphic work runs in a separate process (TenSEAL holds the GIL), so heartbea
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
 from pathlib import Path
 
 import grpc
@@ -94,6 +96,7 @@ class Node:
                          state=state if state is not None else Path("."))
         self.federation_file: FederationFile | None = None  #: set by `serve`: the list, reloaded when it changes
         self.policy_file: Watched | None = Watched(state / POLICY_FILE) if state is not None else None
+        self._ticking = threading.Lock()
 
     @property
     def org(self) -> str:
@@ -125,11 +128,43 @@ class Node:
         resp = self.client.register_with_retry(reg, coordinator)
         if self.policy_file is not None:
             customers.keep(self.site.state, resp)
+            self._note_registered_policy()
         log.info("%s registered (%d products, data version %d)", self.org, len(reg.product_ids), self.site.version)
 
+    def _note_registered_policy(self) -> None:
+        """STATE/registered-policy: the SHA-256 of the policy.toml the coordinator now routes by (what
+        a script that wrote the policy, `tanji demo` among them, waits for)."""
+        assert self.policy_file is not None
+        try:
+            digest = hashlib.sha256(self.policy_file.path.read_bytes()).hexdigest()
+        except OSError:
+            digest = "none"
+        tmp = self.site.state / "registered-policy.tmp"
+        tmp.write_text(digest + "\n")
+        tmp.replace(self.site.state / "registered-policy")
+
+    def watch_files(self, every: float = 1.0) -> threading.Thread:
+        """The list and policy.toml are looked at every `every` seconds, not only between pulls: a pull
+        may wait at the coordinator for seconds (long poll), a new policy should not."""
+        def loop() -> None:
+            while not self.stop.wait(every):
+                try:
+                    self.tick()
+                except Exception:
+                    log.exception("watching the federation list and policy.toml")
+
+        thread = threading.Thread(target=loop, name="file-watch", daemon=True)
+        thread.start()
+        return thread
+
     def tick(self) -> None:
-        """Between pulls: the federation list and policy.toml as they are on disk now (each verified on
-        load); a changed policy is registered again (the customers it approves)."""
+        """The federation list and policy.toml as they are on disk now (each verified on load); a
+        changed policy is registered again (the customers it approves). From the serving loop and
+        the file watcher, one at a time."""
+        with self._ticking:
+            self._tick()
+
+    def _tick(self) -> None:
         if self.federation_file is not None:
             self.site.federation = self.federation_file.current()
         if self.policy_file is not None and self.policy_file.changed():
@@ -142,6 +177,7 @@ class Node:
             self.register_again("the new policy")
 
     def run(self) -> None:
+        self.watch_files()
         self.client.serve(self.client.messages, self.handle, self.store.cursor, self.store.set_cursor,
                           flush=self.flush)
         self.pool.shutdown(cancel_futures=True)
@@ -177,6 +213,7 @@ class Node:
             return
         if self.policy_file is not None:
             customers.keep(self.site.state, resp)
+            self._note_registered_policy()
 
     def handle(self, envelope: epb.Envelope) -> None:
         self.tick()  # a merged request is answered under the list and the policy on disk now
