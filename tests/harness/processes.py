@@ -102,8 +102,8 @@ class LocalFederation:
         while time.monotonic() < end:
             if self.watch:
                 self.procs.check_alive()  # an outage must not crash any party
-            try:
-                st = requester.status(self.channel(replica), self.target[0], cid)
+            try:  # as the operator reads it (no party: the whole failure, whoever refused; plain loopback only)
+                st = requester.status(self.channel(replica), "", cid)
                 if predicate(st):
                     return st
             except grpc.RpcError:

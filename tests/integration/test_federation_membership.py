@@ -1,6 +1,7 @@
 """Issue #12: independent companies join through the registry commands, each in its own state folder
 with its own keys, over mutual TLS; a calculation reaches the reference result; a supplier joins
 mid-life and its buyer reaches it; a removed party and a revoked certificate are refused by name."""
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -102,6 +103,16 @@ class Federated:
             "--tls", str(state / "tls"))
         named = read_customers(state)
         (state / "policy.toml").write_text(default_policy(named, org))
+        # the coordinator routes by the approvals the node registers: wait until it has (within a second)
+        digest = hashlib.sha256((state / "policy.toml").read_bytes()).hexdigest()
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            marker = state / "registered-policy"
+            if marker.exists() and marker.read_text().strip() == digest:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"{org} never registered its new policy")
         return sorted({c.buyer for c in named})
 
     def channel(self, party: str) -> grpc.Channel:
