@@ -76,13 +76,14 @@ def export_pact(
 ) -> None:
     """Write RESULT.json as a PACT Technical Specification v3.0.3 ProductFootprint (cradle to gate)."""
     from tanji.documents import pact
+    from tanji.methodology.formats.result import load_result
 
     try:
         try:
             data = result_file.read_bytes()
         except OSError as exc:
             raise DataError(str(result_file), "(file)", f"cannot read: {exc.strerror}") from None
-        result = pact.load_result(data, str(result_file))
+        result = load_result(data, str(result_file))
         opts = pact.ExportOptions(
             company_ids=company_id or [], company_name=company_name, product_ids=product_id or [],
             product_name=product_name, description=description, reference_period=_period(reference_period),

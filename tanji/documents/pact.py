@@ -20,8 +20,7 @@ from tanji.errors import DataError, TanjiError
 from tanji.methodology import profiles
 from tanji.methodology.formats.base import ITEM_ID_RE, errors_from_validation
 from tanji.methodology.formats.factorset import Factor
-from tanji.methodology.formats.result import RESULT_SCHEMA, Result
-from tanji.methodology.jsonio import parse_json_bytes
+from tanji.methodology.formats.result import Result
 
 SPEC_VERSION = "3.0.3"
 #: ids of exported footprints: uuid5 of the calculation and product under this namespace (re-exporting
@@ -83,18 +82,6 @@ def decimal_text(x: float) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
-
-
-def load_result(data: bytes, file: str) -> Result:
-    """A `tanji.result/1` document, strictly parsed (DataError naming the file and field)."""
-    doc = parse_json_bytes(data, file)
-    if not isinstance(doc, dict) or doc.get("schema") != RESULT_SCHEMA:
-        got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-        raise DataError(file, "schema", f"not a {RESULT_SCHEMA} document (schema {got!r})")
-    try:
-        return Result.model_validate(doc)
-    except ValidationError as exc:
-        raise errors_from_validation(exc, file).errors[0] from None
 
 
 def _urn(value: str, file: str, pact_field: str) -> str:

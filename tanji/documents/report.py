@@ -11,15 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from tanji.documents import charts
 from tanji.documents.report_audit import Verdict, unchecked, verdict_for
 from tanji.documents.report_render import check_out, number, render_html, write_document
 from tanji.errors import DataError
 from tanji.methodology import profiles
-from tanji.methodology.formats.base import errors_from_validation
-from tanji.methodology.formats.result import RESULT_SCHEMA, Result
+from tanji.methodology.formats.result import Result, load_result
 from tanji.methodology.jsonio import parse_json_bytes
 
 STAGES = ("raw_material", "manufacturing", "distribution", "end_of_life")
@@ -120,18 +117,6 @@ class ReportView:
     warnings: list[str] = field(default_factory=list)
     provenance: list[Row] = field(default_factory=list)
     verdict: Verdict | None = None
-
-
-def load_result(data: bytes, file: str) -> Result:
-    """A `tanji.result/1` document, strictly parsed (DataError naming the file and field)."""
-    doc = parse_json_bytes(data, file)
-    if not isinstance(doc, dict) or doc.get("schema") != RESULT_SCHEMA:
-        got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
-        raise DataError(file, "schema", f"not a {RESULT_SCHEMA} document (schema {got!r})")
-    try:
-        return Result.model_validate(doc)
-    except ValidationError as exc:
-        raise errors_from_validation(exc, file).errors[0] from None
 
 
 def kind_of(result: Result) -> str:

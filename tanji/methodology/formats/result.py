@@ -11,9 +11,12 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal, NoReturn
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tanji.errors import DataError
 from tanji.methodology import profiles, slots
+from tanji.methodology.formats.base import errors_from_validation
+from tanji.methodology.jsonio import parse_json_bytes
 from tanji.methodology.profiles import MethodProfile
 
 RESULT_SCHEMA: Final = "tanji.result/1"
@@ -177,3 +180,15 @@ def build_result(*, calculation: str, product: str, profile: MethodProfile, fact
         fallbacks=fallbacks, warnings_count=int(round(float(total[slots.WARNINGS]))), warnings=warnings,
         audit_bundle=audit_bundle,
     )
+
+
+def load_result(data: bytes, file: str) -> Result:
+    """A `tanji.result/1` document, strictly parsed (DataError naming the file and field)."""
+    doc = parse_json_bytes(data, file)
+    if not isinstance(doc, dict) or doc.get("schema") != RESULT_SCHEMA:
+        got = doc.get("schema") if isinstance(doc, dict) else type(doc).__name__
+        raise DataError(file, "schema", f"not a {RESULT_SCHEMA} document (schema {got!r})")
+    try:
+        return Result.model_validate(doc)
+    except ValidationError as exc:
+        raise errors_from_validation(exc, file).errors[0] from None
