@@ -64,10 +64,10 @@ def reached_precision(values: np.ndarray, blocks: int, citation_slots: int, pres
     largest = float(np.max(np.abs(block[:slots.CHECK - 1])))  # the weighted figures (not the warning count)
     if largest == 0.0:
         return preset_precision
-    stated = max(preset_precision, nice_ceil(NOISE_MARGIN * noise_sample(values, blocks, citation_slots) / largest))
+    noise = noise_sample(values, blocks, citation_slots)
+    stated = max(preset_precision, nice_ceil(NOISE_MARGIN * noise / largest))
     if stated > MAX_STATED_PRECISION:
-        log.error("withholding %s: noise %.3g against a largest figure of %.3g", cid[:8],
-                  noise_sample(values, blocks, citation_slots), largest)
+        log.error("withholding %s: noise %.3g against a largest figure of %.3g", cid[:8], noise, largest)
         raise Refusal(cpb.REFUSAL_CODE_PRECISION_NOT_REACHED,
                       f"the figures are within {MAX_STATED_PRECISION:g} of the encryption's noise: no precision worth "
                       "stating was reached (result withheld)")
