@@ -213,20 +213,22 @@ class KeyAnnouncement(_message.Message):
     def __init__(self, key_fingerprint: _Optional[bytes] = ..., ckks_params_hash: _Optional[bytes] = ..., preset: _Optional[str] = ..., context_object_hash: _Optional[bytes] = ..., transit_level: _Optional[int] = ..., width: _Optional[int] = ..., unit_weight_object_hash: _Optional[bytes] = ...) -> None: ...
 
 class Request(_message.Message):
-    __slots__ = ("supplier", "product_id", "quantity_unit", "depth_remaining", "weight_object_hash", "level")
+    __slots__ = ("supplier", "product_id", "quantity_unit", "depth_remaining", "weight_object_hash", "level", "blocks")
     SUPPLIER_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_UNIT_FIELD_NUMBER: _ClassVar[int]
     DEPTH_REMAINING_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_OBJECT_HASH_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
     supplier: str
     product_id: str
     quantity_unit: str
     depth_remaining: int
     weight_object_hash: bytes
     level: int
-    def __init__(self, supplier: _Optional[str] = ..., product_id: _Optional[str] = ..., quantity_unit: _Optional[str] = ..., depth_remaining: _Optional[int] = ..., weight_object_hash: _Optional[bytes] = ..., level: _Optional[int] = ...) -> None: ...
+    blocks: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, supplier: _Optional[str] = ..., product_id: _Optional[str] = ..., quantity_unit: _Optional[str] = ..., depth_remaining: _Optional[int] = ..., weight_object_hash: _Optional[bytes] = ..., level: _Optional[int] = ..., blocks: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class RequestRef(_message.Message):
     __slots__ = ("buyer", "request_hash", "weight_object_hash")
@@ -369,12 +371,14 @@ class RequesterFallback(_message.Message):
     def __init__(self, supplier: _Optional[str] = ..., product_id: _Optional[str] = ...) -> None: ...
 
 class Result(_message.Message):
-    __slots__ = ("result_json", "attestation_hashes")
+    __slots__ = ("result_json", "attestation_hashes", "batch_results_json")
     RESULT_JSON_FIELD_NUMBER: _ClassVar[int]
     ATTESTATION_HASHES_FIELD_NUMBER: _ClassVar[int]
+    BATCH_RESULTS_JSON_FIELD_NUMBER: _ClassVar[int]
     result_json: bytes
     attestation_hashes: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, result_json: _Optional[bytes] = ..., attestation_hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    batch_results_json: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, result_json: _Optional[bytes] = ..., attestation_hashes: _Optional[_Iterable[bytes]] = ..., batch_results_json: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class CitationReport(_message.Message):
     __slots__ = ("counts", "contributions")
