@@ -79,7 +79,9 @@ class Watched:
 
 class Node:
     def __init__(self, org: str, store: NodeStore, key: SigningKey, federation: Federation, channel: grpc.Channel,
-                 policy: Policy | None = None, state: Path | None = None):
+                 policy: Policy | None = None, state: Path | None = None, pool: OnDemandWorkers | None = None):
+        """`pool`: where homomorphic steps run; default a spawned HE worker of this node's own (`tanji
+        simulate` hosts many nodes per process and gives them one shared in-process worker)."""
         current = load_current(store)
         if current is None:
             raise RuntimeError("no data imported: run `tanji node import` first")
@@ -89,9 +91,11 @@ class Node:
         policy = policy or Policy()
         if policy.approved_customers is None:
             log.warning("%s has no approved-customer list (%s): it answers every buyer", org, POLICY_FILE)
+        if pool is None:
+            pool = OnDemandWorkers(lambda: TimedPool(max_workers=1, mp_context=he_worker_context()))
         self.site = Site(org=org, key=key, store=store, data=data, factors=factors, version=version,
                          federation=federation, client=PartyClient(org, key, channel),
-                         pool=OnDemandWorkers(lambda: TimedPool(max_workers=1, mp_context=he_worker_context())),
+                         pool=pool,
                          policy=policy,
                          state=state if state is not None else Path("."))
         self.federation_file: FederationFile | None = None  #: set by `serve`: the list, reloaded when it changes
