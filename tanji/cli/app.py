@@ -27,6 +27,7 @@ from tanji.cli.membership_cmd import mount, mount_customers
 from tanji.cli.node_cmd import node_app
 from tanji.cli.registry_cmd import registry_app
 from tanji.cli.safety import SafeGroup
+from tanji.cli.simulate_cmd import simulate
 from tanji.cli.supplier_cmd import mount as mount_supplier_commands
 from tanji.errors import TanjiError
 
@@ -55,6 +56,7 @@ mount(coordinator_app, "coordinator")
 mount_customers(node_app)
 app.command("report")(report_cmd.report)
 app.command("generate-chain")(generate_chain)
+app.command("simulate")(simulate)
 app.command("health")(ops.health)
 
 

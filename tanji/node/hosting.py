@@ -1,0 +1,234 @@
+"""Many organisations' nodes in one process (issue #14 item 4: a thousand organisations on one
+machine, `tanji simulate`).
+
+Each hosted node is the node of `tanji node serve` — `tanji.node.daemon.Node`, its own state
+folder, store, keys, policy and federation list, the same gRPC calls to the same coordinator —
+but what a node process holds once per node is held here once per process:
+
+* one channel to the coordinator (the party is named in every call and every envelope is signed
+  with its own key, as over a channel of its own);
+* one HE worker, a thread in this process: TenSEAL holds the GIL, so the process does one
+  homomorphic step at a time, and a pool of processes, one per core, keeps every core busy; the
+  public context a calculation's first node loads serves every other node here (tanji.he.tasks);
+* one pull loop instead of a long poll per node: a thousand parties cannot each hold one of the
+  coordinator's waiting slots (tanji.coordinator.doorbell), so each node's inbox is pulled
+  without waiting, at once again after it delivered something and then backing off to
+  `POLL_CAP_SECONDS`; pulls of due nodes go out together, their answers handled on a few threads;
+* one heartbeat sweep and one sweep of the files each node watches (policy.toml, the list).
+
+A node whose handler raises stops the whole process, as it would stop its own daemon.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from tanji.infra.runtime import open_channel, private_folder
+from tanji.infra.workers import OnDemandWorkers
+from tanji.node.daemon import Node, NoPolicy
+from tanji.node.importer import import_files
+from tanji.node.policy import POLICY_FILE, load_policy
+from tanji.node.store import NodeStore
+from tanji.protocol import limits
+from tanji.protocol.federation import ANCHOR_FILE, FederationFile
+from tanji.protocol.signing import SigningKey
+from tanji.v1 import node_pb2 as npb
+
+log = logging.getLogger("tanji.host")
+
+#: an idle node's inbox is pulled at least this often (its back-off doubles from POLL_STEP_SECONDS)
+POLL_CAP_SECONDS = float(os.environ.get("TANJI_SIMULATE_POLL_SECONDS", "3"))
+POLL_STEP_SECONDS = 0.05
+#: pulls in flight at once from one process
+PULLS_AT_ONCE = 64
+#: threads handling delivered envelopes (downloads, checks, uploads; HE steps queue for the one worker)
+HANDLERS = 6
+#: the files a node watches are looked at this often; pending uploads retried this often
+TICK_SECONDS = 1.0
+FLUSH_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Member:
+    """One hosted organisation: its id, its state folder and the files it imports at start."""
+    org: str
+    state: Path
+    data: Path
+    factors: Path
+
+
+@dataclass
+class Hosted:
+    node: Node
+    due: float = 0.0
+    backoff: float = 0.0
+    busy: bool = False
+
+
+class Host:
+    def __init__(self, members: list[Member], federation: Path, coordinator: str, lease_seconds: float,
+                 poll_cap: float = POLL_CAP_SECONDS):
+        self.members = members
+        self.federation = federation
+        self.coordinator = coordinator
+        self.heartbeat_every = max(1.0, lease_seconds / 4)
+        self.poll_cap = poll_cap
+        self.stop = threading.Event()
+        self.failure: str | None = None
+        self.channel = open_channel(coordinator)  # plain gRPC on loopback only (refused otherwise)
+        #: the one HE worker of this process, shared by its nodes (a thread: no process per node)
+        self.he = OnDemandWorkers(lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="he"),
+                                  idle_seconds=float("inf"))
+        self.hosted: list[Hosted] = []
+        self._lock = threading.Lock()
+        self.pulls = 0  #: pulls sent, for the run's metrics
+
+    # ------------------------------------------------------------------ start
+    def start_node(self, m: Member) -> Node:
+        """What `tanji node serve --data --factors` does before it serves: import, check the policy and
+        the list, register, write STATE/ready."""
+        private_folder(m.state)
+        policy = load_policy(m.state)
+        store = NodeStore(m.state / "node.db")
+        import_files(store, m.data, m.factors, policy.ceilings)
+        if not (m.state / POLICY_FILE).exists():
+            raise NoPolicy(f"{m.state / POLICY_FILE} is missing: a hosted node answers only under its policy")
+        listed = FederationFile(self.federation, m.state / ANCHOR_FILE, m.state)
+        key = SigningKey.load_or_create(m.state / "envelope-key.pem")
+        node = Node(m.org, store, key, listed.federation, self.channel, policy, state=m.state, pool=self.he)
+        node.federation_file = listed
+        node.register(self.coordinator)
+        (m.state / "ready").write_text("registered\n")
+        return node
+
+    def start(self) -> None:
+        for m in self.members:
+            (m.state / "ready").unlink(missing_ok=True)
+        for m in self.members:
+            self.hosted.append(Hosted(self.start_node(m)))
+        log.warning("hosting %d nodes", len(self.hosted))
+
+    # ------------------------------------------------------------------ serve
+    def run(self) -> None:
+        """Until stopped (SIGTERM/SIGINT) or a node fails: sweeps on their threads, pulls here."""
+        threads = [threading.Thread(target=self._every, args=(self.heartbeat_every, self._heartbeats),
+                                    name="heartbeats", daemon=True),
+                   threading.Thread(target=self._every, args=(TICK_SECONDS, self._ticks), name="ticks", daemon=True),
+                   threading.Thread(target=self._every, args=(FLUSH_SECONDS, self._flushes), name="flushes",
+                                    daemon=True)]
+        for t in threads:
+            t.start()
+        with ThreadPoolExecutor(max_workers=HANDLERS, thread_name_prefix="handler") as handlers:
+            while not self.stop.is_set():
+                self._pull_round(handlers)
+        self.he.shutdown(wait=False, cancel_futures=True)
+
+    def _every(self, seconds: float, sweep) -> None:
+        while not self.stop.wait(seconds):
+            for h in list(self.hosted):
+                if self.stop.is_set():
+                    return
+                try:
+                    sweep(h)
+                except Exception:
+                    log.exception("%s: %s", h.node.org, getattr(sweep, "__name__", "sweep"))
+
+    @staticmethod
+    def _heartbeats(h: Hosted) -> None:
+        h.node.client.heartbeat()
+
+    @staticmethod
+    def _ticks(h: Hosted) -> None:
+        h.node.tick()
+
+    def _flushes(self, h: Hosted) -> None:
+        with self._lock:
+            if h.busy:
+                return
+        h.node.flush()
+
+    def _pull_round(self, handlers: ThreadPoolExecutor) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = [h for h in self.hosted if not h.busy and h.due <= now][:PULLS_AT_ONCE]
+            later = min((h.due for h in self.hosted if not h.busy), default=now + self.poll_cap)
+        if not due:
+            self.stop.wait(min(max(later - now, 0.01), POLL_STEP_SECONDS))
+            return
+        calls: list[tuple[Hosted, Future]] = []
+        for h in due:
+            request = npb.PullMessagesRequest(party_id=h.node.org, ack_cursor=h.node.store.cursor(), wait_ms=0)
+            calls.append((h, h.node.client.node_service.PullMessages.future(
+                request, timeout=limits.RPC_TIMEOUT_SECONDS)))
+        self.pulls += len(calls)
+        for h, call in calls:
+            try:
+                resp = call.result()
+            except grpc.RpcError as exc:
+                log.warning("%s: coordinator unreachable (%s); retrying", h.node.org, exc.code())
+                self._idle(h, 1.0)
+                continue
+            if not resp.messages:
+                self._idle(h, min(self.poll_cap, max(POLL_STEP_SECONDS, h.backoff * 2)))
+                continue
+            with self._lock:
+                h.busy = True
+            handlers.submit(self._handle, h, [(m.sequence, m.envelope) for m in resp.messages])
+
+    def _idle(self, h: Hosted, backoff: float) -> None:
+        with self._lock:
+            h.backoff = backoff
+            h.due = time.monotonic() + backoff
+
+    def _handle(self, h: Hosted, items) -> None:
+        """As `PartyClient.serve`: each item handled, then acknowledged; then what it stored is pushed."""
+        try:
+            for sequence, envelope in items:
+                h.node.handle(envelope)
+                h.node.store.set_cursor(sequence)
+            h.node.push_pending()
+        except Exception as exc:  # a node daemon would exit on this: so does the process hosting it
+            log.exception("%s failed", h.node.org)
+            self.failure = f"{h.node.org}: {exc}"
+            self.stop.set()
+        finally:
+            with self._lock:
+                h.busy = False
+                h.backoff = 0.0
+                h.due = time.monotonic()
+
+
+def main(argv: list[str]) -> int:
+    """`python -m tanji.node.hosting SPEC.json`: SPEC names the coordinator, the federation list, the
+    lease and the members (org, state, data, factors); `tanji simulate` writes it."""
+    from tanji.infra import observability
+
+    spec = json.loads(Path(argv[0]).read_text())
+    observability.setup(spec.get("name", "host"), "node")
+    members = [Member(m["org"], Path(m["state"]), Path(m["data"]), Path(m["factors"])) for m in spec["members"]]
+    host = Host(members, Path(spec["federation"]), spec["coordinator"], float(spec["lease_seconds"]),
+                float(spec.get("poll_cap", POLL_CAP_SECONDS)))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: host.stop.set())
+    host.start()
+    Path(spec["ready"]).write_text("ready\n")
+    host.run()
+    Path(spec["pulls"]).write_text(f"{host.pulls}\n")
+    if host.failure is not None:
+        log.error("stopped: %s", host.failure)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - a process `tanji simulate` starts
+    sys.exit(main(sys.argv[1:]))
