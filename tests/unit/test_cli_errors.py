@@ -61,6 +61,7 @@ COMMANDS: dict[str, list[str]] = {
     "registry revoke": ["a", "--dir", "{D}"],
     "health": ["--state", "{D}"],
     "generate-chain": ["--orgs", "3", "--depth", "1", "--out", "{F}"],
+    "simulate": ["{D}", "--product", "a/b", "--out", "{O}"],
 }
 #: exit codes a bad file may give (docs/operations.md): 2 bad input; `health` 1 (unreachable) or 2;
 #: a command that makes its folder or database makes a missing one (exit 0)
