@@ -131,7 +131,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="output folder: result.json and state/<party>/")],
     deadline: Annotated[float, typer.Option("--deadline", help="calculation deadline in seconds")] = 600.0,
     depth: Annotated[int | None, typer.Option(
-        "--depth", help="declared depth bound (default: the chain's depth)")] = None,
+        "--depth", help="declared depth bound: tiers below the product (default 7, decision 0018)")] = None,
     offline: Annotated[list[str] | None, typer.Option(
         "--offline", help="start this organisation's node, then take it down before it can answer")] = None,
     database: Annotated[str | None, typer.Option(

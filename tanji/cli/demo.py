@@ -1,11 +1,13 @@
 """`tanji demo`: a whole federation on this machine — one process per party, on loopback.
 
-It validates the data folder, gives every party its own state folder where it makes its own
-keys and join request, acts as the operator's registry that adds them (`onboard`), starts the
-coordinator,
-the key holder and one node per organisation as separate processes, runs the
-calculation as the requester, shows progress, writes result.json, and always
-stops every process it started.
+The driver (this process: the operator, and the requester's console) reads no organisation's
+node-data file (decision 0018): it lists the data folder and reads the public factor set; each
+organisation checks its own file in a process of its own and reports its id (`organisations`).
+Every party then makes its own keys and join request in its own state folder, the driver acts as
+the operator's registry that adds them (`onboard`), starts the coordinator, the key holder and one
+node per organisation as separate processes, has the requester's own party start the calculation
+(`tanji calc start`), follows it as the requester, writes result.json, and always stops every
+process it started.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +27,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tanji.cli import citations, requester
-from tanji.errors import TanjiError
+from tanji.errors import DataError, TanjiError
+from tanji.he.presets import PRESETS
 from tanji.infra import lifeline
 from tanji.infra import metrics as metrics_
 from tanji.infra.runtime import private_folder, write_private
-from tanji.methodology.graph import build_graph, parse_target
-from tanji.methodology.loader import load_data_dir
+from tanji.methodology.graph import parse_target
+from tanji.methodology.loader import load_factor_set
 from tanji.protocol import limits
 from tanji.protocol.federation import Federation
 from tanji.protocol.signing import SigningKey
@@ -39,6 +43,11 @@ KEY_HOLDER = "keyholder"
 DEMO_LEASE_SECONDS = 6.0  # short, so that an offline supplier is declared dead within seconds
 COORDINATOR = "coordinator"
 S = rpb.CalculationState
+#: the data folder's factor set, found by name: finding it by its schema would open every file
+FACTORS_FILE = "factors.json"
+#: the depth bound a requester declares when it says none (decision 0018): the deepest chain the
+#: N=16384 preset serves, the preset every chain of 3 to 7 tiers needs anyway
+DEFAULT_DEPTH_BOUND = max(p.max_depth for p in PRESETS.values() if p.poly_modulus_degree == 16384)
 
 
 class DemoFailed(TanjiError):
@@ -187,6 +196,60 @@ def approve_customers(state: Path, org: str, channel) -> None:
         tmp.replace(path)
 
 
+def _tanji(args: list[str], timeout: float = 300.0) -> subprocess.CompletedProcess:
+    """A one-off `tanji` command in a process of its own (a party acting on its own files)."""
+    return subprocess.run([sys.executable, "-m", "tanji", *args], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, env=lifeline.child_environment(), timeout=timeout)
+
+
+def _error_of(proc: subprocess.CompletedProcess) -> str:
+    """The error a failed `tanji` command printed (its `error:` lines, else its last line)."""
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    ours = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    return "\n".join(ours or lines[-1:]) or f"exit code {proc.returncode}"
+
+
+def organisations(data_dir: Path, factors_file: Path) -> dict[str, Path]:
+    """Organisation id → its node-data file. The driver only lists the folder: every `*.json` but the
+    factor set is checked whole against the factor set by a process acting as its organisation
+    (`tanji node check --org-only`), which reports the id and nothing else. Every problem of every
+    refused file is named (file, record, field); so is an organisation with two files."""
+    files = sorted(p for p in data_dir.iterdir() if p.suffix == ".json" and p.is_file() and p != factors_file)
+    if not files:
+        raise DataError(str(data_dir), "(directory)", f"no node-data file (*.json besides {FACTORS_FILE})")
+
+    def check(path: Path) -> subprocess.CompletedProcess:
+        return _tanji(["node", "check", str(path), "--factors", str(factors_file), "--org-only"])
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        checked = list(pool.map(check, files))
+    found: dict[str, Path] = {}
+    problems: list[str] = []
+    for path, proc in zip(files, checked, strict=True):
+        if proc.returncode != 0:  # `node check` lists a refused file's problems on stdout, one a line
+            problems += proc.stdout.strip().splitlines() or [_error_of(proc)]
+        elif (org := proc.stdout.strip()) in found:
+            problems.append(str(DataError(str(path), "organisation.id",
+                                          f"organisation {org!r} already comes from {found[org]}")))
+        else:
+            found[org] = path
+    if problems:
+        raise DemoFailed("\n".join(problems))
+    return found
+
+
+def start_calculation(state: Path, fed_file: Path, address: str, product: str, depth_bound: int,
+                      deadline_seconds: float, method: str | None) -> str:
+    """As the requester's own party: `tanji calc start` in its state folder builds the request from the
+    data its node imported, commits to its quantities and signs it. Returns the calculation id."""
+    proc = _tanji(["calc", "start", "--state", str(state), "--federation", str(fed_file), "--coordinator", address,
+                   "--product", product, "--depth", str(depth_bound), "--key-holder", KEY_HOLDER,
+                   "--deadline", str(deadline_seconds), "--json", *(["--method", method] if method else [])])
+    if proc.returncode != 0:
+        raise DemoFailed(_error_of(proc))
+    return str(json.loads(proc.stdout.strip().splitlines()[-1])["calculation_id"])
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # unwinds through `finally`, which stops every party process
 
@@ -214,58 +277,49 @@ def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> 
 def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline_seconds: float = 600.0,
              depth_bound: int | None = None, offline: frozenset[str] = frozenset(),
              database: str | None = None, method: str | None = None) -> dict:
-    data = load_data_dir(data_dir)           # bad data: refused here, before any process starts
     target = parse_target(product)
-    unknown = sorted(offline - set(data.nodes))
+    if not data_dir.is_dir():
+        raise DataError(str(data_dir), "(directory)", "not a directory")
+    factors = load_factor_set(data_dir / FACTORS_FILE)  # public: every party holds the same one
+    nodes = organisations(data_dir, data_dir / FACTORS_FILE)  # bad data: refused here, before any process starts
+    if target[0] not in nodes:
+        raise DemoFailed(f"--product {product}: no node-data file of {data_dir} is {target[0]!r}'s")
+    unknown = sorted(offline - set(nodes))
     if unknown or target[0] in offline:
         raise DemoFailed(f"--offline names {', '.join(unknown) or target[0]}: "
                          "only a supplier organisation of the data can be offline")
-    graph = build_graph(data, target, method=method)  # unknown target or method: named error now
-    if depth_bound is None:  # the requester declares the depth of its chain
-        depth_bound = graph.depth()
+    if depth_bound is None:  # the requester knows its own suppliers, not the chain's depth
+        depth_bound = DEFAULT_DEPTH_BOUND
 
     state = out / "state"
-    fed_file, federation = onboard(state, data.nodes)
-    for org in data.nodes:
+    fed_file, federation = onboard(state, nodes)
+    for org in nodes:
         closed_policy(state, org)
 
-    console.print(f"[bold]tanji demo[/]: {len(data.nodes)} organisations, target {product}, "
+    console.print(f"[bold]tanji demo[/]: {len(nodes)} organisations, target {product}, "
                   f"depth bound {depth_bound}; parties talk over loopback [yellow]without TLS[/] (local demo only)")
     fed = Processes(state)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         address = fed.start_coordinator(fed_file, database=database)
         fed.start_keyholder(fed_file, address)
-        for org, nd in data.nodes.items():
-            fed.start_node(org, nd.file, data.factors.file, fed_file, address)
-        for org in data.nodes:
+        for org, file in nodes.items():  # each node imports its own file (and refuses it, named, if bad)
+            fed.start_node(org, str(file), factors.file, fed_file, address)
+        for org in nodes:
             _wait_for(state / org / "ready", fed, f"node {org} to register")
         channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
-        for org in data.nodes:  # each supplier approves the buyers that named it
+        for org in nodes:  # each supplier approves the buyers that named it
             approve_customers(state, org, channel)
-        for org in data.nodes:  # ... and the coordinator routes by those approvals once it registered them
+        for org in nodes:  # ... and the coordinator routes by those approvals once it registered them
             policy = hashlib.sha256((state / org / "policy.toml").read_bytes()).hexdigest()
             _wait_for_text(state / org / "registered-policy", policy, fed, f"node {org} to register its policy")
         for org in sorted(offline):
             fed.kill(org)
             console.print(f"[yellow]{org} is offline[/]: its lease expires in {DEMO_LEASE_SECONDS:g} s; "
                           "its buyers will answer with their fallback factors")
-        spec = requester.spec_for(target[0], data.nodes[target[0]].model, data.factors, target[1],
-                                  state=state / target[0], depth_bound=depth_bound, key_holder=KEY_HOLDER,
-                                  deadline_seconds=deadline_seconds, method=method)
-        started = time.monotonic()
-        cid = requester.start(channel, SigningKey.load_or_create(state / target[0] / "envelope-key.pem"), spec)
-        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console, transient=False) as progress:
-            task = progress.add_task("waiting for the key holder", total=len(graph.order))
-            while True:
-                fed.check_alive()
-                st = requester.status(channel, target[0], cid)
-                label = S.Name(st.state).removeprefix("CALCULATION_STATE_").replace("_", " ").lower()
-                progress.update(task, completed=st.requests_answered, description=f"{cid[:8]} {label}")
-                if st.state in requester.FINAL_STATES:
-                    break
-                time.sleep(0.2)
+        cid = start_calculation(state / target[0], fed_file, address, product, depth_bound, deadline_seconds, method)
+        started = time.monotonic()  # the calculation's time, from its acceptance (not calc start's own start-up)
+        st = follow_progress(channel, target[0], cid, fed, console)
         elapsed = time.monotonic() - started
         if st.state != S.CALCULATION_STATE_DONE:
             raise DemoFailed(f"calculation {cid} {S.Name(st.state)}: {st.failure_message}")
@@ -274,10 +328,10 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         doc = json.loads(result_bytes)
         metrics = {"calculation": cid, "seconds": round(elapsed, 2),
                    "peak_rss_mib": {name: metrics_.peak_rss_mib(p.pid) for name, p in fed.procs.items()},
-                   "bytes_sent": {org: metrics_.node_bytes_sent(state / org / "node.db") for org in data.nodes}}
+                   "bytes_sent": {org: metrics_.node_bytes_sent(state / org / "node.db") for org in nodes}}
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         # the factor provider's view: counts per factor, no amounts, no citing node
-        tally = citations.fetch(channel, data.factors, federation)
+        tally = citations.fetch(channel, factors, federation)
         (out / "citations.json").write_text(json.dumps(tally.to_json(), indent=2) + "\n")
         per_kwh = "" if doc["per_kwh_kgco2e"] is None else f", {doc['per_kwh_kgco2e']} kgCO2e/kWh"
         console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e{per_kwh} → "
@@ -293,3 +347,22 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
     console.print(f"audit bundle: {out / 'bundle.tar'} — check it with "
                   f"`tanji audit verify {out / 'bundle.tar'} --trust {state / 'registry' / 'anchor.pub'}`")
     return doc
+
+
+def follow_progress(channel, requester_id: str, cid: str, fed: Processes, console: Console) -> rpb.GetStatusResponse:
+    """Show the calculation's progress as GetStatus tells the requester (requests declared and answered,
+    per tier below the target: the driver has no graph) until it ends; returns its last status."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[counts]}"),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("waiting for the key holder", total=None, counts="")
+        while True:
+            fed.check_alive()
+            st = requester.status(channel, requester_id, cid)
+            label = S.Name(st.state).removeprefix("CALCULATION_STATE_").replace("_", " ").lower()
+            tiers = " · tiers " + " ".join(f"{t.answered}/{t.declared}" for t in st.tiers) if st.tiers else ""
+            progress.update(task, total=st.requests_declared or None, completed=st.requests_answered,
+                            description=f"{cid[:8]} {label}",
+                            counts=f"{st.requests_answered}/{st.requests_declared}{tiers}")
+            if st.state in requester.FINAL_STATES:
+                return st
+            time.sleep(0.2)

@@ -148,12 +148,22 @@ def _preview(checked, factors: Path, method: str | None):
         fail(exc)
 
 
-def node_check(file: FileArg, factors: FactorsOpt, method: MethodOpt = None) -> None:
+def node_check(
+    file: FileArg,
+    factors: FactorsOpt,
+    method: MethodOpt = None,
+    org_only: Annotated[bool, typer.Option(
+        "--org-only", help="print only the organisation id of a valid file (no figure, no warning): how "
+                           "`tanji demo` learns whose file it is without reading it")] = False,
+) -> None:
     """Validate a node-data file or workbook without a node (no state folder): exit 0 when it would
     import, else 2 with every problem listed — placeholders, the format's rules, the factor set."""
     from tanji.supplier.render import short
 
     checked = _checked(file, factors, listing=True)
+    if org_only:
+        typer.echo(checked.loaded.org)
+        return
     pv = _preview(checked, factors, method)
     warnings = sum(len(p.warnings) for p in pv.products)
     typer.echo(f"{file}: valid — {checked.loaded.org}, {len(pv.products)} product"
