@@ -69,11 +69,25 @@ def _public(context: bytes, fingerprint: bytes | None = None) -> PublicContext:
         return ctx
 
 
+#: contexts this process found good, by (SHA-256 of their bytes, fingerprint, parameters hash, preset): the
+#: check is a function of those alone, and a process hosting many nodes (`tanji simulate`) would otherwise
+#: load the same context once per node (0.16-0.5 s each); a refusal is never remembered
+_CHECKED: OrderedDict[tuple[bytes, bytes, bytes, str], None] = OrderedDict()
+
+
 def check_public_context(context: bytes, fingerprint: bytes, params_hash: bytes, preset: str | None = None) -> None:
     """Refuse a context that is not a pinned preset, or whose key/parameters are not the announced ones."""
+    key = (hashlib.sha256(context).digest(), bytes(fingerprint), bytes(params_hash), preset or "")
+    with _LOADING:
+        if key in _CHECKED:
+            return
     ctx = default_backend().load_public_context(context, preset=preset or None, key_fingerprint=fingerprint.hex())
     if bytes.fromhex(ctx.param_hash) != params_hash:
         raise ParameterMismatch("the context's parameters are not the ones the key holder signed")
+    with _LOADING:
+        _CHECKED[key] = None
+        while len(_CHECKED) > 4 * _KEEP:
+            _CHECKED.popitem(last=False)
 
 
 def load_ciphertext(context: bytes, data: bytes, level: int | None, width: int = WIDTH) -> None:
