@@ -12,8 +12,9 @@ but what a node process holds once per node is held here once per process:
   public context a calculation's first node loads serves every other node here (tanji.he.tasks);
 * one pull loop instead of a long poll per node: a thousand parties cannot each hold one of the
   coordinator's waiting slots (tanji.coordinator.doorbell), so each node's inbox is pulled
-  without waiting, at once again after it delivered something and then backing off to
-  `POLL_CAP_SECONDS`; pulls of due nodes go out together, their answers handled on a few threads;
+  without waiting, at once again after it delivered something, then backing off up to a cap that
+  keeps the process's pulls near `PULLS_PER_SECOND` however many nodes it hosts; pulls of due
+  nodes go out together, their answers are handled on a few threads;
 * one heartbeat sweep and one sweep of the files each node watches (policy.toml, the list).
 
 A node whose handler raises stops the whole process, as it would stop its own daemon.
@@ -46,8 +47,11 @@ from tanji.v1 import node_pb2 as npb
 
 log = logging.getLogger("tanji.host")
 
-#: an idle node's inbox is pulled at least this often (its back-off doubles from POLL_STEP_SECONDS)
-POLL_CAP_SECONDS = float(os.environ.get("TANJI_SIMULATE_POLL_SECONDS", "3"))
+#: pulls per second one process sends for its idle nodes: an idle node's back-off doubles from
+#: POLL_STEP_SECONDS up to (its process's nodes / PULLS_PER_SECOND), at least POLL_CAP_MIN_SECONDS, so the
+#: polling a process costs the coordinator does not grow with the organisations it hosts
+PULLS_PER_SECOND = float(os.environ.get("TANJI_SIMULATE_PULLS_PER_SECOND", "40"))
+POLL_CAP_MIN_SECONDS = 1.0
 POLL_STEP_SECONDS = 0.05
 #: pulls in flight at once from one process
 PULLS_AT_ONCE = 64
@@ -70,6 +74,7 @@ class Member:
 @dataclass
 class Hosted:
     node: Node
+    cursor: int = 0         #: the node's acknowledged cursor (its store's), kept here to pull without a read
     due: float = 0.0
     backoff: float = 0.0
     busy: bool = False
@@ -77,12 +82,13 @@ class Hosted:
 
 class Host:
     def __init__(self, members: list[Member], federation: Path, coordinator: str, lease_seconds: float,
-                 poll_cap: float = POLL_CAP_SECONDS):
+                 pulls_per_second: float = PULLS_PER_SECOND):
         self.members = members
         self.federation = federation
         self.coordinator = coordinator
         self.heartbeat_every = max(1.0, lease_seconds / 4)
-        self.poll_cap = poll_cap
+        self.pulls_per_second = pulls_per_second
+        self.poll_cap = POLL_CAP_MIN_SECONDS
         self.stop = threading.Event()
         self.failure: str | None = None
         self.channel = open_channel(coordinator)  # plain gRPC on loopback only (refused otherwise)
@@ -115,8 +121,10 @@ class Host:
         for m in self.members:
             (m.state / "ready").unlink(missing_ok=True)
         for m in self.members:
-            self.hosted.append(Hosted(self.start_node(m)))
-        log.warning("hosting %d nodes", len(self.hosted))
+            node = self.start_node(m)
+            self.hosted.append(Hosted(node, cursor=node.store.cursor()))
+        self.poll_cap = max(POLL_CAP_MIN_SECONDS, len(self.hosted) / self.pulls_per_second)
+        log.warning("hosting %d nodes; an idle node is pulled every %.1f s", len(self.hosted), self.poll_cap)
 
     # ------------------------------------------------------------------ serve
     def run(self) -> None:
@@ -128,10 +136,13 @@ class Host:
                                     daemon=True)]
         for t in threads:
             t.start()
-        with ThreadPoolExecutor(max_workers=HANDLERS, thread_name_prefix="handler") as handlers:
+        handlers = ThreadPoolExecutor(max_workers=HANDLERS, thread_name_prefix="handler")
+        try:
             while not self.stop.is_set():
                 self._pull_round(handlers)
-        self.he.shutdown(wait=False, cancel_futures=True)
+        finally:  # what was pulled and not handled is not acknowledged: delivered again at the next start
+            handlers.shutdown(wait=True, cancel_futures=True)
+            self.he.shutdown(wait=False, cancel_futures=True)
 
     def _every(self, seconds: float, sweep) -> None:
         while not self.stop.wait(seconds):
@@ -167,7 +178,7 @@ class Host:
             return
         calls: list[tuple[Hosted, Future]] = []
         for h in due:
-            request = npb.PullMessagesRequest(party_id=h.node.org, ack_cursor=h.node.store.cursor(), wait_ms=0)
+            request = npb.PullMessagesRequest(party_id=h.node.org, ack_cursor=h.cursor, wait_ms=0)
             calls.append((h, h.node.client.node_service.PullMessages.future(
                 request, timeout=limits.RPC_TIMEOUT_SECONDS)))
         self.pulls += len(calls)
@@ -194,8 +205,11 @@ class Host:
         """As `PartyClient.serve`: each item handled, then acknowledged; then what it stored is pushed."""
         try:
             for sequence, envelope in items:
+                if self.stop.is_set():
+                    return
                 h.node.handle(envelope)
                 h.node.store.set_cursor(sequence)
+                h.cursor = sequence
             h.node.push_pending()
         except Exception as exc:  # a node daemon would exit on this: so does the process hosting it
             log.exception("%s failed", h.node.org)
@@ -217,7 +231,7 @@ def main(argv: list[str]) -> int:
     observability.setup(spec.get("name", "host"), "node")
     members = [Member(m["org"], Path(m["state"]), Path(m["data"]), Path(m["factors"])) for m in spec["members"]]
     host = Host(members, Path(spec["federation"]), spec["coordinator"], float(spec["lease_seconds"]),
-                float(spec.get("poll_cap", POLL_CAP_SECONDS)))
+                float(spec.get("pulls_per_second", PULLS_PER_SECOND)))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: host.stop.set())
     host.start()
