@@ -161,29 +161,50 @@ def _check_result(b: TrustedBundle, report: Report) -> None:
         problems.append("the result does not answer this aggregate")
     if b.files.get("result.json") != res.payload.result_json:
         problems.append("result.json differs from the key holder's signed result")
-    try:
-        doc = json.loads(res.payload.result_json)
-        item = req.payload.products[0]
-        precision = doc["precision"] or 0.0
-        tol = 10 * max(precision, 1e-12) * abs(doc["total_kgco2e"]) + 1e-9
-        if doc["lifetime_energy_kwh"] is None:  # a product footprint: 0 kWh requested, no per-kWh figures
-            if item.lifetime_energy_kwh != 0 or doc["per_kwh_kgco2e"] is not None:
-                problems.append("a product footprint released for a declaration, or with per-kWh figures")
-        elif doc["lifetime_energy_kwh"] != item.lifetime_energy_kwh:
-            problems.append("lifetime energy differs from the declared one")
-        elif abs(doc["per_kwh_kgco2e"] * doc["lifetime_energy_kwh"] - doc["total_kgco2e"]) > tol:
-            problems.append("per-kWh figure does not follow from the total and the lifetime energy")
-        stages = sum(doc["stages_kgco2e"].values())
-        if abs(stages - doc["total_kgco2e"]) > tol:
-            problems.append("stages do not add up to the total")
-        if doc["calculation"] != b.manifest.get("calculation") or doc["product"] != b.manifest.get("product"):
-            problems.append("the result names another calculation or product")
-        named = [t.as_json() for t in fallbacks.taken(b.envelopes.values(), aggs[0].payload.contribution_hashes)]
-        if doc.get("fallbacks") != named:
-            problems.append(f"the result names fallbacks {doc.get('fallbacks')}, the aggregate sums {named}")
-        report.summary = {k: doc[k] for k in ("calculation", "product", "method", "total_kgco2e", "per_kwh_kgco2e",
-                                              "warnings_count")}
-        report.summary["fallbacks"] = named  # every fallback in the chain: supplier, product, buyer, tier
-    except (ValueError, KeyError, TypeError) as exc:
-        problems.append(f"result is not a tanji.result/1 document: {exc}")
+    items = list(req.payload.products)
+    docs = list(res.payload.batch_results_json) or [res.payload.result_json]
+    if len(docs) != len(items) or docs[0] != res.payload.result_json:
+        problems.append(f"{len(docs)} result documents for {len(items)} products")
+        docs = []
+    taken = fallbacks.taken(b.envelopes.values(), aggs[0].payload.contribution_hashes)
+    for i, (item, raw) in enumerate(zip(items, docs, strict=False)):
+        where = "" if len(items) == 1 else f"results/{item.product_id}.json: "
+        if len(items) > 1 and b.files.get(f"results/{item.product_id}.json") != raw:
+            problems.append(f"{where}differs from the key holder's signed result")
+        try:
+            doc = json.loads(raw)
+            problems += [where + p for p in _document_problems(doc, item, b.manifest.get("calculation"))]
+            if doc["product"] != f"{req.payload.target_organisation}/{item.product_id}":
+                problems.append(f"{where}the result names another product")
+            named = [t.as_json() for t in taken if t.in_block(i)]
+            if doc.get("fallbacks") != named:
+                problems.append(f"{where}the result names fallbacks {doc.get('fallbacks')}, the aggregate sums {named}")
+            if i == 0:
+                report.summary = {k: doc[k] for k in ("calculation", "product", "method", "total_kgco2e",
+                                                      "per_kwh_kgco2e", "warnings_count")}
+                report.summary["fallbacks"] = [t.as_json() for t in taken]
+            if len(items) > 1:
+                report.summary.setdefault("products", []).append(
+                    {k: doc[k] for k in ("product", "total_kgco2e", "per_kwh_kgco2e", "warnings_count")})
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(f"{where}result is not a tanji.result/1 document: {exc}")
     report.add("key holder's result", not problems, "; ".join(problems))
+
+
+def _document_problems(doc: dict, item, calculation: str | None) -> list[str]:
+    """What is wrong with one released document against the product the request declared."""
+    problems = []
+    precision = doc["precision"] or 0.0
+    tol = 10 * max(precision, 1e-12) * abs(doc["total_kgco2e"]) + 1e-9
+    if doc["lifetime_energy_kwh"] is None:  # a product footprint: 0 kWh requested, no per-kWh figures
+        if item.lifetime_energy_kwh != 0 or doc["per_kwh_kgco2e"] is not None:
+            problems.append("a product footprint released for a declaration, or with per-kWh figures")
+    elif doc["lifetime_energy_kwh"] != item.lifetime_energy_kwh:
+        problems.append("lifetime energy differs from the declared one")
+    elif abs(doc["per_kwh_kgco2e"] * doc["lifetime_energy_kwh"] - doc["total_kgco2e"]) > tol:
+        problems.append("per-kWh figure does not follow from the total and the lifetime energy")
+    if abs(sum(doc["stages_kgco2e"].values()) - doc["total_kgco2e"]) > tol:
+        problems.append("stages do not add up to the total")
+    if doc["calculation"] != calculation:
+        problems.append("the result names another calculation")
+    return problems

@@ -16,6 +16,7 @@ def generate_chain(
     fan_out: Annotated[int, typer.Option("--fan-out", help="suppliers each product buys from (next tier)")] = 3,
     seed: Annotated[int, typer.Option("--seed", help="the same seed writes the same files")] = 0,
     out: Annotated[Path, typer.Option("--out", help="a new or empty folder")] = Path("chain"),
+    packs: Annotated[int, typer.Option("--packs", help="declared pack models of the pack maker (a catalogue)")] = 1,
 ) -> None:
     """Write a valid synthetic chain (FORMATS 1.1): a factor set and one node-data file per
     organisation in tiers below one declared pack, sharing suppliers (a DAG), with every electricity
@@ -23,8 +24,9 @@ def generate_chain(
     from tanji.methodology import synthetic
 
     try:
-        org, product = synthetic.write(synthetic.Shape(orgs, depth, fan_out, seed), out)
+        org, product = synthetic.write(synthetic.Shape(orgs, depth, fan_out, seed, packs), out)
     except (ValueError, FileExistsError) as exc:
         fail(TanjiError(str(exc)))
-    stderr.print(f"wrote {orgs} organisations, {depth} tiers below the pack, to {out}", highlight=False)
+    stderr.print(f"wrote {orgs} organisations, {depth} tiers below the pack"
+                 + (f", {packs} pack models" if packs > 1 else "") + f", to {out}", highlight=False)
     typer.echo(f"{org}/{product}")

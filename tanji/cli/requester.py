@@ -6,7 +6,7 @@ coordinator answers with status and, at the end, the key holder's signed result.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -54,6 +54,12 @@ class CalculationSpec:
     declared_unit: str = ""            #: the target product's unit (FORMATS 1.1 §4)
     #: the target's declaration as the result releases it, canonical JSON (FORMATS 1.1 §4)
     declaration_json: str = ""
+    #: a batch (DESIGN §6): one spec per target, this one first; empty for one product
+    batch: list[CalculationSpec] = field(default_factory=list)
+
+    @property
+    def targets(self) -> list[CalculationSpec]:
+        return self.batch or [self]
 
 
 def spec_for(org: str, node_data, factors, product: str, *, state: Path, depth_bound: int, key_holder: str,
@@ -79,6 +85,31 @@ def spec_for(org: str, node_data, factors, product: str, *, state: Path, depth_b
             declaration.released(), separators=(",", ":"), ensure_ascii=False))
 
 
+def batch_spec(org: str, node_data, factors, products: list[str], **kwargs) -> CalculationSpec:
+    """One calculation of several of `org`'s products (DESIGN §6: one slot block each). One method
+    profile serves the whole batch: products declared under different methods are refused by name."""
+    if not products:
+        raise TanjiError("a calculation needs at least one product")
+    if len(set(products)) != len(products):
+        raise TanjiError(f"a product is named twice: {', '.join(products)}")
+    specs = [spec_for(org, node_data, factors, p, **kwargs) for p in products]
+    methods = {s.method for s in specs}
+    if len(methods) > 1:
+        named = ", ".join(f"{s.product} ({s.method})" for s in specs)
+        raise TanjiError(f"one calculation has one method; these products are declared under several: {named} "
+                         "(give --method, or calculate them separately)")
+    if len(specs) == 1:
+        return specs[0]
+    return replace(specs[0], batch=specs)
+
+
+def split(spec: CalculationSpec, most: int) -> list[CalculationSpec]:
+    """A batch cut into the fewest calculations of at most `most` products each (a preset's slots)."""
+    targets = spec.targets
+    chunks = [targets[i:i + most] for i in range(0, len(targets), max(1, most))]
+    return [replace(chunk[0], batch=chunk if len(chunk) > 1 else []) for chunk in chunks]
+
+
 def start(channel, key: SigningKey, spec: CalculationSpec) -> str:
     cid = new_calculation_id()  # the one id grammar (tanji.protocol.identity)
     body = env.new_body(MT.MESSAGE_TYPE_CALCULATION_REQUEST, calculation_id=cid, sender=spec.requester,
@@ -87,16 +118,17 @@ def start(channel, key: SigningKey, spec: CalculationSpec) -> str:
     body.method_profile.name, body.method_profile.version = spec.method, spec.method_version
     req = body.calculation_request
     req.target_organisation = spec.requester
-    req.products.add(product_id=spec.product, lifetime_energy_kwh=spec.lifetime_energy_kwh,
-                     declared_unit=spec.declared_unit, declaration_json=spec.declaration_json)
-    req.depth_bound, req.batch_size = spec.depth_bound, 1
+    for t in spec.targets:
+        req.products.add(product_id=t.product, lifetime_energy_kwh=t.lifetime_energy_kwh,
+                         declared_unit=t.declared_unit, declaration_json=t.declaration_json)
+    req.depth_bound, req.batch_size = spec.depth_bound, len(spec.targets)
     req.deadline.FromDatetime(datetime.now(UTC) + timedelta(seconds=spec.deadline_seconds))
     req.key_holder = spec.key_holder
     req.factor_set_id = spec.factor_set_id
     req.min_attestations = 1
     req.citation_slots, req.factor_provider = spec.citation_slots, spec.factor_provider
-    if spec.state is not None and spec.target is not None:
-        kept = commitment.new(spec.target)
+    if spec.state is not None and all(t.target is not None for t in spec.targets):
+        kept = commitment.new([t.target for t in spec.targets if t.target is not None])
         commitment.save(spec.state, cid, kept)  # before the request leaves: our node checks against it
         req.quantity_commitment = kept.commitment
     resp = rgrpc.RequesterServiceStub(channel).StartCalculation(
@@ -113,14 +145,26 @@ def status(channel, party: str, cid: str) -> rpb.GetStatusResponse:
 
 
 def result(channel, party: str, cid: str, federation: Federation) -> bytes:
-    """The released tanji.result/1 bytes, after checking the key holder's signature."""
+    """The released tanji.result/1 bytes (a batch: its first product's), after checking the key
+    holder's signature."""
+    return results(channel, party, cid, federation)[0]
+
+
+def results(channel, party: str, cid: str, federation: Federation) -> list[bytes]:
+    """Every released tanji.result/1 document, one per product of the calculation, in its order."""
     resp = rgrpc.RequesterServiceStub(channel).GetResult(rpb.GetResultRequest(party_id=party, calculation_id=cid),
                                                          timeout=limits.RPC_TIMEOUT_SECONDS)
-    return checked_result(resp, federation, cid)
+    return checked_results(resp, federation, cid)
 
 
 def checked_result(resp: rpb.GetResultResponse, federation: Federation, cid: str) -> bytes:
-    """The result bytes of `resp`, signed by the key holder the calculation's own request names."""
+    """The result bytes of `resp` (a batch: its first product's)."""
+    return checked_results(resp, federation, cid)[0]
+
+
+def checked_results(resp: rpb.GetResultResponse, federation: Federation, cid: str) -> list[bytes]:
+    """The result documents of `resp`, signed by the key holder the calculation's own request names:
+    one per product the request names, each naming its product in the request's order."""
     if not resp.result.body:
         raise CalculationFailed(f"no result yet (state {S.Name(resp.state)})")
     opened = env.open_envelope(resp.result, federation.key_of)
@@ -133,7 +177,30 @@ def checked_result(resp: rpb.GetResultResponse, federation: Federation, cid: str
     if opened.body.message_type == MT.MESSAGE_TYPE_REFUSAL:
         raise CalculationFailed(f"result withheld by the key holder: {cpb.RefusalCode.Name(opened.payload.code)}: "
                                 f"{opened.payload.message}")
-    return opened.payload.result_json
+    docs = list(opened.payload.batch_results_json) or [opened.payload.result_json]
+    req = env.open_envelope(resp.calculation_request, federation.key_of).payload
+    wanted = [f"{req.target_organisation}/{item.product_id}" for item in req.products]
+    try:
+        released = [json.loads(d)["product"] for d in docs]
+    except (ValueError, KeyError, TypeError):
+        raise CalculationFailed(f"the result of {cid} is not a tanji.result/1 document") from None
+    if released != wanted or docs[0] != opened.payload.result_json:
+        raise CalculationFailed(f"the result of {cid} names {released}; the calculation asked for {wanted}")
+    return docs
+
+
+def write_results(docs: list[bytes], out: Path) -> list[Path]:
+    """`out/result.json` for one product; for a batch `out/results/<PRODUCT>.json`, one per product."""
+    if len(docs) == 1:
+        targets = [out / "result.json"]
+    else:
+        targets = [out / "results" / f"{json.loads(d)['product'].split('/', 1)[1]}.json" for d in docs]
+    for path, doc in zip(targets, docs, strict=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(doc)
+        tmp.replace(path)
+    return targets
 
 
 def pinned_key_holder(request: epb.Envelope, federation: Federation, cid: str) -> str:

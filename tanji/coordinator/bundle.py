@@ -68,12 +68,17 @@ def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federatio
     files["log.json"] = json.dumps(log, indent=1).encode()
     if result.body.message_type == env.MT.MESSAGE_TYPE_RESULT:
         files["result.json"] = result.payload.result_json
+        batch = list(request.payload.products) if result.payload.batch_results_json else []
+        for item, doc in zip(batch, result.payload.batch_results_json, strict=False):
+            files[f"results/{item.product_id}.json"] = doc
     files["federation.json"] = Path(federation_file).read_bytes()
     files["federation.sig"] = Path(federation_sig).read_bytes()
     req = request.payload
     manifest = {
         "schema": BUNDLE_SCHEMA, "calculation": cid, "requester": request.body.sender,
         "product": f"{req.target_organisation}/{req.products[0].product_id}",
+        **({"products": [f"{req.target_organisation}/{i.product_id}" for i in req.products]}
+           if len(req.products) > 1 else {}),
         "method": {"name": request.body.method_profile.name, "version": request.body.method_profile.version},
         "key_holder": req.key_holder, "key_fingerprint": calc.key_fingerprint.hex(),
         "ckks_params_hash": calc.params_hash.hex(), "preset": preset,

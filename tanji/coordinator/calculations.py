@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC
 from typing import cast
 
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 
 from tanji.coordinator import db
 from tanji.coordinator.states import FINAL_NAMES, SETTLED, CalcState, PairState
-from tanji.coordinator.transactions import Core, accepted, refused, stored
+from tanji.coordinator.transactions import Core, accepted, refused, reopen, stored
 from tanji.infra.observability import event
 from tanji.methodology.formats.result import released_lifetime
 from tanji.protocol import envelope as env
@@ -82,14 +83,7 @@ class Calculations:
         kh = self.core.federation.parties.get(req.key_holder)
         if kh is None or kh.role != ROLE_KEY_HOLDER or req.key_holder in (body.sender, COORDINATOR_ID):
             raise Refusal(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER, f"{req.key_holder!r} is not a listed key holder")
-        if len(req.products) != 1:
-            raise Refusal(cpb.REFUSAL_CODE_MALFORMED, "this coordinator calculates one product per calculation")
-        try:  # a declaration (positive lifetime energy) or a product footprint (0 kWh, no declaration)
-            released_lifetime(req.products[0].lifetime_energy_kwh, req.products[0].declaration_json)
-        except ValueError as exc:
-            raise Refusal(cpb.REFUSAL_CODE_MALFORMED, f"products[0]: {exc}") from None
-        root = (req.target_organisation, req.products[0].product_id)
-        pairs = reachable(s, root)  # refuses naming what no node serves
+        root, pairs = batch_pairs(s, req)  # refuses naming what no node serves
         calc = db.Calculation(id=cid, requester=body.sender, key_holder=req.key_holder,
                               state=CalcState.AWAITING_KEY.value, request_hash=opened.hash,
                               auditors=list(req.auditors) or [body.sender],
@@ -149,7 +143,9 @@ class Calculations:
                 failure_party=failed_by)
             resp.updated_at.FromDatetime(calc.updated_at)
             if not party or party == calc.requester:
-                for tier, (declared, answered) in sorted(tier_progress(s, pairs).items()):
+                req = reopen(s, calc.request_hash).payload
+                targets = [(req.target_organisation, i.product_id) for i in req.products]
+                for tier, (declared, answered) in sorted(tier_progress(s, pairs, targets).items()):
                     resp.tiers.add(tier=tier, declared=declared, answered=answered)
             return resp
 
@@ -190,6 +186,35 @@ def not_approved(root: tuple[str, str], pair: tuple[str, str], buyer: tuple[str,
                    else "a supplier in this chain has not approved its buyer as a customer")
 
 
+def batch_pairs(s, req) -> tuple[tuple[str, str], list[tuple[str, str]]]:
+    """(root pair, every pair reached) of a calculation request: one product, or a batch of the
+    requester's products (DESIGN §6), one slot block each. The first target is the root pair; it
+    answers for the whole batch, so no target may lie in another target's chain (it would be
+    answered twice, once as a target and once as a supplier): such a batch is refused by name."""
+    items = list(req.products)
+    if not items or len(items) != max(1, req.batch_size):
+        raise Refusal(cpb.REFUSAL_CODE_MALFORMED,
+                      f"the request names {len(items)} products for a batch of {max(1, req.batch_size)}")
+    names = [i.product_id for i in items]
+    if len(set(names)) != len(names):
+        raise Refusal(cpb.REFUSAL_CODE_MALFORMED, "the batch names a product twice")
+    for i, item in enumerate(items):
+        try:  # a declaration (positive lifetime energy) or a product footprint (0 kWh, no declaration)
+            released_lifetime(item.lifetime_energy_kwh, item.declaration_json)
+        except ValueError as exc:
+            raise Refusal(cpb.REFUSAL_CODE_MALFORMED, f"products[{i}]: {exc}") from None
+    targets = [(req.target_organisation, n) for n in names]
+    seen: list[tuple[str, str]] = []
+    for target in targets:
+        reached = reachable(s, target)
+        inner = [t for t in targets if t != target and t in reached]
+        if inner:
+            raise Refusal(cpb.REFUSAL_CODE_MALFORMED,
+                          f"{inner[0][1]} is in the supply chain of {target[1]}: calculate it in another batch")
+        seen += [p for p in reached if p not in seen and (p == targets[0] or p not in targets)]
+    return targets[0], seen
+
+
 def reachable(s, root: tuple[str, str]) -> list[tuple[str, str]]:
     """Every (organisation, product) the registered supply edges reach from `root`; refused naming
     the first that no registered node serves, or an edge whose supplier has not approved its buyer
@@ -222,10 +247,11 @@ def reachable(s, root: tuple[str, str]) -> list[tuple[str, str]]:
     return seen
 
 
-def tier_progress(s, pairs: list[db.CalcPair]) -> dict[int, tuple[int, int]]:
+def tier_progress(s, pairs: list[db.CalcPair],
+                  targets: Sequence[tuple[str, str]] = ()) -> dict[int, tuple[int, int]]:
     """Tier -> (products requested, products settled): each pair at the longest path from the root
     over the registered edges between the calculation's pairs (a merged request waits for its
-    deepest buyer)."""
+    deepest buyer); a batch's `targets` all stand at the root."""
     keys = {(p.org, p.product): p for p in pairs}
     roots = [k for k, p in keys.items() if p.is_root]
     if not roots:
@@ -233,6 +259,7 @@ def tier_progress(s, pairs: list[db.CalcPair]) -> dict[int, tuple[int, int]]:
     children: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
     for e in s.scalars(select(db.SupplyEdge).where(db.SupplyEdge.buyer.in_({k[0] for k in keys}))):
         buyer, supplier = (e.buyer, e.buyer_product), (e.supplier, e.supplier_product)
+        buyer = roots[0] if buyer in targets else buyer
         if buyer in keys and supplier in keys:
             children[buyer].append(supplier)
     tier = {roots[0]: 0}

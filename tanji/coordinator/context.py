@@ -57,6 +57,13 @@ class CalcContext:
         return Binding.of(self.request, self.key_announcement)
 
     @property
+    def targets(self) -> list[tuple[str, str]]:
+        """(requester, product) of every target of the calculation, in its batch order: the root
+        pair stands for all of them (the requester answers its whole batch in one step, DESIGN §6)."""
+        req = self.request.payload
+        return [(req.target_organisation, item.product_id) for item in req.products]
+
+    @property
     def width(self) -> int:
         """Slots every ciphertext of the calculation carries, as its key holder announced."""
         return (self.key_announcement.payload.width if self.key_announcement else 0) or slots.WIDTH

@@ -72,8 +72,8 @@ class Routing:
         buyer_pair = self.answered_pair(s, ctx, opened)
         if opened.body.receiver != r.supplier:
             raise Refusal(cpb.REFUSAL_CODE_WRONG_RECEIVER, "a request is addressed to the supplier it names")
-        edge = s.get(db.SupplyEdge, (buyer_pair.org, buyer_pair.product, r.supplier, r.product_id))
-        if edge is None:
+        buyer_products = [t[1] for t in ctx.targets] if buyer_pair.is_root else [buyer_pair.product]
+        if not any(s.get(db.SupplyEdge, (buyer_pair.org, bp, r.supplier, r.product_id)) for bp in buyer_products):
             raise Refusal(cpb.REFUSAL_CODE_UNEXPECTED,
                           f"{buyer_pair.org}/{buyer_pair.product} has no registered input {r.supplier}/{r.product_id}")
         if list(opened.body.object_hashes) != [r.weight_object_hash]:
@@ -97,8 +97,9 @@ class Routing:
                 raise Refusal(cpb.REFUSAL_CODE_UNEXPECTED,
                               f"declared request to {d.supplier}/{d.product_id} was not received")
             declared.add((d.supplier, d.product_id))
+        products = [t[1] for t in ctx.targets] if pair.is_root else [pair.product]  # a batch: every target's
         registered = {(e.supplier, e.supplier_product) for e in s.scalars(select(db.SupplyEdge).where(
-            db.SupplyEdge.buyer == pair.org, db.SupplyEdge.buyer_product == pair.product))}
+            db.SupplyEdge.buyer == pair.org, db.SupplyEdge.buyer_product.in_(products)))}
         if declared != registered:
             raise Refusal(cpb.REFUSAL_CODE_UNEXPECTED,
                           f"{pair.org}/{pair.product} declared {sorted(declared)} but registered {sorted(registered)}")
@@ -108,11 +109,15 @@ class Routing:
         self.dispatch_ready(s, ctx)
 
     # ------------------------------------------------------------ merging (step 4)
-    def _buyers(self, s, pairs: dict) -> dict:
+    def _buyers(self, s, ctx: CalcContext, pairs: dict) -> dict:
+        """Supplier product -> the pairs that buy it; the root pair buys for every target of a batch."""
+        root = next((p for p in pairs.values() if p.is_root), None)
+        as_pair = {**({t: root for t in ctx.targets} if root is not None else {}), **pairs}
         buyers = defaultdict(list)
         for e in s.scalars(select(db.SupplyEdge)):
-            if (e.buyer, e.buyer_product) in pairs:
-                buyers[(e.supplier, e.supplier_product)].append(pairs[(e.buyer, e.buyer_product)])
+            buyer = as_pair.get((e.buyer, e.buyer_product))
+            if buyer is not None and buyer not in buyers[(e.supplier, e.supplier_product)]:
+                buyers[(e.supplier, e.supplier_product)].append(buyer)
         return buyers
 
     def dispatch_ready(self, s, ctx: CalcContext) -> None:
@@ -126,7 +131,7 @@ class Routing:
         while changed:
             changed = False
             pairs = {(p.org, p.product): p for p in self.core.pairs(s, ctx.id)}
-            buyers = self._buyers(s, pairs)
+            buyers = self._buyers(s, ctx, pairs)
             for key, pair in sorted(pairs.items()):
                 if pair.is_root or pair.state != PairState.WAITING.value:
                     continue

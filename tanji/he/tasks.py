@@ -27,7 +27,7 @@ __all__ = [
     "HEError", "KeyMismatch", "LevelMismatch", "MalformedCiphertext", "OutOfLevels", "ParameterMismatch",
 ]
 
-WIDTH = slots.WIDTH  # one product block per calculation (batches: DESIGN §6, later); + citation slots
+WIDTH = slots.WIDTH  # one product block; a batch carries one per product (DESIGN §6), then citation slots
 
 #: wire refusal code for each HE failure
 REFUSAL_CODES = {
@@ -121,16 +121,22 @@ class Answer(NamedTuple):
     weights: list[tuple[bytes, float]]
 
 
-def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted: list[float], warnings: int,
-           quantities: list[float], width: int = WIDTH, cited: Sequence[int] = ()) -> Answer:
+def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted: list[float],
+           warnings: int | Sequence[int], quantities: Sequence[float | Sequence[float]], width: int = WIDTH,
+           cited: Sequence[int] = (), blocks: int = 1, warn_blocks: Sequence[int] | None = None) -> Answer:
     """A node's whole answer to one request.
 
     `parts` are (Enc(w) in one quantity unit, factor converting that unit to the
-    product's unit); None means the requester's own target, answered with w = 1.
+    product's unit); None means the requester's own target(s), answered with w = 1.
     The contribution is Σ Enc(w_u) ⊙ (c_u·own) + R at the output level, R a fresh
     encryption of the warning count n·e6 and of a 1 in the citation slot of each
     factor cited (`cited`: slot indices); each request is q_i·Σ c_u·Enc(w_u) + Enc(0).
     Conversion factors fold into the plaintext multipliers, so they cost no level.
+
+    A batch of `blocks` products (DESIGN §6): `own_weighted` is one block (the same product in
+    every block: w differs per block) or one per block (the requester's targets, side by side);
+    `warnings` is one count, added in `warn_blocks` (None: every block), or one per block; a
+    quantity is one q, or one per block (the requester's: q of target b in block b, 0 elsewhere).
     """
     ctx = _public(context)
     if parts is None:
@@ -140,19 +146,49 @@ def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted
     else:
         weights = [(ctx.deserialize(b, min_level=1, width=width), c) for b, c in parts]
         used = list(parts)
+    own_vec = _per_block(own_weighted, blocks, "own(p)")
+    counts = [float(warnings)] * blocks if isinstance(warnings, (int, float)) else [float(n) for n in warnings]
+    if len(counts) != blocks:
+        raise ValueError(f"{len(counts)} warning counts for {blocks} blocks")
+    chosen = set(range(blocks)) if warn_blocks is None else set(warn_blocks)
+    if not chosen <= set(range(blocks)):
+        raise ValueError(f"warning blocks {sorted(chosen)} outside 0..{blocks - 1}")
     addend = [0.0] * width
-    addend[slots.WARNINGS] = float(warnings)
+    for b in sorted(chosen):
+        addend[b * WIDTH + slots.WARNINGS] = counts[b]
     for i in cited:
-        if not WIDTH <= i < width:
-            raise ValueError(f"citation slot {i} outside {WIDTH}..{width - 1}")
+        if not WIDTH * blocks <= i < width:
+            raise ValueError(f"citation slot {i} outside {WIDTH * blocks}..{width - 1}")
         addend[i] += 1.0
     fresh = chain.fresh(ctx, addend)
-    contribution = chain.contribution(ctx, weights, own_weighted, fresh)
+    contribution = chain.contribution(ctx, weights, own_vec, fresh)
     requests = []
     for q in quantities:
-        reqs = [chain.request(ctx, w, c * q) for w, c in weights]
+        if isinstance(q, (int, float)):
+            reqs = [chain.request(ctx, w, c * q) for w, c in weights]
+        else:
+            qv = _spread(q, blocks, width)
+            reqs = [chain.request(ctx, w, [c * x for x in qv]) for w, c in weights]
         requests.append(ctx.serialize(ctx.add_many(reqs)))
     return Answer(ctx.serialize(contribution), requests, ctx.serialize(fresh), used)
+
+
+def _per_block(own_weighted: Sequence[float], blocks: int, what: str) -> list[float]:
+    """One WIDTH block repeated `blocks` times, or `blocks` blocks as given."""
+    own_list = [float(x) for x in own_weighted]
+    if len(own_list) == WIDTH:
+        return own_list * blocks
+    if len(own_list) == WIDTH * blocks:
+        return own_list
+    raise ValueError(f"{what} has {len(own_list)} slots: need {WIDTH} or {WIDTH * blocks}")
+
+
+def _spread(per_block: Sequence[float], blocks: int, width: int) -> list[float]:
+    """q_b over block b's slots, 0 in the citation slots (a request carries no citation)."""
+    if len(per_block) != blocks:
+        raise ValueError(f"{len(per_block)} quantities for {blocks} blocks")
+    out = [float(q) for q in per_block for _ in range(WIDTH)]
+    return out + [0.0] * (width - len(out))
 
 
 def recompute_contribution(context: bytes, weights: list[tuple[bytes, float]], own_weighted: list[float],

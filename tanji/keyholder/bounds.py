@@ -58,10 +58,11 @@ def noise_sample(values: np.ndarray, blocks: int, citation_slots: int) -> float:
 
 
 def reached_precision(values: np.ndarray, blocks: int, citation_slots: int, preset_precision: float,
-                      cid: str) -> float:
-    """The relative precision the released figures can honestly state (see the module docstring)."""
-    block = values[:slots.WIDTH]
-    largest = float(np.max(np.abs(block[:slots.CHECK - 1])))  # the weighted figures (not the warning count)
+                      cid: str, block: int = 0) -> float:
+    """The relative precision block `block`'s released figures can honestly state (see the module
+    docstring): the noise is sampled over every block, against this block's largest figure."""
+    figures = slots.block(values, block)
+    largest = float(np.max(np.abs(figures[:slots.CHECK - 1])))  # the weighted figures (not the warning count)
     if largest == 0.0:
         return preset_precision
     noise = noise_sample(values, blocks, citation_slots)

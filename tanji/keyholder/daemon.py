@@ -21,20 +21,13 @@ from tanji.he import tasks as he_work
 from tanji.infra.party_client import PartyClient, Undeliverable
 from tanji.infra.runtime import he_worker_context, open_channel, stop_on_signals
 from tanji.infra.telemetry import TimedPool
-from tanji.keyholder import bounds, lifecycle
+from tanji.keyholder import lifecycle, release
 from tanji.keyholder.recheck import recheck, verified_evidence
 from tanji.keyholder.store import KeyedCalculation, KeyFileTaken, KeyHolderStore
-from tanji.methodology import profiles, slots
-from tanji.methodology.formats.result import (
-    FactorSetRef,
-    FallbackRef,
-    build_result,
-    committed_declaration,
-    released_lifetime,
-)
+from tanji.methodology import slots
 from tanji.protocol import envelope as env
 from tanji.protocol import limits, messages
-from tanji.protocol.fallbacks import taken
+from tanji.protocol.fallbacks import Taken, taken
 from tanji.protocol.federation import ANCHOR_FILE, Federation, FederationFile
 from tanji.protocol.identity import COORDINATOR_ID, is_calculation_id
 from tanji.protocol.messages import Binding
@@ -50,7 +43,6 @@ from tanji.v1 import requester_pb2_grpc as rgrpc
 log = logging.getLogger("tanji.keyholder")
 MT = epb.MessageType
 #: where the audit bundle of a calculation is published, next to its result.json
-BUNDLE_NAME = "bundle.tar"
 
 
 class KeyHolder:
@@ -216,12 +208,15 @@ class KeyHolder:
         self.store.destroy_secret(cid)
         try:
             named = self._fallbacks(req, agg, item.evidence)
-            result_json = self._release(req, agg, attestations, np.asarray(values), precision, max_value, named)
+            requester = [a for a in attestations if a.body.sender == req.body.sender]
+            released = release.documents(req, np.asarray(values), precision, max_value, named,
+                                         list(requester[0].payload.requester_warnings) if requester else [])
             counts = self._citations(req, agg, np.asarray(values))
         except Refusal as exc:
             self._refuse(req, exc.code, exc.message, final=True)
             return
-        result = epb.Result(result_json=result_json, attestation_hashes=[a.hash for a in attestations])
+        result = epb.Result(result_json=released[0], attestation_hashes=[a.hash for a in attestations],
+                            batch_results_json=released if len(released) > 1 else [])
         sealed = env.seal(messages.result(result, calculation_id=cid, sender=self.party, receiver=req.body.sender,
                                           binding=self._binding(req), answers=agg.hash), self.key)
         report = self._citation_report(req, agg, counts) if counts is not None else None
@@ -255,38 +250,11 @@ class KeyHolder:
             raise Refusal(cpb.REFUSAL_CODE_NOT_ATTESTED, f"{len(valid)} valid attestation(s), {need} required")
         return agg, valid
 
-    def _fallbacks(self, req: env.Opened, agg: env.Opened, evidence) -> list[FallbackRef]:
+    def _fallbacks(self, req: env.Opened, agg: env.Opened, evidence) -> list[Taken]:
         """Every fallback the aggregate sums, named from the evidence it re-checked (decision 0010)."""
         summed = list(agg.payload.contribution_hashes)
         held = verified_evidence(self.federation, evidence, req.body.calculation_id, set(summed))
-        return [FallbackRef(supplier=t.supplier, product=t.product, buyer=t.buyer, tier=t.tier)
-                for t in taken([*held, req], summed)]
-
-    def _release(self, req, agg, attestations, values: np.ndarray, precision: float, max_value: float,
-                 fallbacks: list[FallbackRef]) -> bytes:
-        block = values[:slots.WIDTH]
-        cid = req.body.calculation_id
-        bounds.check_block(block, precision, max_value, cid)
-        precision = bounds.reached_precision(values, req.payload.batch_size, req.payload.citation_slots, precision, cid)
-        block = np.where(block < 0, 0.0, block)
-        requester = [a for a in attestations if a.body.sender == req.body.sender]
-        warnings_list = list(requester[0].payload.requester_warnings) if requester else []
-        item = req.payload.products[0]
-        try:  # FORMATS 1.1 §4: the declaration the requester signed, checked against its lifetime energy;
-            # none and 0 kWh: a product footprint, released without per-kWh figures (§2)
-            declaration = committed_declaration(item.declaration_json, req.body.method_profile.name,
-                                                item.lifetime_energy_kwh)
-            lifetime = released_lifetime(item.lifetime_energy_kwh, item.declaration_json)
-        except ValueError as exc:
-            raise Refusal(cpb.REFUSAL_CODE_MALFORMED, f"the calculation request's declaration: {exc}") from None
-        result = build_result(
-            calculation=req.body.calculation_id, product=f"{req.payload.target_organisation}/{item.product_id}",
-            profile=profiles.get(req.body.method_profile.name),
-            factor_set=FactorSetRef(id=req.payload.factor_set_id, sha256=req.body.factor_set_hash.hex()),
-            total=block, lifetime_energy_kwh=lifetime, precision=precision,
-            fallbacks=fallbacks, warnings=warnings_list, audit_bundle=BUNDLE_NAME,
-            declared_unit=item.declared_unit or None, declaration=declaration)
-        return result.to_json().encode()
+        return taken([*held, req], summed)
 
     def _citations(self, req, agg, values: np.ndarray) -> list[int] | None:
         """The citation counts after the product block: whole numbers between 0 and the number of

@@ -34,10 +34,26 @@ def calc_width(batch_size: int = 1, citation_slots: int = 0) -> int:
     return WIDTH * max(1, batch_size) + citation_slots
 
 
-def citation_slots(factor_ids: Iterable[str]) -> dict[str, int]:
-    """Factor id -> its citation slot (after one product block): sorted ids, so every
+def citation_slots(factor_ids: Iterable[str], blocks: int = 1) -> dict[str, int]:
+    """Factor id -> its citation slot (after the `blocks` product blocks): sorted ids, so every
     party holding the same factor set derives the same layout."""
-    return {fid: WIDTH + i for i, fid in enumerate(sorted(factor_ids))}
+    return {fid: WIDTH * max(1, blocks) + i for i, fid in enumerate(sorted(factor_ids))}
+
+
+def blocks_of(width: int, n_citation_slots: int) -> int:
+    """The product blocks of a calculation whose ciphertexts carry `width` slots (0 if none fit)."""
+    rest = width - n_citation_slots
+    return rest // WIDTH if rest > 0 and rest % WIDTH == 0 else 0
+
+
+def block(values, b: int) -> np.ndarray:
+    """Block `b`'s WIDTH slots of a decrypted vector."""
+    return np.asarray(values[b * WIDTH:(b + 1) * WIDTH], dtype=float)
+
+
+def max_blocks(slot_count: int, n_citation_slots: int) -> int:
+    """How many product blocks a preset with `slot_count` slots holds beside the citation slots."""
+    return max(0, (slot_count - n_citation_slots) // WIDTH)
 
 
 def zeros() -> np.ndarray:

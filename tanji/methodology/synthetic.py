@@ -53,12 +53,16 @@ class Shape:
     depth: int
     fan_out: int
     seed: int = 0
+    #: declared pack models of the pack maker (a catalogue: DESIGN §6), the first `PACK`
+    packs: int = 1
 
     def check(self) -> None:
         if self.depth < 1:
             raise ValueError("--depth must be at least 1")
         if self.fan_out < 1:
             raise ValueError("--fan-out must be at least 1")
+        if self.packs < 1:
+            raise ValueError("--packs must be at least 1")
         if self.organisations < self.depth + 1:
             raise ValueError(f"--orgs {self.organisations} cannot fill {self.depth} tiers below the pack "
                              f"(at least {self.depth + 1})")
@@ -164,10 +168,37 @@ def generate(shape: Shape) -> dict[str, dict[str, Any]]:
                 product["activities"].append({"kind": "direct", "amount": 35.0, "unit": "kgCO2e",
                                               "stage": "end_of_life", "data_source": "secondary"})
                 product["declaration"] = dict(DECLARATION)
+            products = [product, *catalogue(product, shape.packs - 1)] if org == PACK_ORG else [product]
             docs[f"{org}.json"] = {"schema": "tanji.node-data/1",
                                    "organisation": {"id": org, "name": org.title(), "country": country},
-                                   "products": [product]}
+                                   "products": products}
     return docs
+
+
+#: the amounts of a record that scale with a pack model's size
+_SCALED = ("amount", "mass", "quantity")
+
+
+def catalogue(product: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """`n` further models of a declared pack, sized from 0.6× to 1.4× of it (ids `<ID>-M01`…): the
+    same suppliers and records, every amount, input quantity, mass and rated energy scaled, so a
+    catalogue of pack models shares one supply chain (DESIGN §6)."""
+    out = []
+    for i in range(1, n + 1):
+        k = 0.6 + 0.8 * (i - 1) / max(1, n - 1) if n > 1 else 0.75
+        model = json.loads(json.dumps(product))
+        model["id"], model["name"] = f"{product['id']}-M{i:02d}", f"{product.get('name', product['id'])}, {k:.2f}×"
+        for record in [*model.get("activities", []), *model.get("inputs", [])]:
+            for key in _SCALED:
+                if isinstance(record.get(key), (int, float)):
+                    record[key] = round(record[key] * k, 6)
+        declaration = model.get("declaration")
+        if declaration is not None:
+            declaration["model"] = f"{declaration['model']}-M{i:02d}"
+            for key in ("mass_kg", "rated_energy_kwh"):
+                declaration[key] = round(declaration[key] * k, 6)
+        out.append(model)
+    return out
 
 
 def write(shape: Shape, out: Path) -> tuple[str, str]:

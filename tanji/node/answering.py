@@ -10,13 +10,14 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass
 
 from tanji.he import tasks as he_work
 from tanji.methodology import profiles, slots, units
 from tanji.methodology.footprint import own
 from tanji.methodology.formats.nodedata import FederatedInput, Product
 from tanji.node import outbox
-from tanji.node.keys import announcement, binding, layout, require_key
+from tanji.node.keys import announcement, batch_blocks, binding, layout, require_key
 from tanji.node.site import Site
 from tanji.node.store import CalcRecord, Handled
 from tanji.protocol import envelope as env
@@ -36,26 +37,47 @@ def requested_inputs(product: Product) -> list[tuple[int, FederatedInput]]:
     return [(j, inp) for j, inp in enumerate(product.inputs) if inp.quantity > 0]
 
 
-def answer(site: Site, opened: env.Opened, product_id: str, parts, depth_remaining: int) -> None:
-    cid = opened.body.calculation_id
-    ck = require_key(site, cid)
+def _checked(site: Site, opened: env.Opened, product_ids: list[str], depth_remaining: int):
+    """(accepted key, method profile, products) for answering `product_ids`, or a named refusal."""
+    ck = require_key(site, opened.body.calculation_id)
     ka = announcement(ck)
     for field, mine, code in (("key_fingerprint", ka.payload.key_fingerprint, cpb.REFUSAL_CODE_WRONG_KEY),
                               ("ckks_params_hash", ka.payload.ckks_params_hash, cpb.REFUSAL_CODE_WRONG_KEY),
                               ("factor_set_hash", ka.body.factor_set_hash, cpb.REFUSAL_CODE_FACTOR_SET_MISMATCH)):
         if getattr(opened.body, field) != mine and opened.body.message_type != MT.MESSAGE_TYPE_CALCULATION_REQUEST:
             raise Refusal(code, f"request names another {field} than the calculation's")
-    try:
-        product = site.data.model.product(product_id)
-    except KeyError:
-        raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PRODUCT, f"{site.org} serves no product {product_id!r}") from None
+    products = []
+    for product_id in product_ids:
+        try:
+            products.append(site.data.model.product(product_id))
+        except KeyError:
+            raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PRODUCT, f"{site.org} serves no product {product_id!r}") from None
     try:
         profile = profiles.get(ka.body.method_profile.name)
     except ValueError as exc:
         raise Refusal(cpb.REFUSAL_CODE_METHOD_MISMATCH, str(exc)) from None
-    if requested_inputs(product) and depth_remaining == 0:
-        raise Refusal(cpb.REFUSAL_CODE_DEPTH_EXCEEDED,
-                      f"{site.org}/{product_id} has federated inputs but the declared depth bound is exhausted")
+    for product in products:
+        if requested_inputs(product) and depth_remaining == 0:
+            raise Refusal(cpb.REFUSAL_CODE_DEPTH_EXCEEDED,
+                          f"{site.org}/{product.id} has federated inputs but the declared depth bound is exhausted")
+    return ck, profile, products
+
+
+def _compute(site: Site, label: str, *args) -> he_work.Answer:
+    try:
+        return site.compute(he_work.answer, *args)
+    except he_work.OutOfLevels as exc:
+        raise Refusal(cpb.REFUSAL_CODE_INSUFFICIENT_LEVELS, f"{site.org}/{label}: {exc}") from None
+    except he_work.HEError as exc:
+        raise Refusal(cpb.REFUSAL_CODE_MALFORMED, f"{site.org}/{label}: {exc}") from None
+
+
+def answer(site: Site, opened: env.Opened, product_id: str, parts, depth_remaining: int,
+           blocks: tuple[int, ...] = ()) -> None:
+    """Answer one product: the requester's one target (`parts` None: w = 1) or a merged request.
+    `blocks`: the batch blocks the buyers' signed requests say it reaches (() = every block)."""
+    cid = opened.body.calculation_id
+    ck, profile, (product,) = _checked(site, opened, [product_id], depth_remaining)
     part = own(product, site.org, site.data.model.organisation.country, site.factors.by_id, profile)
     weighted = (part.vector * slots.WEIGHTED).tolist()
     n_warnings = int(part.vector[slots.WARNINGS])
@@ -63,13 +85,44 @@ def answer(site: Site, opened: env.Opened, product_id: str, parts, depth_remaini
     qs = [inp.quantity for _, inp in requested_inputs(product)]
     width, citation = layout(site, cid)
     cited = sorted(citation[f] for f in part.cited) if citation else []
-    try:
-        answered = site.compute(he_work.answer, ck.context, scaled_parts, weighted, n_warnings, qs, width, cited)
-    except he_work.OutOfLevels as exc:
-        raise Refusal(cpb.REFUSAL_CODE_INSUFFICIENT_LEVELS, f"{site.org}/{product_id}: {exc}") from None
-    except he_work.HEError as exc:
-        raise Refusal(cpb.REFUSAL_CODE_MALFORMED, f"{site.org}/{product_id}: {exc}") from None
-    _emit(site, opened, product, part, answered, depth_remaining)
+    answered = _compute(site, product_id, ck.context, scaled_parts, weighted, n_warnings, qs, width, cited,
+                        batch_blocks(site, cid), blocks or None)
+    sent = [Emitted(product.id, j, inp, blocks) for j, inp in requested_inputs(product)]
+    record = local_record(site, product.id, part.vector.tolist(), part.warnings, sorted(part.cited))
+    _emit(site, opened, product.id, sent, answered, depth_remaining, record, part.warnings)
+
+
+def answer_targets(site: Site, opened: env.Opened, product_ids: list[str], depth_remaining: int) -> None:
+    """The requester's own calculation: its target, or a batch of targets (DESIGN §6) answered in
+    one step — own(P_b) in block b, q of P_b's inputs in block b only, each request naming block b
+    — so one contribution and one declaration carry the whole catalogue."""
+    if len(product_ids) == 1:
+        answer(site, opened, product_ids[0], parts=None, depth_remaining=depth_remaining)
+        return
+    cid = opened.body.calculation_id
+    ck, profile, products = _checked(site, opened, product_ids, depth_remaining)
+    k = batch_blocks(site, cid)
+    if k != len(products):
+        raise Refusal(cpb.REFUSAL_CODE_SLOT_LAYOUT_MISMATCH,
+                      f"the key holds {k} product blocks; the request names {len(products)} products")
+    country = site.data.model.organisation.country
+    parts = [own(p, site.org, country, site.factors.by_id, profile) for p in products]
+    weighted = [x for part in parts for x in (part.vector * slots.WEIGHTED).tolist()]
+    counts = [int(part.vector[slots.WARNINGS]) for part in parts]
+    width, citation = layout(site, cid)
+    cited_ids = sorted(set().union(*(part.cited for part in parts)))
+    cited = sorted(citation[f] for f in cited_ids) if citation else []
+    sent, qs = [], []
+    for b, product in enumerate(products):
+        for j, inp in requested_inputs(product):
+            sent.append(Emitted(product.id, j, inp, (b,)))
+            qs.append([inp.quantity if c == b else 0.0 for c in range(k)])
+    answered = _compute(site, product_ids[0], ck.context, weights(site, cid, products[0], None), weighted, counts,
+                        qs, width, cited, k)
+    warnings = [w for part in parts for w in part.warnings]
+    record = local_record(site, products[0].id, [x for part in parts for x in part.vector.tolist()], warnings,
+                          cited_ids, batch=product_ids)
+    _emit(site, opened, products[0].id, sent, answered, depth_remaining, record, warnings)
 
 
 def weights(site: Site, cid: str, product, parts) -> list[tuple[bytes, float]] | None:
@@ -90,22 +143,33 @@ def weights(site: Site, cid: str, product, parts) -> list[tuple[bytes, float]] |
     return out
 
 
-def _emit(site: Site, opened: env.Opened, product, part, answered: he_work.Answer, depth_remaining: int) -> None:
+@dataclass(frozen=True)
+class Emitted:
+    """One request an answer sends: for `product`'s input `index`, reaching batch `blocks`."""
+    product: str
+    index: int
+    input: FederatedInput
+    blocks: tuple[int, ...]
+
+
+def _emit(site: Site, opened: env.Opened, product_id: str, sent: list[Emitted], answered: he_work.Answer,
+          depth_remaining: int, record: bytes, warnings: list[str]) -> None:
     """Seal every envelope of this answer and store them, their objects and the record in one
     transaction; pushing follows."""
     cid = opened.body.calculation_id
     bound = binding(site, cid)
-    requests: list[tuple[epb.Envelope, int]] = []   # (sealed REQUEST, input index)
+    requests: list[tuple[epb.Envelope, Emitted]] = []   # (sealed REQUEST, what it is for)
     objects: list[tuple[bytes, bytes]] = []
     declared = epb.Declaration()
-    for (index, inp), ct in zip(requested_inputs(product), answered.requests, strict=False):
+    for item, ct in zip(sent, answered.requests, strict=True):
+        inp = item.input
         digest = hashlib.sha256(ct).digest()
         objects.append((digest, ct))
         request = epb.Request(supplier=inp.supplier, product_id=inp.product, quantity_unit=inp.unit,
-                              depth_remaining=depth_remaining - 1, weight_object_hash=digest)
+                              depth_remaining=depth_remaining - 1, weight_object_hash=digest, blocks=item.blocks)
         sealed = env.seal(messages.request(request, calculation_id=cid, sender=site.org, receiver=inp.supplier,
                                            binding=bound, answers=opened.hash, objects=[digest]), site.key)
-        requests.append((sealed, index))
+        requests.append((sealed, item))
         declared.requests.add(supplier=inp.supplier, product_id=inp.product, quantity_unit=inp.unit,
                               weight_object_hash=digest, request_hash=env.message_hash(sealed))
     body = messages.declaration(declared, calculation_id=cid, sender=site.org, receiver=COORDINATOR_ID,
@@ -115,25 +179,24 @@ def _emit(site: Site, opened: env.Opened, product, part, answered: he_work.Answe
     c_digest = hashlib.sha256(answered.contribution).digest()
     objects.append((c_digest, answered.contribution))
     salt = os.urandom(32)
-    record = local_record(site, product.id, part.vector.tolist(), part.warnings, sorted(part.cited))
     contribution = env.seal(messages.contribution(
-        epb.Contribution(product_id=product.id, ciphertext_hash=c_digest,
+        epb.Contribution(product_id=product_id, ciphertext_hash=c_digest,
                          record_commitment=hashlib.sha256(salt + record).digest()),
         calculation_id=cid, sender=site.org, receiver=COORDINATOR_ID, binding=bound, answers=opened.hash,
         objects=[c_digest]), site.key)
     with site.store.sessions.begin() as s:
         for digest, content in objects:
             outbox.queue_ciphertext(s, cid, digest, content)
-        for sealed, index in requests:
-            outbox.queue(s, cid, opened.hash, sealed, product=product.id, input_index=index)
+        for sealed, item in requests:
+            outbox.queue(s, cid, opened.hash, sealed, product=item.product, input_index=item.index)
         outbox.queue(s, cid, opened.hash, declaration)
         h = outbox.queue(s, cid, opened.hash, contribution)
-        s.add(CalcRecord(contribution_hash=h, calculation_id=cid, product=product.id, data_version=site.version,
-                         salt=salt, record=record, warnings="\n".join(part.warnings), fresh=answered.fresh,
+        s.add(CalcRecord(contribution_hash=h, calculation_id=cid, product=product_id, data_version=site.version,
+                         salt=salt, record=record, warnings="\n".join(warnings), fresh=answered.fresh,
                          weights=pack_weights(answered.weights)))
         s.add(Handled(hash=opened.hash, calculation_id=cid, kind=opened.type_name, data_version=site.version,
-                      outcome=f"answered {product.id}: {len(requests)} requests sent"))
-    log.info("%s answered %s for %s: contribution + %d requests", site.org, product.id, cid[:8], len(requests))
+                      outcome=f"answered {product_id}: {len(requests)} requests sent"))
+    log.info("%s answered %s for %s: contribution + %d requests", site.org, product_id, cid[:8], len(requests))
 
 
 def local_record(site: Site, product_id: str, vector: list[float], warnings: list[str], cited: list[str],

@@ -14,7 +14,7 @@ import hashlib
 
 from tanji.he import tasks
 from tanji.node import evidence
-from tanji.node.keys import layout, require_key
+from tanji.node.keys import batch_blocks, layout, require_key
 from tanji.node.site import Site
 from tanji.protocol import envelope as env
 from tanji.protocol import limits
@@ -108,3 +108,24 @@ def check_weights(site: Site, merged: env.Opened) -> None:
             raise Refusal(cpb.REFUSAL_CODE_HASH_MISMATCH,
                           f"the merged request to {mr.supplier}/{mr.product_id}: its Enc(w) is not the sum of its "
                           "buyers' signed requests")
+
+
+def signed_blocks(site: Site, merged: env.Opened) -> tuple[int, ...]:
+    """The batch blocks (DESIGN §6) whose targets reach this merged request, from its buyers' signed
+    REQUESTs (checked by `signed_buyers`): their union; () is every block — a one-product
+    calculation, or a buyer that names none. This node adds its warning count in those blocks only,
+    so each target's count is what its own calculation would give."""
+    held = {o.hash: o for o in evidence.of_calculation(site.store, merged.body.calculation_id)
+            if o.body.message_type == MT.MESSAGE_TYPE_REQUEST}
+    blocks: set[int] = set()
+    for part in merged.payload.parts:
+        for ref in part.requests:
+            named = list(held[ref.request_hash].payload.blocks) if ref.request_hash in held else []
+            if not named:
+                return ()
+            blocks.update(named)
+    total = batch_blocks(site, merged.body.calculation_id)
+    if any(b >= total for b in blocks):
+        raise Refusal(cpb.REFUSAL_CODE_MALFORMED,
+                      f"a buyer's request names batch block {max(blocks)}; the calculation has {total}")
+    return tuple(sorted(blocks))

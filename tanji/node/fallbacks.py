@@ -12,8 +12,9 @@ from tanji.methodology import slots
 from tanji.methodology.footprint import fallback
 from tanji.node import evidence, outbox
 from tanji.node.answering import local_record, pack_weights, weights
+from tanji.node.buyers import signed_blocks
 from tanji.node.death_notices import names_us, on_notice_about_us
-from tanji.node.keys import binding, layout, require_key
+from tanji.node.keys import batch_blocks, binding, layout, require_key
 from tanji.node.site import Site
 from tanji.node.store import CalcRecord, Handled, Outbox
 from tanji.protocol import envelope as env
@@ -56,7 +57,16 @@ def on_dead_supplier(site: Site, opened: env.Opened) -> None:
     weighted = (fb.vector * slots.WEIGHTED).tolist()
     width, citation = layout(site, cid)
     cited = sorted(citation[f] for f in fb.cited) if citation else []
-    result = site.compute(he_work.answer, ck.context, scaled, weighted, 1, [], width, cited)
+    k = batch_blocks(site, cid)
+    warnings: int | list[int] = 1
+    warn_blocks: tuple[int, ...] | None = None
+    if parts is None and k > 1 and answered is not None:  # a batch's target: the fallback in its own block only
+        b = [item.product_id for item in answered.payload.products].index(product.id)
+        weighted = [x if c == b else 0.0 for c in range(k) for x in weighted]
+        warnings = [1 if c == b else 0 for c in range(k)]
+    elif parts is not None and answered is not None:
+        warn_blocks = signed_blocks(site, answered) or None
+    result = site.compute(he_work.answer, ck.context, scaled, weighted, warnings, [], width, cited, k, warn_blocks)
     ct = result.contribution
     digest = hashlib.sha256(ct).digest()
     salt = os.urandom(32)

@@ -32,9 +32,9 @@ def on_key(site: Site, opened: env.Opened) -> None:
         raise Refusal(cpb.REFUSAL_CODE_FACTOR_SET_MISMATCH,
                       f"calculation uses factor set {opened.body.factor_set_hash.hex()[:16]}…, "
                       f"this node holds {site.factors.model.id} ({site.factors.sha256[:16]}…)")
-    if ka.width not in (0, slots.WIDTH, slots.calc_width(1, len(site.factors.model.factors))):
+    if ka.width not in (0, slots.WIDTH) and not slots.blocks_of(ka.width, len(site.factors.model.factors)):
         raise Refusal(cpb.REFUSAL_CODE_SLOT_LAYOUT_MISMATCH,
-                      f"the key is for {ka.width} slots; this node's layout is {slots.WIDTH} slots, plus "
+                      f"the key is for {ka.width} slots; this node's layout is {slots.WIDTH} slots per product, plus "
                       f"{len(site.factors.model.factors)} citation slots for {site.factors.model.id}")
     if ka.unit_weight_object_hash:  # the key holder's Enc(1): checked now, used for our own target
         unit = site.pull(opened.body.calculation_id, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES)
@@ -76,7 +76,15 @@ def binding(site: Site, cid: str) -> Binding:
 def layout(site: Site, cid: str) -> tuple[int, dict[str, int]]:
     """(slots per ciphertext, factor id -> citation slot) of a calculation; no citation slots: {}."""
     width = announcement(require_key(site, cid)).payload.width or slots.WIDTH
-    return width, (slots.citation_slots(site.factors.by_id) if width > slots.WIDTH else {})
+    if width == slots.WIDTH:
+        return width, {}
+    return width, slots.citation_slots(site.factors.by_id, batch_blocks(site, cid))
+
+
+def batch_blocks(site: Site, cid: str) -> int:
+    """The product blocks of a calculation (1 unless its request is a batch, DESIGN §6)."""
+    width = announcement(require_key(site, cid)).payload.width or slots.WIDTH
+    return max(1, slots.blocks_of(width, len(site.factors.model.factors)))
 
 
 def check_key_holder(site: Site, request: env.Opened) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, timedelta
 
 from tanji.infra.runtime import utcnow
 from tanji.node import buyers, evidence
-from tanji.node.answering import answer
+from tanji.node.answering import answer, answer_targets
 from tanji.node.keys import accepted_key, announcement, check_key_holder
 from tanji.node.site import Site
 from tanji.node.store import Handled, Received
@@ -32,7 +32,7 @@ def on_calculation_request(site: Site, opened: env.Opened) -> None:
     check_key_holder(site, opened)
     check_commitment(site, opened)
     evidence.keep(site.store, opened)
-    answer(site, opened, req.products[0].product_id, parts=None, depth_remaining=req.depth_bound)
+    answer_targets(site, opened, [item.product_id for item in req.products], depth_remaining=req.depth_bound)
 
 
 def check_commitment(site: Site, opened: env.Opened) -> None:
@@ -42,17 +42,17 @@ def check_commitment(site: Site, opened: env.Opened) -> None:
     whose data changed since (or a request carrying another commitment) refuses by name."""
     req = opened.payload
     try:
-        product = site.data.model.product(req.products[0].product_id)
+        products = [site.data.model.product(item.product_id) for item in req.products]
     except KeyError:
-        return  # answer() refuses the unknown product by name
+        return  # answer_targets() refuses the unknown product by name
     kept = commitment.load(site.state, opened.body.calculation_id)
     if not req.quantity_commitment or kept is None:
         raise Refusal(cpb.REFUSAL_CODE_QUANTITIES_UNCOMMITTED,
                       f"no quantity commitment for {opened.body.calculation_id} in {commitment.folder(site.state)}")
-    if commitment.commit(kept.salt, commitment.bill_of_materials(product)) != req.quantity_commitment:
+    if commitment.commit(kept.salt, commitment.batch_bill(products)) != req.quantity_commitment:
         raise Refusal(cpb.REFUSAL_CODE_COMMITMENT_MISMATCH,
-                      f"{site.org}/{product.id}: the quantities in the imported data (version {site.version}) "
-                      "are not the ones the requester committed to")
+                      f"{site.org}/{', '.join(p.id for p in products)}: the quantities in the imported data "
+                      f"(version {site.version}) are not the ones the requester committed to")
 
 
 def on_merged_request(site: Site, opened: env.Opened) -> None:
@@ -80,7 +80,8 @@ def on_merged_request(site: Site, opened: env.Opened) -> None:
     buyers.check_weights(site, opened)
     parts = [(p.quantity_unit, p.weight_object_hash) for p in mr.parts]
     evidence.keep(site.store, opened)  # its Enc(w) is kept until the calculation ends: a fallback needs it
-    answer(site, opened, mr.product_id, parts=parts, depth_remaining=mr.depth_remaining)
+    answer(site, opened, mr.product_id, parts=parts, depth_remaining=mr.depth_remaining,
+           blocks=buyers.signed_blocks(site, opened))
 
 
 def signed_calculation_request(site: Site, cid: str) -> env.Opened | None:

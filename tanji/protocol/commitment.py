@@ -40,14 +40,23 @@ def bill_of_materials(product: Product) -> list[BillLine]:
             for i in ordered]
 
 
+def batch_bill(products: Product | list[Product]) -> list[BillLine]:
+    """One product's bill, or a batch's (DESIGN §6): every target's lines, each naming its target."""
+    if isinstance(products, Product):
+        return bill_of_materials(products)
+    if len(products) == 1:
+        return bill_of_materials(products[0])
+    return [{"target": p.id, **line} for p in products for line in bill_of_materials(p)]
+
+
 def commit(salt: bytes, bill: list[BillLine]) -> bytes:
     canonical = json.dumps(bill, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return hashlib.sha256(TAG + salt + canonical).digest()
 
 
-def new(product: Product) -> Kept:
+def new(product: Product | list[Product]) -> Kept:
     salt = os.urandom(32)
-    bill = bill_of_materials(product)
+    bill = batch_bill(product)
     return Kept(salt, bill, commit(salt, bill))
 
 

@@ -10,7 +10,7 @@ checks the result names the same.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tanji.protocol import envelope as env
 from tanji.v1 import envelope_pb2 as epb
@@ -24,6 +24,11 @@ class Taken:
     supplier: str
     product: str
     buyer: str
+    #: the batch blocks (DESIGN §6) the buyer's request reaches; () is every block
+    blocks: tuple[int, ...] = field(default=(), compare=False)
+
+    def in_block(self, b: int) -> bool:
+        return not self.blocks or b in self.blocks
 
     def as_json(self) -> dict[str, object]:
         return {"supplier": self.supplier, "product": self.product, "buyer": self.buyer, "tier": self.tier}
@@ -42,8 +47,10 @@ def taken(envelopes: Iterable[env.Opened], summed: Iterable[bytes] | None = None
             continue
         notice = held.get(o.body.answers_hash)
         request = held.get(notice.body.answers_hash) if notice is not None else None
-        tier = 0
-        if depth is not None and request is not None and request.body.message_type == MT.MESSAGE_TYPE_REQUEST:
-            tier = depth - request.payload.depth_remaining
-        out.append(Taken(max(tier, 0), o.payload.supplier, o.payload.product_id, o.body.sender))
+        tier, blocks = 0, ()
+        if request is not None and request.body.message_type == MT.MESSAGE_TYPE_REQUEST:
+            blocks = tuple(request.payload.blocks)
+            if depth is not None:
+                tier = depth - request.payload.depth_remaining
+        out.append(Taken(max(tier, 0), o.payload.supplier, o.payload.product_id, o.body.sender, blocks))
     return sorted(out)

@@ -1,0 +1,77 @@
+"""A catalogue in one pass (issue #14, DESIGN §6): three pack models of the example's pack maker in
+one calculation, real processes, equal to three single-product calculations and to the plaintext
+reference, product by product."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tanji.cli import requester
+from tanji.methodology.graph import build_graph
+from tanji.methodology.synthetic import catalogue
+from tests.harness.keys import KEY_HOLDER, party_key
+from tests.harness.paths import EXAMPLE_CHAIN, EXAMPLE_TARGET
+from tests.harness.processes import LocalFederation, assert_matches_reference
+
+pytestmark = pytest.mark.integration
+
+ORG, PACK = EXAMPLE_TARGET
+
+
+def catalogue_chain(dst: Path, models: int) -> list[str]:
+    """The example chain with `models` further pack models of its pack maker; every model's id."""
+    shutil.copytree(EXAMPLE_CHAIN, dst)
+    path = dst / f"{ORG}.json"
+    doc = json.loads(path.read_text())
+    doc["products"] += catalogue(doc["products"][0], models)
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    return [p["id"] for p in doc["products"]]
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("catalogue")
+    products = catalogue_chain(root / "data", 2)
+    f = LocalFederation(root, data_dir=root / "data", target=EXAMPLE_TARGET)
+    f.products = products
+    yield f
+    f.stop()
+
+
+def spec(fed, products: list[str]) -> requester.CalculationSpec:
+    nd = fed.data.nodes[ORG]
+    return requester.batch_spec(ORG, nd.model, fed.data.factors, products, state=fed.state / ORG,
+                                depth_bound=build_graph(fed.data, EXAMPLE_TARGET).depth(), key_holder=KEY_HOLDER,
+                                deadline_seconds=600)
+
+
+def run(fed, products: list[str]) -> list[dict]:
+    cid = requester.start(fed.channel(), party_key(fed.state, ORG), spec(fed, products))
+    st = fed.finish(cid)
+    assert st.state == requester.S.CALCULATION_STATE_DONE, st.failure_message
+    return [json.loads(d) for d in requester.results(fed.channel(), ORG, cid, fed.federation)]
+
+
+def test_three_models_in_one_pass_equal_three_single_calculations(fed, tmp_path):
+    batch = run(fed, fed.products)
+    assert [r["product"] for r in batch] == [f"{ORG}/{p}" for p in fed.products]
+    assert len({r["calculation"] for r in batch}) == 1
+    for product, released in zip(fed.products, batch, strict=True):
+        assert_matches_reference(released, fed.data_dir, (ORG, product))
+        (single,) = run(fed, [product])
+        precision = max(released["precision"], single["precision"])
+        assert abs(released["total_kgco2e"] - single["total_kgco2e"]) <= 2 * precision * single["total_kgco2e"]
+        for key in ("warnings_count", "fallbacks", "warnings", "declared_unit", "declaration"):
+            assert released.get(key) == single.get(key), key
+        for key in ("primary_data_share", "dqr"):
+            assert released[key] == pytest.approx(single[key], abs=2 * precision)
+    written = requester.write_results([json.dumps(r).encode() for r in batch], tmp_path)
+    assert [p.name for p in written] == [f"{p}.json" for p in fed.products]
+
+
+def test_a_product_named_twice_is_refused_before_anything_is_sent(fed):
+    with pytest.raises(requester.TanjiError):
+        spec(fed, [PACK, PACK])
