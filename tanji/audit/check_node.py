@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
+
 from tanji.audit import trusted
 from tanji.audit.report import Report
 from tanji.audit.trusted import TrustedBundle
@@ -81,7 +83,10 @@ def _check_entry(entry: dict, o: dict[str, bytes], b: TrustedBundle, keyed: tupl
         factors = parse_factor_set(factors_bytes, entry["factors"])
         nd = parse_node_data(data, entry["data"], factors).model
         product = nd.product(entry["product"])
-        if entry.get("fallback_of"):
+        if rec.get("batch"):  # the requester's batch (DESIGN §6): own(P_b) of every target, side by side
+            vector = np.concatenate([own(nd.product(p), nd.organisation.id, nd.organisation.country, factors.by_id,
+                                         profile).vector for p in rec["batch"]])
+        elif entry.get("fallback_of"):
             vector = fallback(product.inputs[rec["input_index"]], rec["input_index"],
                               f"{nd.organisation.id}/{product.id}", factors.by_id).vector
         else:
@@ -105,7 +110,14 @@ def _check_entry(entry: dict, o: dict[str, bytes], b: TrustedBundle, keyed: tupl
         if unit_weight:
             report.add(f"{label}: Enc(1) is the key holder's", cts == [_held(b, unit_weight)],
                        "the bundle's bytes of the key holder's Enc(1)")
-    weighted = (vector * slots.WEIGHTED).tolist()
+    if (entry.get("fallback_of") and answered is not None
+            and answered.body.message_type == MT.MESSAGE_TYPE_CALCULATION_REQUEST
+            and len(answered.payload.products) > 1):  # a batch target's fallback: in its own block only
+        ids = [i.product_id for i in answered.payload.products]
+        placed = np.zeros(slots.WIDTH * len(ids))
+        placed[ids.index(product.id) * slots.WIDTH:][:slots.WIDTH] = vector
+        vector = placed
+    weighted = (vector * np.tile(slots.WEIGHTED, len(vector) // slots.WIDTH)).tolist()
     try:
         recomputed = he_tasks.recompute_contribution(context, list(zip(cts, factors_c, strict=False)), weighted,
                                                      o[f"fresh/{h}.ct"], width)

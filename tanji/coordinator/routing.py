@@ -113,7 +113,7 @@ class Routing:
         """Supplier product -> the pairs that buy it; the root pair buys for every target of a batch."""
         root = next((p for p in pairs.values() if p.is_root), None)
         as_pair = {**({t: root for t in ctx.targets} if root is not None else {}), **pairs}
-        buyers = defaultdict(list)
+        buyers: dict[tuple[str, str], list[db.CalcPair]] = defaultdict(list)
         for e in s.scalars(select(db.SupplyEdge)):
             buyer = as_pair.get((e.buyer, e.buyer_product))
             if buyer is not None and buyer not in buyers[(e.supplier, e.supplier_product)]:

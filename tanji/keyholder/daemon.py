@@ -209,14 +209,14 @@ class KeyHolder:
         try:
             named = self._fallbacks(req, agg, item.evidence)
             requester = [a for a in attestations if a.body.sender == req.body.sender]
-            released = release.documents(req, np.asarray(values), precision, max_value, named,
-                                         list(requester[0].payload.requester_warnings) if requester else [])
+            documents = release.documents(req, np.asarray(values), precision, max_value, named,
+                                          list(requester[0].payload.requester_warnings) if requester else [])
             counts = self._citations(req, agg, np.asarray(values))
         except Refusal as exc:
             self._refuse(req, exc.code, exc.message, final=True)
             return
-        result = epb.Result(result_json=released[0], attestation_hashes=[a.hash for a in attestations],
-                            batch_results_json=released if len(released) > 1 else [])
+        result = epb.Result(result_json=documents[0], attestation_hashes=[a.hash for a in attestations],
+                            batch_results_json=documents if len(documents) > 1 else [])
         sealed = env.seal(messages.result(result, calculation_id=cid, sender=self.party, receiver=req.body.sender,
                                           binding=self._binding(req), answers=agg.hash), self.key)
         report = self._citation_report(req, agg, counts) if counts is not None else None

@@ -6,7 +6,7 @@ hence LAYOUT_VERSION.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Literal, get_args
 
 import numpy as np
@@ -46,7 +46,7 @@ def blocks_of(width: int, n_citation_slots: int) -> int:
     return rest // WIDTH if rest > 0 and rest % WIDTH == 0 else 0
 
 
-def block(values, b: int) -> np.ndarray:
+def block(values: Sequence[float] | np.ndarray, b: int) -> np.ndarray:
     """Block `b`'s WIDTH slots of a decrypted vector."""
     return np.asarray(values[b * WIDTH:(b + 1) * WIDTH], dtype=float)
 

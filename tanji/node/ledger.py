@@ -48,7 +48,7 @@ def ledger(store: NodeStore) -> list[LedgerEntry]:
             used = entries.get(r.calculation_id)
             if used is not None:
                 used.requester = req.body.sender
-                used.product = f"{req.payload.target_organisation}/{req.payload.products[0].product_id}"
+                used.product = ", ".join(f"{req.payload.target_organisation}/{i.product_id}" for i in req.payload.products)
                 used.key_holder = req.payload.key_holder
     return list(entries.values())
 
