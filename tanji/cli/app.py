@@ -127,8 +127,11 @@ def reference(
 @app.command()
 def demo(
     data_dir: DataDirArg,
-    product: Annotated[str, typer.Option("--product", help="target as ORG/PRODUCT")],
     out: Annotated[Path, typer.Option("--out", help="output folder: result.json and state/<party>/")],
+    product: Annotated[list[str] | None, typer.Option(
+        "--product", help="target as ORG/PRODUCT; repeat it for a catalogue in one pass (one organisation's)")] = None,
+    every: Annotated[str | None, typer.Option(
+        "--all", help="every declared product of this organisation, in one pass (OUT/results/<PRODUCT>.json)")] = None,
     deadline: Annotated[float, typer.Option("--deadline", help="calculation deadline in seconds")] = 600.0,
     depth: Annotated[int | None, typer.Option(
         "--depth", help="declared depth bound: tiers below the product (default 7, decision 0018)")] = None,
@@ -140,12 +143,13 @@ def demo(
              "(default: SQLite in its state folder)")] = None,
     method: MethodOpt = None,
 ) -> None:
-    """Run a whole federation locally (one process per party, loopback, no TLS) and write OUT/result.json."""
+    """Run a whole federation locally (one process per party, loopback, no TLS) and write OUT/result.json
+    (several products: OUT/results/<PRODUCT>.json)."""
     from tanji.cli.demo import run_demo
 
     try:
-        run_demo(data_dir, product, out, Console(), deadline, depth, frozenset(offline or ()), database=database,
-                 method=method)
+        run_demo(data_dir, product or [], out, Console(), deadline, depth, frozenset(offline or ()),
+                 database=database, method=method, every=every)
     except TanjiError as exc:
         fail(exc)
     except KeyboardInterrupt:

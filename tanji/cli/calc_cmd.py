@@ -51,6 +51,10 @@ def status_once(channel, party: str, calculation: str):
         fail(TanjiError(f"{exc.code().name}: {exc.details()}"))
 
 
+def follow_quietly(channel, party: str, calculation: str, timeout: float | None) -> None:
+    follow.follow(lambda: status_once(channel, party, calculation), lambda s, elapsed: None, timeout)
+
+
 def follow_until_end(channel, party: str, calculation: str, timeout: float | None, as_json: bool) -> None:
     """Show each change of phase with the seconds elapsed until the end; exit with its code."""
     st = follow.follow(lambda: status_once(channel, party, calculation),
@@ -62,9 +66,12 @@ def calc_start(
     state: Annotated[Path, typer.Option("--state", envvar="TANJI_STATE", help="the requester node's state folder")],
     federation: FederationOpt,
     coordinator: CoordinatorOpt,
-    product: Annotated[str, typer.Option(
-        "--product", help="one of this node's products: its declaration, or the product footprint of any other")],
     depth: Annotated[int, typer.Option("--depth", help="declared depth bound: tiers of suppliers below the product")],
+    product: Annotated[list[str] | None, typer.Option(
+        "--product", help="one of this node's products: its declaration, or the product footprint of any other; "
+                          "repeat it for a catalogue in one pass (one calculation, one slot block each)")] = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help="every declared product of this node (the whole catalogue in one pass)")] = False,
     method: Annotated[str | None, typer.Option(
         "--method", help="a product footprint's chain-wide method rules (default miit-2025); "
                          "a declaration uses its own")] = None,
@@ -78,7 +85,9 @@ def calc_start(
     timeout: TimeoutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a calculation of one of this node's products (a declaration or a product footprint); prints its id.
+    """Start a calculation of this node's products (declarations or product footprints); prints its id.
+    Several products (--product repeated, or --all) go in one calculation, one slot block each; more than
+    the preset's slots hold are split into the fewest calculations, one id a line.
     --follow: then show its phase until it ends (exit 0 done, 3 pending at --timeout, 4 failed, 5 withheld)."""
 
     import grpc
@@ -93,22 +102,46 @@ def calc_start(
         if current is None:
             raise TanjiError(f"{state}: no data imported")
         nd, fs, _ = current
-        product = own_product(product, nd.org)
-        try:
-            nd.model.product(product)
-        except KeyError:
-            raise TanjiError(f"{nd.org} has no product {product!r}") from None
-        spec = requester.spec_for(nd.org, nd.model, fs, product, state=state, depth_bound=depth,
-                                  key_holder=key_holder, deadline_seconds=deadline, method=method)
+        products = targets_of(nd, product or [], every)
+        spec = requester.batch_spec(nd.org, nd.model, fs, products, state=state, depth_bound=depth,
+                                    key_holder=key_holder, deadline_seconds=deadline, method=method)
+        parts = requester.split(spec)
+        if len(parts) > 1:
+            stderr.print(f"{len(products)} products need {len(parts)} calculations: one holds at most "
+                         f"{len(parts[0].targets)} at depth {depth} beside {spec.citation_slots} citation slots",
+                         highlight=False)
         channel = client_channel(coordinator, tls, nd.org, insecure)
-        cid = requester.start(channel, SigningKey.load_or_create(state / "envelope-key.pem"), spec)
+        key = SigningKey.load_or_create(state / "envelope-key.pem")
+        cids = [requester.start(channel, key, part) for part in parts]
     except TanjiError as exc:
         fail(exc)
     except grpc.RpcError as exc:
         fail(TanjiError(f"{coordinator}: {exc.code().name}: {exc.details()}"))
-    typer.echo(json.dumps({"calculation_id": cid}) if as_json else cid)
+    typer.echo(json.dumps({"calculation_id": cids[0], "calculation_ids": cids}) if as_json else "\n".join(cids))
     if follow:
-        follow_until_end(channel, nd.org, cid, timeout, as_json)
+        for cid in cids[:-1]:  # a split catalogue: the calculations end in turn, the last one's code counts
+            follow_quietly(channel, nd.org, cid, timeout)
+        follow_until_end(channel, nd.org, cids[-1], timeout, as_json)
+
+
+def targets_of(nd, products: list[str], every: bool) -> list[str]:
+    """The products a calculation names: --product (each this node's own), or --all declared ones."""
+    if every and products:
+        raise TanjiError("give --product or --all, not both")
+    if every:
+        declared = [p.id for p in nd.model.products if p.declaration is not None]
+        if not declared:
+            raise TanjiError(f"{nd.org} declares no product (--all takes every product with a declaration)")
+        return declared
+    if not products:
+        raise TanjiError("name a product (--product) or the whole catalogue (--all)")
+    out = [own_product(p, nd.org) for p in products]
+    for p in out:
+        try:
+            nd.model.product(p)
+        except KeyError:
+            raise TanjiError(f"{nd.org} has no product {p!r}") from None
+    return out
 
 
 @calc_app.command("status")
@@ -137,7 +170,9 @@ def calc_result(
     coordinator: CoordinatorOpt,
     federation: FederationOpt,
     party: Annotated[str, typer.Option("--as", envvar="TANJI_ORG", help="your party id")] = "",
-    out: Annotated[Path | None, typer.Option("--out", help="write tanji.result/1 here instead of stdout")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="write tanji.result/1 here instead of stdout (a batch: a folder of results/<PRODUCT>.json)")
+    ] = None,
     tls: TLSOpt = None,
     insecure: InsecureOpt = False,
     wait: Annotated[bool, typer.Option("--wait", help="wait until the calculation ends")] = False,
@@ -159,7 +194,7 @@ def calc_result(
         stderr.print(follow.line(st), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(follow.exit_code(st))
     try:  # withheld: the key holder's signed refusal, checked, says why
-        data = requester.result(channel, party, calculation, Federation.load(federation))
+        docs = requester.results(channel, party, calculation, Federation.load(federation))
     except TanjiError as exc:
         if st.state == follow.S.CALCULATION_STATE_WITHHELD and isinstance(exc, requester.CalculationFailed):
             stderr.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
@@ -167,13 +202,18 @@ def calc_result(
         fail(exc)
     except grpc.RpcError as exc:
         fail(TanjiError(f"{exc.code().name}: {exc.details()}"))
-    if out is None:
-        sys.stdout.write(data.decode())
-    else:
-        try:
-            out.write_bytes(data)
-        except OSError as exc:
-            fail(TanjiError(f"{out}: cannot write the result: {exc.strerror}"))
+    if out is None:  # a batch: a JSON array of its documents, in the request's order
+        sys.stdout.write(docs[0].decode() if len(docs) == 1 else
+                         "[" + ",\n".join(d.decode().strip() for d in docs) + "]\n")
+        return
+    try:  # one product: the file --out; a batch: --out is a folder, OUT/results/<PRODUCT>.json each
+        if len(docs) == 1:
+            out.write_bytes(docs[0])
+        else:
+            for path in requester.write_results(docs, out):
+                stderr.print(f"wrote {path}", highlight=False)
+    except OSError as exc:
+        fail(TanjiError(f"{out}: cannot write the result: {exc.strerror}"))
 
 
 @calc_app.command("bundle")

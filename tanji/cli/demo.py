@@ -238,16 +238,34 @@ def organisations(data_dir: Path, factors_file: Path) -> dict[str, Path]:
     return found
 
 
-def start_calculation(state: Path, fed_file: Path, address: str, product: str, depth_bound: int,
-                      deadline_seconds: float, method: str | None) -> str:
+def start_calculation(state: Path, fed_file: Path, address: str, products: list[str], depth_bound: int,
+                      deadline_seconds: float, method: str | None) -> list[str]:
     """As the requester's own party: `tanji calc start` in its state folder builds the request from the
-    data its node imported, commits to its quantities and signs it. Returns the calculation id."""
+    data its node imported, commits to its quantities and signs it. `products`: ORG/PRODUCT each, or
+    [] for every declared product (`--all`). Returns the calculation ids (a catalogue larger than a
+    preset holds is split)."""
+    named = [a for p in products for a in ("--product", p)] or ["--all"]
     proc = _tanji(["calc", "start", "--state", str(state), "--federation", str(fed_file), "--coordinator", address,
-                   "--product", product, "--depth", str(depth_bound), "--key-holder", KEY_HOLDER,
+                   *named, "--depth", str(depth_bound), "--key-holder", KEY_HOLDER,
                    "--deadline", str(deadline_seconds), "--json", *(["--method", method] if method else [])])
     if proc.returncode != 0:
         raise DemoFailed(_error_of(proc))
-    return str(json.loads(proc.stdout.strip().splitlines()[-1])["calculation_id"])
+    return [str(c) for c in json.loads(proc.stdout.strip().splitlines()[-1])["calculation_ids"]]
+
+
+def requester_of(products: list[str], every: str | None) -> str:
+    """The one organisation a demo calculates for: every --product's, or --all's."""
+    if every is not None and products:
+        raise DemoFailed("give --product or --all, not both")
+    if every is not None:
+        return every
+    if not products:
+        raise DemoFailed("name a target (--product ORG/PRODUCT) or a catalogue (--all ORG)")
+    orgs = {parse_target(p)[0] for p in products}
+    if len(orgs) != 1:
+        raise DemoFailed(f"--product names {len(orgs)} organisations ({', '.join(sorted(orgs))}): "
+                         "one calculation is one requester's")
+    return orgs.pop()
 
 
 def _terminate(signum, frame):
@@ -274,10 +292,14 @@ def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> 
     raise DemoFailed(f"timed out waiting for {what}")
 
 
-def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline_seconds: float = 600.0,
+def run_demo(data_dir: Path, product: str | list[str], out: Path, console: Console, deadline_seconds: float = 600.0,
              depth_bound: int | None = None, offline: frozenset[str] = frozenset(),
-             database: str | None = None, method: str | None = None) -> dict:
-    target = parse_target(product)
+             database: str | None = None, method: str | None = None, every: str | None = None) -> dict:
+    """The demo; returns the (first) product's result. Several products, or `every` (an organisation:
+    all its declared products), are one catalogue calculation (OUT/results/<PRODUCT>.json)."""
+    products = [product] if isinstance(product, str) else list(product)
+    target = (requester_of(products, every), "")
+    product = ", ".join(products) or f"every declared product of {every}"
     if not data_dir.is_dir():
         raise DataError(str(data_dir), "(directory)", "not a directory")
     factors = load_factor_set(data_dir / FACTORS_FILE)  # public: every party holds the same one
@@ -317,25 +339,34 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
             fed.kill(org)
             console.print(f"[yellow]{org} is offline[/]: its lease expires in {DEMO_LEASE_SECONDS:g} s; "
                           "its buyers will answer with their fallback factors")
-        cid = start_calculation(state / target[0], fed_file, address, product, depth_bound, deadline_seconds, method)
+        cids = start_calculation(state / target[0], fed_file, address, products, depth_bound, deadline_seconds,
+                                 method)
         started = time.monotonic()  # the calculation's time, from its acceptance (not calc start's own start-up)
-        st = follow_progress(channel, target[0], cid, fed, console)
+        docs: list[bytes] = []
+        for cid in cids:
+            st = follow_progress(channel, target[0], cid, fed, console)
+            if st.state != S.CALCULATION_STATE_DONE:
+                raise DemoFailed(f"calculation {cid} {S.Name(st.state)}: {st.failure_message}")
+            docs += requester.results(channel, target[0], cid, federation)
         elapsed = time.monotonic() - started
-        if st.state != S.CALCULATION_STATE_DONE:
-            raise DemoFailed(f"calculation {cid} {S.Name(st.state)}: {st.failure_message}")
-        result_bytes = requester.result(channel, target[0], cid, federation)
-        (out / "result.json").write_bytes(result_bytes)
-        doc = json.loads(result_bytes)
-        metrics = {"calculation": cid, "seconds": round(elapsed, 2),
+        written = requester.write_results(docs, out)
+        doc = json.loads(docs[0])
+        metrics = {"calculation": cids[0], "calculations": cids, "products": len(docs), "seconds": round(elapsed, 2),
                    "peak_rss_mib": {name: metrics_.peak_rss_mib(p.pid) for name, p in fed.procs.items()},
                    "bytes_sent": {org: metrics_.node_bytes_sent(state / org / "node.db") for org in nodes}}
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         # the factor provider's view: counts per factor, no amounts, no citing node
         tally = citations.fetch(channel, factors, federation)
         (out / "citations.json").write_text(json.dumps(tally.to_json(), indent=2) + "\n")
-        per_kwh = "" if doc["per_kwh_kgco2e"] is None else f", {doc['per_kwh_kgco2e']} kgCO2e/kWh"
-        console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e{per_kwh} → "
-                      f"{out / 'result.json'} (costs: {out / 'metrics.json'})")
+        if len(docs) == 1:
+            per_kwh = "" if doc["per_kwh_kgco2e"] is None else f", {doc['per_kwh_kgco2e']} kgCO2e/kWh"
+            console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e{per_kwh} → "
+                          f"{written[0]} (costs: {out / 'metrics.json'})")
+        else:
+            show_catalogue([json.loads(d) for d in docs], console)
+            console.print(f"[green]done[/] in {elapsed:.1f} s: {len(docs)} products in {len(cids)} "
+                          f"calculation{'s' if len(cids) > 1 else ''} → {written[0].parent}/ "
+                          f"(costs: {out / 'metrics.json'})")
         console.print(f"factor provider {tally.provider}: {sum(n for n, _ in tally.factors.values())} citations of "
                       f"{sum(1 for n, _ in tally.factors.values() if n)} factors → {out / 'citations.json'}")
     finally:
@@ -343,10 +374,23 @@ def run_demo(data_dir: Path, product: str, out: Path, console: Console, deadline
         signal.signal(signal.SIGTERM, previous)
     from tanji.coordinator.bundle import write_bundle  # after the coordinator stopped: a quiet database
 
-    write_bundle(state / COORDINATOR, cid, fed_file, out / "bundle.tar", database)
-    console.print(f"audit bundle: {out / 'bundle.tar'} — check it with "
-                  f"`tanji audit verify {out / 'bundle.tar'} --trust {state / 'registry' / 'anchor.pub'}`")
+    for i, cid in enumerate(cids):  # a catalogue split over several calculations: one bundle each
+        bundle = out / ("bundle.tar" if i == 0 else f"bundle-{i + 1}.tar")
+        write_bundle(state / COORDINATOR, cid, fed_file, bundle, database)
+        console.print(f"audit bundle: {bundle} — check it with "
+                      f"`tanji audit verify {bundle} --trust {state / 'registry' / 'anchor.pub'}`")
     return doc
+
+
+def show_catalogue(docs: list[dict], console: Console) -> None:
+    """One line per product of a catalogue calculation."""
+    from rich.table import Table
+
+    table = Table("product", "kgCO2e", "kgCO2e/kWh", "warnings", box=None)
+    for d in docs:
+        table.add_row(d["product"], f"{d['total_kgco2e']:.6g}",
+                      "—" if d["per_kwh_kgco2e"] is None else f"{d['per_kwh_kgco2e']:.6g}", str(d["warnings_count"]))
+    console.print(table)
 
 
 def follow_progress(channel, requester_id: str, cid: str, fed: Processes, console: Console) -> rpb.GetStatusResponse:

@@ -103,8 +103,22 @@ def batch_spec(org: str, node_data, factors, products: list[str], **kwargs) -> C
     return replace(specs[0], batch=specs)
 
 
-def split(spec: CalculationSpec, most: int) -> list[CalculationSpec]:
-    """A batch cut into the fewest calculations of at most `most` products each (a preset's slots)."""
+def most_products(spec: CalculationSpec) -> int:
+    """How many products one calculation can carry at this depth bound: the widest preset serving
+    it, 8 slots per product beside one citation slot per factor (DESIGN §6)."""
+    from tanji.he.presets import widest_for
+    from tanji.methodology import slots
+
+    return slots.max_blocks(widest_for(spec.depth_bound).slots, spec.citation_slots)
+
+
+def split(spec: CalculationSpec, most: int | None = None) -> list[CalculationSpec]:
+    """A batch cut into the fewest calculations of at most `most` products each (default: what
+    the widest preset for its depth bound holds)."""
+    most = most_products(spec) if most is None else most
+    if most < 1:
+        raise TanjiError(f"no preset for depth {spec.depth_bound} holds one product beside "
+                         f"{spec.citation_slots} citation slots")
     targets = spec.targets
     chunks = [targets[i:i + most] for i in range(0, len(targets), max(1, most))]
     return [replace(chunk[0], batch=chunk if len(chunk) > 1 else []) for chunk in chunks]

@@ -239,6 +239,15 @@ def match_preset(poly_modulus_degree: int, primes: tuple[int, ...], scale_bits: 
         f"preset; refusing them (pinned: {', '.join(PRESETS)})")
 
 
+def widest_for(depth: int) -> Preset:
+    """The preset with the most slots among those serving depth bound `depth` (how large a batch
+    one calculation can carry); refused like `preset_for` when none serves the depth."""
+    fitting = [p for p in _PRESETS if depth <= p.max_depth]
+    if not fitting:
+        return preset_for(depth)  # raises, naming the deepest preset
+    return max(fitting, key=lambda p: p.slots)
+
+
 def preset_for(depth: int, width: int = 8) -> Preset:
     """The smallest preset for a declared depth bound D (tiers below the target product)
     and a vector width (8 slots per product block × batch size)."""

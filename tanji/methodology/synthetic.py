@@ -175,23 +175,21 @@ def generate(shape: Shape) -> dict[str, dict[str, Any]]:
     return docs
 
 
-#: the amounts of a record that scale with a pack model's size
-_SCALED = ("amount", "mass", "quantity")
-
-
 def catalogue(product: dict[str, Any], n: int) -> list[dict[str, Any]]:
     """`n` further models of a declared pack, sized from 0.6× to 1.4× of it (ids `<ID>-M01`…): the
-    same suppliers and records, every amount, input quantity, mass and rated energy scaled, so a
-    catalogue of pack models shares one supply chain (DESIGN §6)."""
+    same suppliers and records; what is bought (input quantities), the mass carried and the rated
+    energy scale with the size, the plant's own activities per pack do not — so a catalogue of pack
+    models shares one supply chain (DESIGN §6) and each model has its own footprint per kWh."""
     out = []
     for i in range(1, n + 1):
         k = 0.6 + 0.8 * (i - 1) / max(1, n - 1) if n > 1 else 0.75
         model = json.loads(json.dumps(product))
         model["id"], model["name"] = f"{product['id']}-M{i:02d}", f"{product.get('name', product['id'])}, {k:.2f}×"
-        for record in [*model.get("activities", []), *model.get("inputs", [])]:
-            for key in _SCALED:
-                if isinstance(record.get(key), (int, float)):
-                    record[key] = round(record[key] * k, 6)
+        for record in model.get("inputs", []):
+            record["quantity"] = round(record["quantity"] * k, 6)
+        for record in model.get("activities", []):
+            if record.get("kind") == "transport":
+                record["mass"] = round(record["mass"] * k, 6)
         declaration = model.get("declaration")
         if declaration is not None:
             declaration["model"] = f"{declaration['model']}-M{i:02d}"
