@@ -24,7 +24,6 @@ from tanji.cli import requester
 from tanji.cli.common import DataDirArg, fail, stderr
 from tanji.cli.demo import (
     COORDINATOR,
-    KEY_HOLDER,
     DemoFailed,
     Processes,
     _terminate,
@@ -32,7 +31,11 @@ from tanji.cli.demo import (
     _wait_for_text,
     approve_customers,
     closed_policy,
+    follow_progress,
     onboard,
+    requester_of,
+    show_catalogue,
+    start_calculation,
 )
 from tanji.errors import TanjiError
 from tanji.infra import lifeline
@@ -41,7 +44,6 @@ from tanji.infra.runtime import private_folder
 from tanji.methodology.graph import build_graph, parse_target
 from tanji.methodology.loader import load_data_dir
 from tanji.protocol import limits
-from tanji.protocol.signing import SigningKey
 from tanji.v1 import requester_pb2 as rpb
 
 S = rpb.CalculationState
@@ -49,6 +51,9 @@ S = rpb.CalculationState
 #: it apart) while it also does their homomorphic work; nobody is offline in a simulation
 SIMULATE_LEASE_SECONDS = 240.0
 MAX_WORKERS = 64
+#: a pool process runs a dozen threads allocating and freeing ciphertexts: glibc's default of an arena per
+#: thread (up to 8 per core) keeps each one's freed memory resident; two arenas hold it near its use
+HOST_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
 
 
 class SimulateRefused(TanjiError):
@@ -62,15 +67,17 @@ def pools(orgs: list[str], workers: int) -> list[list[str]]:
 
 
 def check_arguments(data_dir: Path, products: list[str], workers: int):
-    """Everything refusable before a process starts: the folder, the one product, the worker count."""
+    """Everything refusable before a process starts: the worker count, the folder, the targets (one
+    requester's products, each in the data). Returns the data, the requester and the depth bound.
+
+    Unlike `tanji demo` (decision 0018) this driver reads every organisation's file: it stands in for
+    a thousand parties on one machine, and a bad file is better refused before they all start."""
     if not 1 <= workers <= MAX_WORKERS:
         raise SimulateRefused(f"--workers {workers}: between 1 and {MAX_WORKERS} pool processes")
-    if len(products) != 1:
-        raise SimulateRefused(f"--product given {len(products)} times: tanji simulate calculates one target product")
+    org = requester_of(products, None)  # none, or several requesters: refused by name
     data = load_data_dir(data_dir)  # a missing folder or bad data: refused by name
-    target = parse_target(products[0])
-    graph = build_graph(data, target)  # an unknown organisation or product: refused by name
-    return data, target, graph
+    graphs = [build_graph(data, parse_target(p)) for p in products]  # an unknown organisation or product
+    return data, org, max(g.depth() for g in graphs)
 
 
 def start_host(fed: Processes, name: str, members: list[dict], fed_file: Path, address: str) -> Path:
@@ -84,23 +91,22 @@ def start_host(fed: Processes, name: str, members: list[dict], fed_file: Path, a
     log = os.fdopen(os.open(folder / "log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
     fed.procs[name] = subprocess.Popen([sys.executable, "-m", "tanji.node.hosting", str(folder / "spec.json")],
                                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       env=lifeline.child_environment(), start_new_session=True)
+                                       env=lifeline.child_environment(**HOST_ENVIRONMENT), start_new_session=True)
     return ready
 
 
 def run_simulate(data_dir: Path, products: list[str], out: Path, console: Console, workers: int | None = None,
                  deadline_seconds: float = 3600.0) -> dict:
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    data, target, graph = check_arguments(data_dir, products, workers)
-    depth_bound = graph.depth()
+    data, org, depth_bound = check_arguments(data_dir, products, workers)
     state = out / "state"
     began = time.monotonic()
     fed_file, federation = onboard(state, data.nodes)
-    for org in data.nodes:
-        closed_policy(state, org)
+    for o in data.nodes:
+        closed_policy(state, o)
     dealt = pools(sorted(data.nodes), workers)
     console.print(f"[bold]tanji simulate[/]: {len(data.nodes)} organisations in {len(dealt)} pool processes, "
-                  f"target {products[0]}, depth bound {depth_bound}; loopback [yellow]without TLS[/]")
+                  f"target {', '.join(products)}, depth bound {depth_bound}; loopback [yellow]without TLS[/]")
     fed = Processes(state)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -108,60 +114,55 @@ def run_simulate(data_dir: Path, products: list[str], out: Path, console: Consol
         fed.start_keyholder(fed_file, address)
         readies = []
         for i, orgs in enumerate(dealt):
-            members = [{"org": org, "state": str(state / org), "data": data.nodes[org].file,
-                        "factors": data.factors.file} for org in orgs]
+            members = [{"org": o, "state": str(state / o), "data": data.nodes[o].file,
+                        "factors": data.factors.file} for o in orgs]
             readies.append(start_host(fed, f"host-{i}", members, fed_file, address))
         for ready in readies:
             _wait_for(ready, fed, f"{ready.parent.name} to register its nodes", timeout=1800.0)
         channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
-        for org in data.nodes:  # each supplier approves the buyers that named it, as in the demo
-            approve_customers(state, org, channel)
-        for org in data.nodes:
-            policy = hashlib.sha256((state / org / "policy.toml").read_bytes()).hexdigest()
-            _wait_for_text(state / org / "registered-policy", policy, fed, f"node {org} to register its policy")
+        for o in data.nodes:  # each supplier approves the buyers that named it, as in the demo
+            approve_customers(state, o, channel)
+        for o in data.nodes:
+            policy = hashlib.sha256((state / o / "policy.toml").read_bytes()).hexdigest()
+            _wait_for_text(state / o / "registered-policy", policy, fed, f"node {o} to register its policy")
         setup = time.monotonic() - began
-        spec = requester.spec_for(target[0], data.nodes[target[0]].model, data.factors, target[1],
-                                  state=state / target[0], depth_bound=depth_bound, key_holder=KEY_HOLDER,
-                                  deadline_seconds=deadline_seconds)
+        console.print(f"{setup:.0f} s to onboard, start and register every party")
+        # as the requester's own party (`tanji calc start` in its state folder), as the demo does
+        cids = start_calculation(state / org, fed_file, address, products, depth_bound, deadline_seconds, None)
         started = time.monotonic()
-        cid = requester.start(channel, SigningKey.load_or_create(state / target[0] / "envelope-key.pem"), spec)
-        console.print(f"calculation {cid} started ({setup:.0f} s to onboard, start and register every party)")
-        shown = -1
-        while True:
-            fed.check_alive()
-            st = requester.status(channel, target[0], cid)
-            if st.requests_answered != shown and (st.requests_answered - shown >= 50 or st.state
-                                                  in requester.FINAL_STATES):
-                shown = st.requests_answered
-                console.print(f"  {time.monotonic() - started:6.1f} s  {shown}/{len(graph.order)} answered")
-            if st.state in requester.FINAL_STATES:
-                break
-            time.sleep(0.5)
+        docs: list[bytes] = []
+        for cid in cids:
+            st = follow_progress(channel, org, cid, fed, console)
+            if st.state != S.CALCULATION_STATE_DONE:
+                raise DemoFailed(f"calculation {cid} {S.Name(st.state)}: {st.failure_message}")
+            docs += requester.results(channel, org, cid, federation)
         elapsed = time.monotonic() - started
-        if st.state != S.CALCULATION_STATE_DONE:
-            raise DemoFailed(f"calculation {cid} {S.Name(st.state)}: {st.failure_message}")
-        result_bytes = requester.result(channel, target[0], cid, federation)
-        (out / "result.json").write_bytes(result_bytes)
-        doc = json.loads(result_bytes)
+        written = requester.write_results(docs, out)
+        doc = json.loads(docs[0])
         peaks = {name: metrics_.peak_rss_mib(p.pid) for name, p in fed.procs.items()}
     finally:
         fed.stop(grace=30.0)
         signal.signal(signal.SIGTERM, previous)
-    sent = {org: metrics_.node_bytes_sent(state / org / "node.db") for org in data.nodes}
+    sent = {o: metrics_.node_bytes_sent(state / o / "node.db") for o in data.nodes}
     pulls = {f"host-{i}": _read_int(state / f"host-{i}" / "pulls") for i in range(len(dealt))}
-    metrics = {"calculation": cid, "organisations": len(data.nodes), "workers": len(dealt),
+    metrics = {"calculation": cids[0], "calculations": cids, "products": len(docs),
+               "organisations": len(data.nodes), "workers": len(dealt),
                "seconds": round(elapsed, 2), "setup_seconds": round(setup, 2),
                "peak_rss_mib": peaks, "peak_rss_mib_total": round(sum(v or 0 for v in peaks.values()), 1),
                "pulls": pulls, "bytes_sent": sent,
                "bytes_sent_per_node": {"mean": round(sum(sent.values()) / len(sent)), "max": max(sent.values())}}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    if len(docs) > 1:
+        show_catalogue([json.loads(d) for d in docs], console)
     per_kwh = "" if doc["per_kwh_kgco2e"] is None else f", {doc['per_kwh_kgco2e']} kgCO2e/kWh"
-    console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e{per_kwh} → {out / 'result.json'} "
+    console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e{per_kwh} → {written[0]} "
                   f"(costs: {out / 'metrics.json'}; peak memory in all {metrics['peak_rss_mib_total']} MiB)")
     from tanji.coordinator.bundle import write_bundle  # after the coordinator stopped: a quiet database
 
-    write_bundle(state / COORDINATOR, cid, fed_file, out / "bundle.tar", None)
-    console.print(f"audit bundle: {out / 'bundle.tar'}")
+    for i, cid in enumerate(cids):  # a catalogue split over several calculations: one bundle each
+        bundle = out / ("bundle.tar" if i == 0 else f"bundle-{i + 1}.tar")
+        write_bundle(state / COORDINATOR, cid, fed_file, bundle, None)
+        console.print(f"audit bundle: {bundle}")
     return doc
 
 
@@ -174,7 +175,8 @@ def _read_int(path: Path) -> int | None:
 
 def simulate(
     data_dir: DataDirArg,
-    product: Annotated[list[str], typer.Option("--product", help="target as ORG/PRODUCT (one, for now)")],
+    product: Annotated[list[str], typer.Option(
+        "--product", help="target as ORG/PRODUCT; repeated: one requester's catalogue in one pass")],
     out: Annotated[Path, typer.Option("--out", help="output folder: result.json, metrics.json, state/<party>/")] = \
         Path("out/simulate"),
     workers: Annotated[int | None, typer.Option(

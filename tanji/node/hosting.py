@@ -57,6 +57,9 @@ POLL_STEP_SECONDS = 0.05
 PULLS_AT_ONCE = 64
 #: threads handling delivered envelopes (downloads, checks, uploads; HE steps queue for the one worker)
 HANDLERS = 6
+#: SQLite's page cache per hosted node's store (KiB): its default 2 MiB, held by each of hundreds of
+#: stores whose calculation key alone is 2 MiB of context, is most of a pool process's memory
+STORE_CACHE_KIB = 256
 #: the files a node watches are looked at this often; pending uploads retried this often
 TICK_SECONDS = 1.0
 FLUSH_SECONDS = 10.0
@@ -106,6 +109,7 @@ class Host:
         private_folder(m.state)
         policy = load_policy(m.state)
         store = NodeStore(m.state / "node.db")
+        small_cache(store)
         import_files(store, m.data, m.factors, policy.ceilings)
         if not (m.state / POLICY_FILE).exists():
             raise NoPolicy(f"{m.state / POLICY_FILE} is missing: a hosted node answers only under its policy")
@@ -220,6 +224,20 @@ class Host:
                 h.busy = False
                 h.backoff = 0.0
                 h.due = time.monotonic()
+
+
+def small_cache(store: NodeStore) -> None:
+    """Every connection of `store` from now on keeps at most STORE_CACHE_KIB of pages cached (the
+    store's own pragmas, journal and synchronous mode, are untouched)."""
+    from sqlalchemy import event
+
+    @event.listens_for(store.engine, "connect")
+    def _cache(conn, _record):  # pragma: no cover - runs on every new connection
+        cur = conn.cursor()
+        cur.execute(f"PRAGMA cache_size=-{STORE_CACHE_KIB}")
+        cur.close()
+
+    store.engine.dispose()  # the connection opened to create the tables: the next one is small
 
 
 def main(argv: list[str]) -> int:

@@ -51,9 +51,9 @@ def test_bad_worker_counts_are_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_one_target_product_for_now(tmp_path):
+def test_one_requester_per_run(tmp_path):
     chain, target = _chain(tmp_path)
-    res = _run(str(chain), "--product", target, "--product", target, "--out", str(tmp_path / "out"))
+    res = _run(str(chain), "--product", target, "--product", "t1-0000/T1-0000-P", "--out", str(tmp_path / "out"))
     assert res.exit_code == 2
     assert "--product" in res.output
     assert not (tmp_path / "out").exists()
