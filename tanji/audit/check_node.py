@@ -86,6 +86,8 @@ def _check_entry(entry: dict, o: dict[str, bytes], b: TrustedBundle, keyed: tupl
         if rec.get("batch"):  # the requester's batch (DESIGN §6): own(P_b) of every target, side by side
             vector = np.concatenate([own(nd.product(p), nd.organisation.id, nd.organisation.country, factors.by_id,
                                          profile).vector for p in rec["batch"]])
+        elif rec.get("batch_fallback"):  # a batch's fallback: each target's inputs in its own block
+            vector = _batch_fallback(nd, factors, rec["batch_fallback"], len(rec["vector"]) // slots.WIDTH)
         elif entry.get("fallback_of"):
             vector = fallback(product.inputs[rec["input_index"]], rec["input_index"],
                               f"{nd.organisation.id}/{product.id}", factors.by_id).vector
@@ -110,13 +112,6 @@ def _check_entry(entry: dict, o: dict[str, bytes], b: TrustedBundle, keyed: tupl
         if unit_weight:
             report.add(f"{label}: Enc(1) is the key holder's", cts == [_held(b, unit_weight)],
                        "the bundle's bytes of the key holder's Enc(1)")
-    if (entry.get("fallback_of") and answered is not None
-            and answered.body.message_type == MT.MESSAGE_TYPE_CALCULATION_REQUEST
-            and len(answered.payload.products) > 1):  # a batch target's fallback: in its own block only
-        ids = [i.product_id for i in answered.payload.products]
-        placed = np.zeros(slots.WIDTH * len(ids))
-        placed[ids.index(product.id) * slots.WIDTH:][:slots.WIDTH] = vector
-        vector = placed
     weighted = (vector * np.tile(slots.WEIGHTED, len(vector) // slots.WIDTH)).tolist()
     try:
         recomputed = he_tasks.recompute_contribution(context, list(zip(cts, factors_c, strict=False)), weighted,
@@ -129,6 +124,16 @@ def _check_entry(entry: dict, o: dict[str, bytes], b: TrustedBundle, keyed: tupl
     report.add(f"{label}: Enc(w) ⊙ own(p) + R is the summed ciphertext", same,
                "recomputed from the raw data on site, equal to the bundle's bytes" if same else
                "the ciphertext recomputed on site is not the one the bundle holds under the signed hash")
+
+
+def _batch_fallback(nd, factors, members: list, k: int) -> np.ndarray:
+    """Σ fallback(p) of each (block, target, input index) of the record, in that target's block."""
+    vector = np.zeros(slots.WIDTH * k)
+    for b, target, j in members:
+        product = nd.product(target)
+        vector[b * slots.WIDTH:(b + 1) * slots.WIDTH] += fallback(
+            product.inputs[j], j, f"{nd.organisation.id}/{product.id}", factors.by_id).vector
+    return vector
 
 
 def _held(b: TrustedBundle, digest: bytes) -> bytes | None:

@@ -94,8 +94,9 @@ def answer(site: Site, opened: env.Opened, product_id: str, parts, depth_remaini
 
 def answer_targets(site: Site, opened: env.Opened, product_ids: list[str], depth_remaining: int) -> None:
     """The requester's own calculation: its target, or a batch of targets (DESIGN §6) answered in
-    one step — own(P_b) in block b, q of P_b's inputs in block b only, each request naming block b
-    — so one contribution and one declaration carry the whole catalogue."""
+    one step — own(P_b) in block b; one request per (supplier, product, unit) with each target's q in
+    its block and naming the blocks it reaches — so one contribution and one declaration carry the
+    whole catalogue (decision 0019)."""
     if len(product_ids) == 1:
         answer(site, opened, product_ids[0], parts=None, depth_remaining=depth_remaining)
         return
@@ -113,10 +114,13 @@ def answer_targets(site: Site, opened: env.Opened, product_ids: list[str], depth
     cited_ids = sorted(set().union(*(part.cited for part in parts)))
     cited = sorted(citation[f] for f in cited_ids) if citation else []
     sent, qs = [], []
-    for b, product in enumerate(products):
-        for j, inp in requested_inputs(product):
-            sent.append(Emitted(product.id, j, inp, (b,)))
-            qs.append([inp.quantity if c == b else 0.0 for c in range(k)])
+    for members in batch_requests(products).values():  # one request per (supplier, product, unit)
+        b0, j0, first = members[0]
+        q = [0.0] * k
+        for b, _, inp in members:
+            q[b] += inp.quantity
+        sent.append(Emitted(products[b0].id, j0, first, tuple(sorted({b for b, _, _ in members}))))
+        qs.append(q)
     answered = _compute(site, product_ids[0], ck.context, weights(site, cid, products[0], None), weighted, counts,
                         qs, width, cited, k)
     warnings = [w for part in parts for w in part.warnings]
@@ -140,6 +144,17 @@ def weights(site: Site, cid: str, product, parts) -> list[tuple[bytes, float]] |
             raise Refusal(cpb.REFUSAL_CODE_UNIT_MISMATCH,
                           f"quantity of {site.org}/{product.id} (sold per {product.unit!r}): {exc}") from None
         out.append((site.pull(cid, digest, limits.MAX_CIPHERTEXT_BYTES), c))
+    return out
+
+
+def batch_requests(products: list[Product]) -> dict[tuple[str, str, str], list[tuple[int, int, FederatedInput]]]:
+    """(supplier, product, unit) -> the (block, input index, input) of a batch's targets it stands for:
+    the requester sends one request per key, q of each target in its block (a vector request costs
+    about as much as the whole contribution, so one per key, not one per target and input)."""
+    out: dict[tuple[str, str, str], list[tuple[int, int, FederatedInput]]] = {}
+    for b, product in enumerate(products):
+        for j, inp in requested_inputs(product):
+            out.setdefault((inp.supplier, inp.product, inp.unit), []).append((b, j, inp))
     return out
 
 

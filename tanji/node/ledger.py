@@ -48,7 +48,8 @@ def ledger(store: NodeStore) -> list[LedgerEntry]:
             used = entries.get(r.calculation_id)
             if used is not None:
                 used.requester = req.body.sender
-                used.product = ", ".join(f"{req.payload.target_organisation}/{i.product_id}" for i in req.payload.products)
+                org = req.payload.target_organisation
+                used.product = ", ".join(f"{org}/{i.product_id}" for i in req.payload.products)
                 used.key_holder = req.payload.key_holder
     return list(entries.values())
 

@@ -75,3 +75,43 @@ def test_three_models_in_one_pass_equal_three_single_calculations(fed, tmp_path)
 def test_a_product_named_twice_is_refused_before_anything_is_sent(fed):
     with pytest.raises(requester.TanjiError):
         spec(fed, [PACK, PACK])
+
+
+def test_a_catalogue_demo_with_offline_suppliers_falls_back_in_every_model(tmp_path):
+    """`tanji demo --all`: the recycler the pack maker buys from and the lithium refiner deeper down
+    are offline; every model's result equals its plaintext reference with those fallbacks, the
+    bundle verifies, and the pack maker's batched contribution and fallback recompute on site."""
+    import subprocess
+    import sys
+
+    from tanji.audit.check_node import check_node
+    from tanji.audit.verify import verify_bundle
+    from tanji.methodology.graph import reference_result
+    from tanji.methodology.loader import load_data_dir
+    from tanji.node.opening import export_opening
+    from tanji.node.store import NodeStore
+
+    products = catalogue_chain(tmp_path / "data", 2)
+    out = tmp_path / "out"
+    offline = frozenset({"battery-recycler", "lithium-refiner"})
+    proc = subprocess.run([sys.executable, "-m", "tanji", "demo", str(tmp_path / "data"), "--all", ORG,
+                           "--out", str(out), *(a for o in sorted(offline) for a in ("--offline", o))],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = load_data_dir(tmp_path / "data")
+    for product in products:
+        released = json.loads((out / "results" / f"{product}.json").read_text())
+        ref = json.loads(reference_result(data, (ORG, product), offline).to_json())
+        assert abs(released["total_kgco2e"] - ref["total_kgco2e"]) <= 1e-5 * ref["total_kgco2e"]
+        for key in ("warnings_count", "warnings", "fallbacks"):
+            assert released[key] == ref[key], (product, key)
+    bundle = (out / "bundle.tar").read_bytes()
+    anchor = bytes.fromhex((out / "state" / "registry" / "anchor.pub").read_text().strip())
+    verified = verify_bundle(bundle, anchor)
+    assert verified.ok, verified.failed()
+    assert [p["product"] for p in verified.summary["products"]] == [f"{ORG}/{p}" for p in products]
+    cid = json.loads((out / "results" / f"{products[0]}.json").read_text())["calculation"]
+    opening = export_opening(NodeStore(out / "state" / ORG / "node.db"), cid)
+    report = check_node(bundle, opening, anchor)
+    assert report.ok, report.failed()
+    assert any("fallback for battery-recycler" in c.name and c.ok for c in report.checks)
