@@ -207,6 +207,7 @@ class Host:
 
     def _handle(self, h: Hosted, items) -> None:
         """As `PartyClient.serve`: each item handled, then acknowledged; then what it stored is pushed."""
+        retry = False
         try:
             for sequence, envelope in items:
                 if self.stop.is_set():
@@ -215,6 +216,9 @@ class Host:
                 h.node.store.set_cursor(sequence)
                 h.cursor = sequence
             h.node.push_pending()
+        except grpc.RpcError as exc:  # as `PartyClient.serve`: unacknowledged, delivered again; retry later
+            log.warning("%s: coordinator unreachable (%s); retrying", h.node.org, exc.code())
+            retry = True
         except Exception as exc:  # a node daemon would exit on this: so does the process hosting it
             log.exception("%s failed", h.node.org)
             self.failure = f"{h.node.org}: {exc}"
@@ -223,7 +227,7 @@ class Host:
             with self._lock:
                 h.busy = False
                 h.backoff = 0.0
-                h.due = time.monotonic()
+                h.due = time.monotonic() + (1.0 if retry else 0.0)
 
 
 def small_cache(store: NodeStore) -> None:
