@@ -40,7 +40,8 @@ def chain(dst: Path, models: int) -> Path:
 def run(models: int, work: Path) -> dict:
     data = chain(work / f"data-{models}", models)
     out = work / f"out-{models}"
-    proc = subprocess.run([sys.executable, "-m", "tanji", "demo", str(data), "--all", ORG, "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "tanji", "demo", str(data), "--all", ORG, "--out", str(out),
+                           "--rate-limit", str(max(10, models))],  # every supplier counts each model of a pass
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"demo of {models} models failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")

@@ -142,6 +142,9 @@ def demo(
         help="the coordinator's SQLAlchemy URL, e.g. postgresql://USER@HOST/DB "
              "(default: SQLite in its state folder)")] = None,
     method: MethodOpt = None,
+    rate_limit: Annotated[int | None, typer.Option(
+        "--rate-limit", min=1, help="calculations a day each supplier's policy allows one requester, every "
+                                    "product of a catalogue counted (default 10)")] = None,
 ) -> None:
     """Run a whole federation locally (one process per party, loopback, no TLS) and write OUT/result.json
     (several products: OUT/results/<PRODUCT>.json)."""
@@ -149,7 +152,7 @@ def demo(
 
     try:
         run_demo(data_dir, product or [], out, Console(), deadline, depth, frozenset(offline or ()),
-                 database=database, method=method, every=every)
+                 database=database, method=method, every=every, rate_limit=rate_limit)
     except TanjiError as exc:
         fail(exc)
     except KeyboardInterrupt:

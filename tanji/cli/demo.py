@@ -182,7 +182,7 @@ def closed_policy(state: Path, org: str) -> None:
                         f"[rate_limit]\ncalculations = {calculations}\ndays = {days}\n")
 
 
-def approve_customers(state: Path, org: str, channel) -> None:
+def approve_customers(state: Path, org: str, channel, rate_limit: int | None = None) -> None:
     """As the supplier's own operator: ask who named it (`tanji node customers`) and approve them, unless
     a policy approving customers was already written by hand."""
     from tanji.node.customers import default_policy, refresh
@@ -192,7 +192,7 @@ def approve_customers(state: Path, org: str, channel) -> None:
     path = state / org / POLICY_FILE
     if path.read_text().startswith("# no customer"):
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(default_policy(named, org))
+        tmp.write_text(default_policy(named, org, rate_limit))
         tmp.replace(path)
 
 
@@ -294,7 +294,8 @@ def _wait_for(path: Path, fed: Processes, what: str, timeout: float = 300.0) -> 
 
 def run_demo(data_dir: Path, product: str | list[str], out: Path, console: Console, deadline_seconds: float = 600.0,
              depth_bound: int | None = None, offline: frozenset[str] = frozenset(),
-             database: str | None = None, method: str | None = None, every: str | None = None) -> dict:
+             database: str | None = None, method: str | None = None, every: str | None = None,
+             rate_limit: int | None = None) -> dict:
     """The demo; returns the (first) product's result. Several products, or `every` (an organisation:
     all its declared products), are one catalogue calculation (OUT/results/<PRODUCT>.json)."""
     products = [product] if isinstance(product, str) else list(product)
@@ -331,7 +332,7 @@ def run_demo(data_dir: Path, product: str | list[str], out: Path, console: Conso
             _wait_for(state / org / "ready", fed, f"node {org} to register")
         channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
         for org in nodes:  # each supplier approves the buyers that named it
-            approve_customers(state, org, channel)
+            approve_customers(state, org, channel, rate_limit)
         for org in nodes:  # ... and the coordinator routes by those approvals once it registered them
             policy = hashlib.sha256((state / org / "policy.toml").read_bytes()).hexdigest()
             _wait_for_text(state / org / "registered-policy", policy, fed, f"node {org} to register its policy")

@@ -72,12 +72,13 @@ def read_customers(state: Path) -> list[Customer]:
         raise DataError(str(path), "(document)", f"cannot read the customers: {exc}") from None
 
 
-def default_policy(customers: list[Customer], org: str) -> str:
-    """policy.toml approving every buyer that named this supplier, rate-limited by default, and demanding
-    two contributors where every buyer's product names at least two organisations besides the buyer."""
+def default_policy(customers: list[Customer], org: str, calculations: int | None = None) -> str:
+    """policy.toml approving every buyer that named this supplier, rate-limited by default (or at
+    `calculations` a day: a catalogue of k products counts k), and demanding two contributors where
+    every buyer's product names at least two organisations besides the buyer."""
     buyers = sorted({c.buyer for c in customers if c.buyer != org})
     fan_out = min((c.buyer_suppliers for c in customers if c.buyer != org), default=0)
-    calculations, days = DEFAULT_RATE_LIMIT
+    calculations, days = (calculations, 1) if calculations is not None else DEFAULT_RATE_LIMIT
     text = ("# buyers this node answers: every buyer that named it (tanji node customers)\n"
             f"approved_customers = {json.dumps(buyers)}\n")
     if fan_out >= 2:  # no buyer could isolate this node's figure: demand it stays so
