@@ -131,3 +131,19 @@ def test_calc_start_names_its_products_or_all_declared(example):
             targets_of(nd, products, every)
     with pytest.raises(TanjiError):
         targets_of(example.nodes["freight-services"], [], True)   # declares nothing
+
+
+@pytest.mark.parametrize("args", [
+    ["--product", "pack-assembler/PACK-NMC811-80", "--rate-limit", "0"],  # a policy allowing nothing
+    ["--product", "a/P1", "--product", "b/P2"],                           # two requesters
+    ["--all", "pack-assembler", "--product", "pack-assembler/PACK-NMC811-80"],  # both
+    [],                                                                   # no target
+])
+def test_a_demo_catalogue_misnamed_is_refused_before_anything_starts(tmp_path, args):
+    from typer.testing import CliRunner
+
+    from tanji.cli.app import app
+
+    res = CliRunner().invoke(app, ["demo", str(EXAMPLE_CHAIN), "--out", str(tmp_path / "out"), *args])
+    assert res.exit_code == 2, res.output
+    assert not (tmp_path / "out" / "state").exists()
