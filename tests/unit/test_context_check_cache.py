@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tanji.he import tasks
+from tanji.he import default_backend, tasks
 
 
 def test_a_good_context_is_loaded_once_and_a_refusal_every_time(monkeypatch):
     keys = tasks.keygen(1)
-    backend = tasks.default_backend()
+    backend = default_backend()
     loads = []
     real = type(backend).load_public_context
 
