@@ -124,8 +124,8 @@ class World:
         """The key holder's RESULT, or its REFUSAL withholding the result (`code`)."""
         agg = self.inbox("a", MT.MESSAGE_TYPE_AGGREGATE)[-1]
         if mt == MT.MESSAGE_TYPE_RESULT:
-            sealed = E.seal(epb.Result(result_json=b'{"product": "a/A"}'), self.keys[KEY_HOLDER], sender=KEY_HOLDER, receiver="a",
-                            cid=cid, binding=self.binding(cid), answers=agg.hash)
+            sealed = E.seal(epb.Result(result_json=b'{"product": "a/A"}'), self.keys[KEY_HOLDER], sender=KEY_HOLDER,
+                            receiver="a", cid=cid, binding=self.binding(cid), answers=agg.hash)
         else:
             sealed = self.refusal(KEY_HOLDER, self.request_hash, code, cid, receiver="a",
                                   message="slot 7 is not zero (detected, result withheld)")

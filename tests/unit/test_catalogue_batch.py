@@ -11,7 +11,7 @@ from tanji.cli import requester
 from tanji.cli.calc_cmd import targets_of
 from tanji.cli.demo import DemoFailed, requester_of
 from tanji.errors import TanjiError
-from tanji.he import tasks
+from tanji.he import default_backend, tasks
 from tanji.methodology import slots
 from tanji.methodology.loader import load_data_dir
 from tanji.methodology.synthetic import catalogue
@@ -50,8 +50,8 @@ def test_the_requesters_batch_puts_each_target_in_its_own_block(keys):
 
 def test_a_supplier_adds_its_warnings_only_in_the_blocks_its_buyers_name(keys):
     weights = [x for q in (2.0, 0.0, 0.5) for x in [q] * slots.WIDTH] + [0.0] * CITATIONS
-    enc_w = tasks.default_backend().load_public_context(keys.public_context).encrypt(weights, level=3)
-    ct = tasks.default_backend().load_public_context(keys.public_context).serialize(enc_w)
+    ctx = default_backend().load_public_context(keys.public_context)
+    ct = ctx.serialize(ctx.encrypt(weights, level=3))
     answer = tasks.answer(keys.public_context, [(ct, 1.0)], own(0), 3, [], WIDTH, [], K, (0, 2))
     values = np.asarray(tasks.decrypt(keys.secret_context, answer.contribution, WIDTH)[0])
     for b, q in enumerate((2.0, 0.0, 0.5)):
