@@ -170,13 +170,13 @@ def test_a_config_key_that_names_nothing_is_refused_by_name(tmp_path):
 def test_calc_result_exits_by_the_calculations_end(tmp_path, monkeypatch, state, code):
     from tanji.cli import calc_cmd, requester
 
-    def result(*_):
+    def results(*_):
         if state == S.CALCULATION_STATE_WITHHELD:
             raise requester.CalculationFailed("result withheld by the key holder: REFUSAL_CODE_OUT_OF_BOUNDS: …")
-        return b'{"total_kgco2e": 1}'
+        return [b'{"total_kgco2e": 1}']
     monkeypatch.setattr(calc_cmd, "status_once", lambda *_: _status(state, failure_code=4 if state in (
         S.CALCULATION_STATE_FAILED, S.CALCULATION_STATE_WITHHELD) else 0))
-    monkeypatch.setattr(requester, "result", result)
+    monkeypatch.setattr(requester, "results", results)
     monkeypatch.setattr("tanji.protocol.federation.Federation.load", lambda *_: None)
     res = CliRunner().invoke(app, ["calc", "result", "calc-0123456789abcdef", "--coordinator", "127.0.0.1:1",
                                    "--federation", str(tmp_path / "f.json"), "--as", "pack-assembler"])
