@@ -186,7 +186,7 @@ def _emit(site: Site, opened: env.Opened, product_id: str, sent: list[Emitted], 
                                            binding=bound, answers=opened.hash, objects=[digest]), site.key)
         requests.append((sealed, item))
         declared.requests.add(supplier=inp.supplier, product_id=inp.product, quantity_unit=inp.unit,
-                              weight_object_hash=digest, request_hash=env.message_hash(sealed))
+                              weight_object_hash=digest, request_hash=env.message_hash(sealed), blocks=item.blocks)
     body = messages.declaration(declared, calculation_id=cid, sender=site.org, receiver=COORDINATOR_ID,
                                 binding=bound, answers=opened.hash)
     body.object_hashes.extend(d.weight_object_hash for d in declared.requests)

@@ -79,12 +79,29 @@ def signed_buyers(site: Site, merged: env.Opened, requester: str | None) -> dict
             if declaration is None:
                 raise Refusal(cpb.REFUSAL_CODE_MISSING_OBJECT,
                               f"{ref.buyer}'s signed declaration of the request merged here was not delivered")
-            named = {d.supplier for d in declaration.payload.requests} - {ref.buyer, requester}
-            contributors[ref.buyer] = min(len(named), contributors.get(ref.buyer, len(named)))
+            n = contributors_in(declaration.payload, req, {ref.buyer, requester})
+            contributors[ref.buyer] = min(n, contributors.get(ref.buyer, n))
             depths.append(req.payload.depth_remaining)
     if mr.depth_remaining != min(depths):
         raise Refusal(cpb.REFUSAL_CODE_UNEXPECTED, "the merged request's remaining depth is not its buyers' least")
     return dict(sorted(contributors.items()))
+
+
+def contributors_in(declaration: epb.Declaration, request: env.Opened, known: set[str | None]) -> int:
+    """The distinct organisations besides `known` (the buyer, the requester) the declaration names
+    alongside `request`, counted in each batch block the request reaches and the fewest taken: a
+    batch's targets name different suppliers, and a target whose only input is this product would
+    isolate this node's figure in its block however many suppliers the other targets name.
+    A declared entry must state the very blocks its signed request names."""
+    mine = [d for d in declaration.requests if d.request_hash == request.hash]
+    if not mine or list(mine[0].blocks) != list(request.payload.blocks):
+        raise Refusal(cpb.REFUSAL_CODE_UNEXPECTED,
+                      f"{request.body.sender}'s declaration misstates the batch blocks of its request")
+    blocks = set(request.payload.blocks)
+    if not blocks:
+        return len({d.supplier for d in declaration.requests} - known)
+    return min(len({d.supplier for d in declaration.requests if not d.blocks or b in d.blocks} - known)
+               for b in blocks)
 
 
 def check_weights(site: Site, merged: env.Opened) -> None:

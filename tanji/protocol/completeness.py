@@ -59,6 +59,9 @@ def problems(envelopes: Iterable[env.Opened], where: str = "in the bundle",
             declared.add(d.request_hash)
             if d.request_hash not in requests:
                 out.append(f"{o.body.sender} declared a request to {d.supplier}/{d.product_id} that is not {where}")
+            elif list(d.blocks) != list(requests[d.request_hash].payload.blocks):
+                out.append(f"{o.body.sender} declared its request to {d.supplier}/{d.product_id} with other batch "
+                           "blocks than the request names")
     merged_of = defaultdict(list)
     for o in merged.values():
         for part in o.payload.parts:

@@ -289,18 +289,20 @@ class Contribution(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., ciphertext_hash: _Optional[bytes] = ..., record_commitment: _Optional[bytes] = ..., level: _Optional[int] = ...) -> None: ...
 
 class DeclaredRequest(_message.Message):
-    __slots__ = ("supplier", "product_id", "quantity_unit", "weight_object_hash", "request_hash")
+    __slots__ = ("supplier", "product_id", "quantity_unit", "weight_object_hash", "request_hash", "blocks")
     SUPPLIER_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     QUANTITY_UNIT_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_OBJECT_HASH_FIELD_NUMBER: _ClassVar[int]
     REQUEST_HASH_FIELD_NUMBER: _ClassVar[int]
+    BLOCKS_FIELD_NUMBER: _ClassVar[int]
     supplier: str
     product_id: str
     quantity_unit: str
     weight_object_hash: bytes
     request_hash: bytes
-    def __init__(self, supplier: _Optional[str] = ..., product_id: _Optional[str] = ..., quantity_unit: _Optional[str] = ..., weight_object_hash: _Optional[bytes] = ..., request_hash: _Optional[bytes] = ...) -> None: ...
+    blocks: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, supplier: _Optional[str] = ..., product_id: _Optional[str] = ..., quantity_unit: _Optional[str] = ..., weight_object_hash: _Optional[bytes] = ..., request_hash: _Optional[bytes] = ..., blocks: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Declaration(_message.Message):
     __slots__ = ("requests",)

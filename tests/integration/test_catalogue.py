@@ -115,3 +115,25 @@ def test_a_catalogue_demo_with_offline_suppliers_falls_back_in_every_model(tmp_p
     report = check_node(bundle, opening, anchor)
     assert report.ok, report.failed()
     assert any("fallback for battery-recycler" in c.name and c.ok for c in report.checks)
+
+
+def test_a_batch_cannot_isolate_a_supplier_behind_another_models_suppliers(tmp_path):
+    """min_contributors per block: a second model buying only the cell maker's module would put the
+    module's footprint alone in its block; the cell maker counts the requester's contributors block
+    by block and refuses, as it refuses that model alone (the other model names three suppliers)."""
+    from tanji.v1 import common_pb2 as cpb
+
+    catalogue_chain(tmp_path / "data", 1)
+    path = tmp_path / "data" / f"{ORG}.json"
+    doc = json.loads(path.read_text())
+    doc["products"][1]["inputs"] = [i for i in doc["products"][1]["inputs"] if i["supplier"] == "cell-works"]
+    path.write_text(json.dumps(doc, indent=1))
+    policy = f'approved_customers = ["{ORG}"]\nmin_contributors = 2\n'
+    fed = LocalFederation(tmp_path, policies={"cell-works": policy}, data_dir=tmp_path / "data", target=EXAMPLE_TARGET)
+    try:
+        cid = requester.start(fed.channel(), party_key(fed.state, ORG), spec(fed, [PACK, f"{PACK}-M01"]))
+        st = fed.finish(cid)
+        assert st.state == requester.S.CALCULATION_STATE_FAILED
+        assert st.failure_code == cpb.REFUSAL_CODE_TOO_FEW_CONTRIBUTORS
+    finally:
+        fed.stop()

@@ -147,3 +147,42 @@ def test_a_demo_catalogue_misnamed_is_refused_before_anything_starts(tmp_path, a
     res = CliRunner().invoke(app, ["demo", str(EXAMPLE_CHAIN), "--out", str(tmp_path / "out"), *args])
     assert res.exit_code == 2, res.output
     assert not (tmp_path / "out" / "state").exists()
+
+
+def _declared(*entries: tuple[str, tuple[int, ...]]):
+    """A buyer's declaration: (supplier, blocks) per request; request hashes h0, h1, …"""
+    from tanji.v1 import envelope_pb2 as epb
+
+    d = epb.Declaration()
+    for i, (supplier, blocks) in enumerate(entries):
+        d.requests.add(supplier=supplier, product_id="X", quantity_unit="kg", request_hash=f"h{i}".encode(),
+                       blocks=blocks)
+    return d
+
+
+def _request(i: int, blocks: tuple[int, ...]):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(hash=f"h{i}".encode(), payload=SimpleNamespace(blocks=list(blocks)),
+                           body=SimpleNamespace(sender="req"))
+
+
+def test_a_supplier_counts_a_batch_buyers_contributors_block_by_block():
+    from tanji.node.buyers import contributors_in
+
+    # the requester's batch: target 0 buys from s alone, target 1 from s, t and u
+    declared = _declared(("s", (0, 1)), ("t", (1,)), ("u", (1,)))
+    assert contributors_in(declared, _request(0, (0, 1)), {"req"}) == 1   # block 0 would isolate s
+    assert contributors_in(declared, _request(1, (1,)), {"req"}) == 3
+    one_product = _declared(("s", ()), ("t", ()))
+    assert contributors_in(one_product, _request(0, ()), {"req"}) == 2
+
+
+def test_a_declaration_that_misstates_a_requests_blocks_is_refused():
+    from tanji.node.buyers import contributors_in
+    from tanji.protocol.refusals import Refusal
+    from tanji.v1 import common_pb2 as cpb
+
+    with pytest.raises(Refusal) as refused:
+        contributors_in(_declared(("s", (1,)), ("t", (1,))), _request(0, (0, 1)), {"req"})
+    assert refused.value.code == cpb.REFUSAL_CODE_UNEXPECTED
