@@ -48,7 +48,7 @@ from tanji.v1 import requester_pb2 as rpb
 S = rpb.CalculationState
 #: a hosted node's lease: long, since a pool process heartbeats its nodes one after another (a quarter of
 #: it apart) while it also does their homomorphic work; nobody is offline in a simulation
-SIMULATE_LEASE_SECONDS = 240.0
+SIMULATE_LEASE_SECONDS = 600.0
 MAX_WORKERS = 64
 #: how often the driver asks for the calculation's status
 STATUS_SECONDS = 2.0
@@ -175,7 +175,14 @@ def follow(channel, requester_id: str, cid: str, fed: Processes, console: Consol
     began, shown = time.monotonic(), 0.0
     while True:
         fed.check_alive()
-        st = requester.status(channel, requester_id, cid)
+        try:
+            st = requester.status(channel, requester_id, cid)
+        except grpc.RpcError as exc:  # a coordinator busy beyond the call's deadline: ask again
+            if exc.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE):
+                raise
+            console.print(f"  status not answered ({exc.code().name}); asking again", highlight=False)
+            time.sleep(every)
+            continue
         now = time.monotonic() - began
         if st.state in requester.FINAL_STATES or now - shown >= show:
             shown = now

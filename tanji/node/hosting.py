@@ -53,8 +53,8 @@ log = logging.getLogger("tanji.host")
 PULLS_PER_SECOND = float(os.environ.get("TANJI_SIMULATE_PULLS_PER_SECOND", "40"))
 POLL_CAP_MIN_SECONDS = 1.0
 POLL_STEP_SECONDS = 0.05
-#: pulls in flight at once from one process
-PULLS_AT_ONCE = 64
+#: pulls (and heartbeats) in flight at once from one process: the coordinator serves 64 calls at a time
+PULLS_AT_ONCE = 16
 #: threads handling delivered envelopes (downloads, checks, uploads; HE steps queue for the one worker)
 HANDLERS = 6
 #: SQLite's page cache per hosted node's store (KiB): its default 2 MiB, held by each of hundreds of
@@ -133,8 +133,7 @@ class Host:
     # ------------------------------------------------------------------ serve
     def run(self) -> None:
         """Until stopped (SIGTERM/SIGINT) or a node fails: sweeps on their threads, pulls here."""
-        threads = [threading.Thread(target=self._every, args=(self.heartbeat_every, self._heartbeats),
-                                    name="heartbeats", daemon=True),
+        threads = [threading.Thread(target=self._heartbeat_sweep, name="heartbeats", daemon=True),
                    threading.Thread(target=self._every, args=(TICK_SECONDS, self._ticks), name="ticks", daemon=True),
                    threading.Thread(target=self._every, args=(FLUSH_SECONDS, self._flushes), name="flushes",
                                     daemon=True)]
@@ -158,9 +157,12 @@ class Host:
                 except Exception:
                     log.exception("%s: %s", h.node.org, getattr(sweep, "__name__", "sweep"))
 
-    @staticmethod
-    def _heartbeats(h: Hosted) -> None:
-        h.node.client.heartbeat()
+    def _heartbeat_sweep(self) -> None:
+        """Every node's heartbeat, PULLS_AT_ONCE at a time: one after another, a sweep of hundreds of
+        nodes against a busy coordinator outlasted the lease (and the nodes were declared dead)."""
+        with ThreadPoolExecutor(max_workers=PULLS_AT_ONCE, thread_name_prefix="heartbeat") as beats:
+            while not self.stop.wait(self.heartbeat_every):
+                list(beats.map(lambda h: h.node.client.heartbeat(), list(self.hosted)))
 
     @staticmethod
     def _ticks(h: Hosted) -> None:
