@@ -5,7 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from tanji.cli.app import app
-from tanji.cli.simulate_cmd import pools
+from tanji.cli.simulation import pools
 from tanji.methodology import synthetic
 
 
