@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tanji.errors import CalculationError, TanjiError
+from tanji.methodology.footprint import own
 from tanji.methodology.formats.nodedata import Product
 from tanji.methodology.graph import target_profile
 from tanji.protocol import commitment, limits
@@ -56,6 +57,8 @@ class CalculationSpec:
     declaration_json: str = ""
     #: a batch (DESIGN §6): one spec per target, this one first; empty for one product
     batch: list[CalculationSpec] = field(default_factory=list)
+    #: the requester's own warnings for this target, in bytes: its released document lists them
+    warning_bytes: int = 0
 
     @property
     def targets(self) -> list[CalculationSpec]:
@@ -73,6 +76,7 @@ def spec_for(org: str, node_data, factors, product: str, *, state: Path, depth_b
     except CalculationError as exc:
         raise TanjiError(str(exc)) from None
     declaration = target.declaration
+    warned = own(target, org, node_data.organisation.country, factors.by_id, profile).warnings
     return CalculationSpec(
         requester=org, product=product, method=profile.name, method_version=profile.version,
         lifetime_energy_kwh=0.0 if declaration is None else declaration.lifetime_energy_kwh(),
@@ -82,7 +86,8 @@ def spec_for(org: str, node_data, factors, product: str, *, state: Path, depth_b
         citation_slots=len(factors.model.factors), factor_provider=factors.model.provider,
         declared_unit=target.unit,
         declaration_json="" if declaration is None else json.dumps(
-            declaration.released(), separators=(",", ":"), ensure_ascii=False))
+            declaration.released(), separators=(",", ":"), ensure_ascii=False),
+        warning_bytes=sum(len(w.encode()) + 8 for w in warned))
 
 
 def batch_spec(org: str, node_data, factors, products: list[str], **kwargs) -> CalculationSpec:
@@ -112,15 +117,42 @@ def most_products(spec: CalculationSpec) -> int:
     return slots.max_blocks(widest_for(spec.depth_bound).slots, spec.citation_slots)
 
 
+#: what one product's released document takes beside its declaration and the requester's warnings
+#: (figures, names, method, factor set, precision; measured about 1.1 kB on the example), with room
+RESULT_BASE_BYTES = 1536
+#: room per federated input of a target: a fallback it may be answered with is named in the result
+PER_INPUT_BYTES = 320
+#: the signed envelope's header and signature beside the RESULT payload, with room
+ENVELOPE_MARGIN_BYTES = 16 * 1024
+
+
+def result_bytes(target: CalculationSpec) -> int:
+    """A generous estimate of one product's released document: the key holder signs them all in one
+    RESULT, which (like the request naming them) must fit one envelope (limits.MAX_ENVELOPE_BYTES)."""
+    inputs = len(target.target.inputs) if target.target is not None else 0
+    return (RESULT_BASE_BYTES + 2 * len(target.declaration_json.encode()) + target.warning_bytes
+            + PER_INPUT_BYTES * inputs)
+
+
 def split(spec: CalculationSpec, most: int | None = None) -> list[CalculationSpec]:
-    """A batch cut into the fewest calculations of at most `most` products each (default: what
-    the widest preset for its depth bound holds)."""
+    """A batch cut into the fewest calculations, in order, each within what the widest preset for its
+    depth bound holds (or `most` products) and within one envelope for its results (the first
+    document twice: `result_json` repeats it)."""
     most = most_products(spec) if most is None else most
     if most < 1:
         raise TanjiError(f"no preset for depth {spec.depth_bound} holds one product beside "
                          f"{spec.citation_slots} citation slots")
-    targets = spec.targets
-    chunks = [targets[i:i + most] for i in range(0, len(targets), max(1, most))]
+    budget = limits.MAX_ENVELOPE_BYTES - ENVELOPE_MARGIN_BYTES
+    chunks: list[list[CalculationSpec]] = []
+    used = 0
+    for t in spec.targets:
+        size = result_bytes(t)
+        if chunks and len(chunks[-1]) < most and used + size <= budget:
+            chunks[-1].append(t)
+            used += size
+        else:
+            chunks.append([t])
+            used = 2 * size
     return [replace(chunk[0], batch=chunk if len(chunk) > 1 else []) for chunk in chunks]
 
 

@@ -217,6 +217,11 @@ class KeyHolder:
             return
         result = epb.Result(result_json=documents[0], attestation_hashes=[a.hash for a in attestations],
                             batch_results_json=documents if len(documents) > 1 else [])
+        try:
+            release.check_size(result)
+        except Refusal as exc:
+            self._refuse(req, exc.code, exc.message, final=True)
+            return
         sealed = env.seal(messages.result(result, calculation_id=cid, sender=self.party, receiver=req.body.sender,
                                           binding=self._binding(req), answers=agg.hash), self.key)
         report = self._citation_report(req, agg, counts) if counts is not None else None

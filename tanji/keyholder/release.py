@@ -20,9 +20,11 @@ from tanji.methodology.formats.result import (
     released_lifetime,
 )
 from tanji.protocol import envelope as env
+from tanji.protocol import limits
 from tanji.protocol.fallbacks import Taken
 from tanji.protocol.refusals import Refusal
 from tanji.v1 import common_pb2 as cpb
+from tanji.v1 import envelope_pb2 as epb
 
 BUNDLE_NAME = "bundle.tar"
 
@@ -60,3 +62,18 @@ def documents(req: env.Opened, values: np.ndarray, precision: float, max_value: 
             audit_bundle=BUNDLE_NAME, declared_unit=item.declared_unit or None, declaration=declaration)
         out.append(result.to_json().encode())
     return out
+
+
+#: the signed envelope's header and signature beside a RESULT payload
+ENVELOPE_OVERHEAD_BYTES = 4096
+
+
+def check_size(result: epb.Result) -> None:
+    """A RESULT must fit one envelope (the coordinator refuses a larger one, and the key is already
+    spent): a catalogue whose documents do not fit is withheld by name, not lost. `calc start`
+    splits catalogues so that this does not happen (tanji.cli.requester.split)."""
+    if result.ByteSize() + ENVELOPE_OVERHEAD_BYTES > limits.MAX_ENVELOPE_BYTES:
+        raise Refusal(cpb.REFUSAL_CODE_TOO_LARGE,
+                      f"the results of {max(1, len(result.batch_results_json))} products take "
+                      f"{result.ByteSize()} bytes, more than one envelope holds: calculate the catalogue "
+                      "in smaller batches (result withheld)")

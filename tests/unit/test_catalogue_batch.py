@@ -186,3 +186,37 @@ def test_a_declaration_that_misstates_a_requests_blocks_is_refused():
     with pytest.raises(Refusal) as refused:
         contributors_in(_declared(("s", (1,)), ("t", (1,))), _request(0, (0, 1)), {"req"})
     assert refused.value.code == cpb.REFUSAL_CODE_UNEXPECTED
+
+
+def test_a_catalogue_is_split_so_that_its_results_fit_one_envelope(example, tmp_path):
+    """The key holder signs every document of a calculation in one RESULT, which must fit one
+    envelope: `calc start` cuts the catalogue by that budget as well as by the preset's slots."""
+    from dataclasses import replace
+
+    from tanji.protocol import limits
+
+    pack = EXAMPLE_TARGET[1]
+    s = spec(example, [pack, *(f"{pack}-M{i:02d}" for i in range(1, 5))], tmp_path)
+    size = requester.result_bytes(s.targets[0])
+    assert 2000 < size < 4000                 # the example's declared pack: about 2.6 kB, room included
+    many = replace(s, batch=[replace(s.targets[i % 5], product=f"P{i}") for i in range(400)])
+    parts = requester.split(many)
+    assert sum(len(p.targets) for p in parts) == 400 and len(parts) > 1
+    budget = limits.MAX_ENVELOPE_BYTES - requester.ENVELOPE_MARGIN_BYTES
+    for part in parts:
+        sizes = [requester.result_bytes(t) for t in part.targets]
+        assert sum(sizes) + sizes[0] <= budget
+    assert len(parts) == len(requester.split(many, most=10_000))   # the envelope, not the slots, decides
+
+
+def test_a_result_larger_than_an_envelope_is_withheld_by_name():
+    from tanji.keyholder import release
+    from tanji.protocol.refusals import Refusal
+    from tanji.v1 import common_pb2 as cpb
+    from tanji.v1 import envelope_pb2 as epb
+
+    doc = b"x" * 2000
+    release.check_size(epb.Result(result_json=doc, batch_results_json=[doc] * 100))
+    with pytest.raises(Refusal) as refused:
+        release.check_size(epb.Result(result_json=doc, batch_results_json=[doc] * 130))
+    assert refused.value.code == cpb.REFUSAL_CODE_TOO_LARGE
