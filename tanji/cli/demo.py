@@ -331,11 +331,7 @@ def run_demo(data_dir: Path, product: str | list[str], out: Path, console: Conso
         for org in nodes:
             _wait_for(state / org / "ready", fed, f"node {org} to register")
         channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
-        for org in nodes:  # each supplier approves the buyers that named it
-            approve_customers(state, org, channel, rate_limit)
-        for org in nodes:  # ... and the coordinator routes by those approvals once it registered them
-            policy = hashlib.sha256((state / org / "policy.toml").read_bytes()).hexdigest()
-            _wait_for_text(state / org / "registered-policy", policy, fed, f"node {org} to register its policy")
+        approve_all(state, nodes, channel, fed, rate_limit)
         for org in sorted(offline):
             fed.kill(org)
             console.print(f"[yellow]{org} is offline[/]: its lease expires in {DEMO_LEASE_SECONDS:g} s; "
@@ -343,12 +339,8 @@ def run_demo(data_dir: Path, product: str | list[str], out: Path, console: Conso
         cids = start_calculation(state / target[0], fed_file, address, products, depth_bound, deadline_seconds,
                                  method)
         started = time.monotonic()  # the calculation's time, from its acceptance (not calc start's own start-up)
-        docs: list[bytes] = []
-        for cid in cids:
-            st = follow_progress(channel, target[0], cid, fed, console)
-            if st.state != S.CALCULATION_STATE_DONE:
-                raise DemoFailed(f"calculation {cid} {S.Name(st.state)}: {st.failure_message}")
-            docs += requester.results(channel, target[0], cid, federation)
+        docs = collect_results(channel, target[0], cids, federation,
+                               lambda cid: follow_progress(channel, target[0], cid, fed, console))
         elapsed = time.monotonic() - started
         written = requester.write_results(docs, out)
         doc = json.loads(docs[0])
@@ -373,14 +365,46 @@ def run_demo(data_dir: Path, product: str | list[str], out: Path, console: Conso
     finally:
         fed.stop()
         signal.signal(signal.SIGTERM, previous)
-    from tanji.coordinator.bundle import write_bundle  # after the coordinator stopped: a quiet database
-
-    for i, cid in enumerate(cids):  # a catalogue split over several calculations: one bundle each
-        bundle = out / ("bundle.tar" if i == 0 else f"bundle-{i + 1}.tar")
-        write_bundle(state / COORDINATOR, cid, fed_file, bundle, database)
+    for bundle in write_bundles(  # after the coordinator stopped: a quiet database
+state, cids, fed_file, out, database):
         console.print(f"audit bundle: {bundle} — check it with "
                       f"`tanji audit verify {bundle} --trust {state / 'registry' / 'anchor.pub'}`")
     return doc
+
+
+def approve_all(state: Path, orgs, channel, fed: Processes, rate_limit: int | None = None) -> None:
+    """Each supplier approves the buyers that named it, and the coordinator routes by those approvals
+    once each node registered its new policy: only then may a calculation start."""
+    for org in orgs:
+        approve_customers(state, org, channel, rate_limit)
+    for org in orgs:
+        policy = hashlib.sha256((state / org / "policy.toml").read_bytes()).hexdigest()
+        _wait_for_text(state / org / "registered-policy", policy, fed, f"node {org} to register its policy")
+
+
+def collect_results(channel, requester_id: str, cids: list[str], federation, follow) -> list[bytes]:
+    """Follow each calculation to its end (`follow(cid)` returns its last status) and fetch its signed
+    documents, in order; a calculation that did not end DONE stops the run by name."""
+    docs: list[bytes] = []
+    for cid in cids:
+        st = follow(cid)
+        if st.state != S.CALCULATION_STATE_DONE:
+            raise DemoFailed(f"calculation {cid} {S.Name(st.state)}: {st.failure_message}")
+        docs += requester.results(channel, requester_id, cid, federation)
+    return docs
+
+
+def write_bundles(state: Path, cids: list[str], fed_file: Path, out: Path, database: str | None) -> list[Path]:
+    """Each calculation's audit bundle, once the coordinator stopped (a quiet database): OUT/bundle.tar,
+    then OUT/bundle-2.tar … for a catalogue split over several calculations."""
+    from tanji.coordinator.bundle import write_bundle
+
+    bundles = []
+    for i, cid in enumerate(cids):
+        bundle = out / ("bundle.tar" if i == 0 else f"bundle-{i + 1}.tar")
+        write_bundle(state / COORDINATOR, cid, fed_file, bundle, database)
+        bundles.append(bundle)
+    return bundles
 
 
 def show_catalogue(docs: list[dict], console: Console) -> None:

@@ -6,7 +6,6 @@ worker per organisation. Writes OUT/result.json, OUT/metrics.json and OUT/bundle
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -20,18 +19,17 @@ from rich.console import Console
 
 from tanji.cli import requester
 from tanji.cli.demo import (
-    COORDINATOR,
-    DemoFailed,
     Processes,
     _terminate,
     _wait_for,
-    _wait_for_text,
-    approve_customers,
+    approve_all,
     closed_policy,
+    collect_results,
     onboard,
     requester_of,
     show_catalogue,
     start_calculation,
+    write_bundles,
 )
 from tanji.errors import TanjiError
 from tanji.infra import lifeline
@@ -118,22 +116,13 @@ def run_simulate(data_dir: Path, products: list[str], out: Path, console: Consol
         for ready in readies:
             _wait_for(ready, fed, f"{ready.parent.name} to register its nodes", timeout=1800.0)
         channel = grpc.insecure_channel(address, options=limits.GRPC_OPTIONS)
-        for o in data.nodes:  # each supplier approves the buyers that named it, as in the demo
-            approve_customers(state, o, channel)
-        for o in data.nodes:
-            policy = hashlib.sha256((state / o / "policy.toml").read_bytes()).hexdigest()
-            _wait_for_text(state / o / "registered-policy", policy, fed, f"node {o} to register its policy")
+        approve_all(state, data.nodes, channel, fed)  # as in the demo
         setup = time.monotonic() - began
         console.print(f"{setup:.0f} s to onboard, start and register every party")
         # as the requester's own party (`tanji calc start` in its state folder), as the demo does
         cids = start_calculation(state / org, fed_file, address, products, depth_bound, deadline_seconds, None)
         started = time.monotonic()
-        docs: list[bytes] = []
-        for cid in cids:
-            st = follow(channel, org, cid, fed, console)
-            if st.state != S.CALCULATION_STATE_DONE:
-                raise DemoFailed(f"calculation {cid} {S.Name(st.state)}: {st.failure_message}")
-            docs += requester.results(channel, org, cid, federation)
+        docs = collect_results(channel, org, cids, federation, lambda cid: follow(channel, org, cid, fed, console))
         elapsed = time.monotonic() - started
         written = requester.write_results(docs, out)
         doc = json.loads(docs[0])
@@ -155,11 +144,7 @@ def run_simulate(data_dir: Path, products: list[str], out: Path, console: Consol
     per_kwh = "" if doc["per_kwh_kgco2e"] is None else f", {doc['per_kwh_kgco2e']} kgCO2e/kWh"
     console.print(f"[green]done[/] in {elapsed:.1f} s: {doc['total_kgco2e']} kgCO2e{per_kwh} → {written[0]} "
                   f"(costs: {out / 'metrics.json'}; peak memory in all {metrics['peak_rss_mib_total']} MiB)")
-    from tanji.coordinator.bundle import write_bundle  # after the coordinator stopped: a quiet database
-
-    for i, cid in enumerate(cids):  # a catalogue split over several calculations: one bundle each
-        bundle = out / ("bundle.tar" if i == 0 else f"bundle-{i + 1}.tar")
-        write_bundle(state / COORDINATOR, cid, fed_file, bundle, None)
+    for bundle in write_bundles(state, cids, fed_file, out, None):  # after the coordinator stopped
         console.print(f"audit bundle: {bundle}")
     return doc
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC
 from typing import cast
 
@@ -204,9 +205,10 @@ def batch_pairs(s, req) -> tuple[tuple[str, str], list[tuple[str, str]]]:
         except ValueError as exc:
             raise Refusal(cpb.REFUSAL_CODE_MALFORMED, f"products[{i}]: {exc}") from None
     targets = [(req.target_organisation, n) for n in names]
+    graph = SupplyGraph.load(s)  # the registry's tables once, however many targets
     seen: list[tuple[str, str]] = []
     for target in targets:
-        reached = reachable(s, target)
+        reached = graph.reachable(s, target)
         inner = [t for t in targets if t != target and t in reached]
         if inner:
             raise Refusal(cpb.REFUSAL_CODE_MALFORMED,
@@ -215,36 +217,47 @@ def batch_pairs(s, req) -> tuple[tuple[str, str], list[tuple[str, str]]]:
     return targets[0], seen
 
 
-def reachable(s, root: tuple[str, str]) -> list[tuple[str, str]]:
-    """Every (organisation, product) the registered supply edges reach from `root`; refused naming
-    the first that no registered node serves, or an edge whose supplier has not approved its buyer
-    (the coordinator routes only approved, registered edges). An edge below the requester's own
-    suppliers is refused without names: who supplies its suppliers is not the requester's to know."""
-    served = {(r.org, r.product) for r in s.scalars(select(db.ServedProduct)
-                                                      .join(db.Party, db.Party.id == db.ServedProduct.org)
-                                                      .where(db.Party.registered))}
-    edges = defaultdict(list)
-    for e in s.scalars(select(db.SupplyEdge)):
-        edges[(e.buyer, e.buyer_product)].append((e.supplier, e.supplier_product))
-    seen: list[tuple[str, str]] = []
-    stack: list[tuple[tuple[str, str], tuple[str, str] | None]] = [(root, None)]
-    while stack:
-        pair, buyer = stack.pop()
-        if pair in seen:  # reached again through another buyer: that edge must be approved too
+@dataclass(frozen=True)
+class SupplyGraph:
+    """What the registry says can be routed: the products registered nodes serve, and the supply
+    edges buyers registered (buyer pair -> its suppliers' pairs)."""
+    served: frozenset[tuple[str, str]]
+    edges: dict[tuple[str, str], list[tuple[str, str]]]
+
+    @classmethod
+    def load(cls, s) -> SupplyGraph:
+        served = frozenset((r.org, r.product) for r in s.scalars(
+            select(db.ServedProduct).join(db.Party, db.Party.id == db.ServedProduct.org).where(db.Party.registered)))
+        edges: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        for e in s.scalars(select(db.SupplyEdge)):
+            edges[(e.buyer, e.buyer_product)].append((e.supplier, e.supplier_product))
+        return cls(served, edges)
+
+    def reachable(self, s, root: tuple[str, str]) -> list[tuple[str, str]]:
+        """Every (organisation, product) the registered supply edges reach from `root`; refused naming
+        the first that no registered node serves, or an edge whose supplier has not approved its buyer
+        (the coordinator routes only approved, registered edges). An edge below the requester's own
+        suppliers is refused without names: who supplies its suppliers is not the requester's to know."""
+        served, edges = self.served, self.edges
+        seen: list[tuple[str, str]] = []
+        stack: list[tuple[tuple[str, str], tuple[str, str] | None]] = [(root, None)]
+        while stack:
+            pair, buyer = stack.pop()
+            if pair in seen:  # reached again through another buyer: that edge must be approved too
+                if buyer is not None and not approves(s, pair[0], buyer[0]):
+                    raise not_approved(root, pair, buyer)
+                continue
+            if pair not in served:
+                org_known = any(o == pair[0] for o, _ in served)
+                what = (f"organisation {pair[0]!r} serves no product {pair[1]!r}" if org_known
+                        else f"no node serves organisation {pair[0]!r}")
+                named = f" (named by {buyer[0]}/{buyer[1]})" if buyer else ""
+                raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PRODUCT, what + named)
             if buyer is not None and not approves(s, pair[0], buyer[0]):
                 raise not_approved(root, pair, buyer)
-            continue
-        if pair not in served:
-            org_known = any(o == pair[0] for o, _ in served)
-            what = (f"organisation {pair[0]!r} serves no product {pair[1]!r}" if org_known
-                    else f"no node serves organisation {pair[0]!r}")
-            named = f" (named by {buyer[0]}/{buyer[1]})" if buyer else ""
-            raise Refusal(cpb.REFUSAL_CODE_UNKNOWN_PRODUCT, what + named)
-        if buyer is not None and not approves(s, pair[0], buyer[0]):
-            raise not_approved(root, pair, buyer)
-        seen.append(pair)
-        stack.extend((child, pair) for child in edges[pair])
-    return seen
+            seen.append(pair)
+            stack.extend((child, pair) for child in edges.get(pair, ()))
+        return seen
 
 
 def tier_progress(s, pairs: list[db.CalcPair],
