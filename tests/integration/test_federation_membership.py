@@ -74,6 +74,13 @@ class Federated:
         for party, group in parties:
             cli(group, "join", "--state", str(self.parties / party), "--federation",
                 str(self.registry / "federation.json"))
+        if "coordinator" in self.procs.procs:  # it re-reads the list every second: wait until it has
+            version = json.loads((self.registry / "federation.json").read_text())["version"]
+            log, end = self.parties / "coordinator" / "log.txt", time.monotonic() + 60
+            while f"federation list version {version}:" not in log.read_text(errors="replace"):
+                assert time.monotonic() < end, f"the coordinator never loaded list version {version}"
+                self.procs.check_alive()
+                time.sleep(0.1)
 
     def serve_args(self, party: str) -> list[str]:
         state = self.parties / party
