@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from tanji.coordinator import db
 from tanji.coordinator.context import CalcContext
@@ -60,6 +60,8 @@ class Aggregation:
         if ctx.state != CalcState.RUNNING:
             return
         calc, objects = ctx.calc, self.core.objects
+        if self._unsettled(s, calc.id):
+            return
         pairs = sorted(self.core.pairs(s, calc.id), key=lambda p: (p.org, p.product))
         fallbacks = sorted(s.scalars(select(db.CalcFallback).where(db.CalcFallback.calculation_id == calc.id)),
                            key=lambda f: (f.buyer, f.supplier, f.product, f.request_hash))
@@ -98,6 +100,17 @@ class Aggregation:
             self.core.deliver(s, auditor, opened.hash)
         log.info("calculation %s complete: %d contributions and %d fallbacks summed",
                  calc.id[:8], len(live), len(fallbacks))
+
+    @staticmethod
+    def _unsettled(s, cid: str) -> int:
+        """Pairs still to answer or declare, counted in the database: each contribution asks, so
+        this must not load every pair (a dead pair's fallbacks are checked only once it is 0)."""
+        waiting = (PairState.WAITING.value, PairState.DISPATCHED.value)
+        return s.scalar(select(func.count()).select_from(db.CalcPair).where(
+            db.CalcPair.calculation_id == cid,
+            or_(db.CalcPair.state.in_(waiting),
+                and_(db.CalcPair.state == PairState.ANSWERED.value,
+                     or_(db.CalcPair.declaration_hash.is_(None), db.CalcPair.contribution_hash.is_(None))))))
 
     def on_attestation(self, s, ctx: CalcContext, opened: env.Opened) -> None:
         a, calc = opened.payload, ctx.calc

@@ -34,6 +34,9 @@ MT = epb.MessageType
 class Calculations:
     def __init__(self, core: Core):
         self.core = core
+        #: calculation -> (its pairs' count, each pair's tier): the tiers are fixed once its pairs
+        #: are, so GetStatus counts states without walking the graph again (a few, newest last)
+        self._tiers: dict[str, tuple[int, dict[tuple[str, str], int]]] = {}
 
     # ------------------------------------------------------------ start (step 1)
     def start(self, envelope: epb.Envelope) -> tuple[cpb.PushOutcome, str]:
@@ -144,11 +147,21 @@ class Calculations:
                 failure_party=failed_by)
             resp.updated_at.FromDatetime(calc.updated_at)
             if not party or party == calc.requester:
-                req = reopen(s, calc.request_hash).payload
-                targets = [(req.target_organisation, i.product_id) for i in req.products]
-                for tier, (declared, answered) in sorted(tier_progress(s, pairs, targets).items()):
+                for tier, (declared, answered) in sorted(self._tier_progress(s, calc, pairs).items()):
                     resp.tiers.add(tier=tier, declared=declared, answered=answered)
             return resp
+
+    def _tier_progress(self, s, calc: db.Calculation, pairs: list[db.CalcPair]) -> dict[int, tuple[int, int]]:
+        known = self._tiers.get(calc.id)
+        if known is None or known[0] != len(pairs):
+            req = reopen(s, calc.request_hash).payload
+            targets = [(req.target_organisation, i.product_id) for i in req.products]
+            known = (len(pairs), tiers_of(s, pairs, targets))
+            self._tiers.pop(calc.id, None)
+            self._tiers[calc.id] = known
+            while len(self._tiers) > 16:
+                self._tiers.pop(next(iter(self._tiers)), None)
+        return tier_progress(known[1], pairs)
 
     def result(self, cid: str, party: str | None = None) -> rpb.GetResultResponse:
         """The key holder's signed result, for the requester, its auditors and the key holder only."""
@@ -260,11 +273,10 @@ class SupplyGraph:
         return seen
 
 
-def tier_progress(s, pairs: list[db.CalcPair],
-                  targets: Sequence[tuple[str, str]] = ()) -> dict[int, tuple[int, int]]:
-    """Tier -> (products requested, products settled): each pair at the longest path from the root
-    over the registered edges between the calculation's pairs (a merged request waits for its
-    deepest buyer); a batch's `targets` all stand at the root."""
+def tiers_of(s, pairs: list[db.CalcPair], targets: Sequence[tuple[str, str]] = ()) -> dict[tuple[str, str], int]:
+    """Each pair's tier: the longest path from the root over the registered edges between the
+    calculation's pairs (a merged request waits for its deepest buyer); a batch's `targets` all
+    stand at the root."""
     keys = {(p.org, p.product): p for p in pairs}
     roots = [k for k, p in keys.items() if p.is_root]
     if not roots:
@@ -285,10 +297,16 @@ def tier_progress(s, pairs: list[db.CalcPair],
                         tier[kid], changed = tier[buyer] + 1, True
         if not changed:
             break
+    return tier
+
+
+def tier_progress(tiers: dict[tuple[str, str], int], pairs: list[db.CalcPair]) -> dict[int, tuple[int, int]]:
+    """Tier -> (products requested, products settled)."""
+    state = {(p.org, p.product): p.state for p in pairs}
     out: dict[int, tuple[int, int]] = {}
-    for k, t in tier.items():
+    for k, t in tiers.items():
         declared, answered = out.get(t, (0, 0))
-        out[t] = (declared + 1, answered + (PairState(keys[k].state) in SETTLED))
+        out[t] = (declared + 1, answered + (PairState(state[k]) in SETTLED))
     return out
 
 

@@ -4,7 +4,6 @@ has declared, carrying the sum of their weights and their signed requests.
 """
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -53,9 +52,7 @@ class Routing:
     def answered_pair(self, s, ctx: CalcContext, opened: env.Opened) -> db.CalcPair:
         """The pair whose request this message answers, sent by that pair's organisation."""
         ans, calc = opened.body.answers_hash, ctx.calc
-        for pair in self.core.pairs(s, calc.id):
-            if pair.org != opened.body.sender:
-                continue
+        for pair in self.core.pairs(s, calc.id, org=opened.body.sender):
             if ((pair.is_root and ans == calc.request_hash)
                     or (pair.merged_request_hash and ans == pair.merged_request_hash)):
                 if pair.state == PairState.DEAD.value:
@@ -106,47 +103,66 @@ class Routing:
         self.core.store(s, opened)
         pair.declaration_hash = opened.hash
         s.flush()
-        self.dispatch_ready(s, ctx)
+        self.dispatch_ready(s, ctx, sorted(declared))  # only the products it named can have become ready
 
     # ------------------------------------------------------------ merging (step 4)
-    def _buyers(self, s, ctx: CalcContext, pairs: dict) -> dict:
-        """Supplier product -> the pairs that buy it; the root pair buys for every target of a batch."""
-        root = next((p for p in pairs.values() if p.is_root), None)
-        as_pair = {**({t: root for t in ctx.targets} if root is not None else {}), **pairs}
-        buyers: dict[tuple[str, str], list[db.CalcPair]] = defaultdict(list)
-        for e in s.scalars(select(db.SupplyEdge)):
-            buyer = as_pair.get((e.buyer, e.buyer_product))
-            if buyer is not None and buyer not in buyers[(e.supplier, e.supplier_product)]:
-                buyers[(e.supplier, e.supplier_product)].append(buyer)
-        return buyers
+    def buyers_of(self, s, ctx: CalcContext, key: tuple[str, str]) -> list[db.CalcPair]:
+        """The calculation's pairs that buy supplier product `key`; the root pair buys for every
+        target of a batch."""
+        targets = set(ctx.targets)
+        out: list[db.CalcPair] = []
+        for e in s.scalars(select(db.SupplyEdge).where(db.SupplyEdge.supplier == key[0],
+                                                       db.SupplyEdge.supplier_product == key[1])):
+            buyer = s.get(db.CalcPair, (ctx.id, e.buyer, e.buyer_product))
+            if buyer is None and (e.buyer, e.buyer_product) in targets:
+                buyer = self.core.root_pair(s, ctx.id)
+            if buyer is not None and buyer not in out:
+                out.append(buyer)
+        return out
 
-    def dispatch_ready(self, s, ctx: CalcContext) -> None:
+    def inputs_of(self, s, ctx: CalcContext, pair: db.CalcPair) -> list[tuple[str, str]]:
+        """The supplier products `pair` names as inputs (the root pair: every target's)."""
+        products = [t[1] for t in ctx.targets] if pair.is_root else [pair.product]
+        return sorted({(e.supplier, e.supplier_product) for e in s.scalars(select(db.SupplyEdge).where(
+            db.SupplyEdge.buyer == pair.org, db.SupplyEdge.buyer_product.in_(products)))})
+
+    def dispatch_ready(self, s, ctx: CalcContext, candidates: list[tuple[str, str]] | None = None) -> None:
         """Send one merged request to every pair whose buyers have all settled (DESIGN §2 step 4).
 
         A buyer is settled when it declared, or is dead or skipped (it will never declare). A
         pair all of whose buyers are dead or skipped is skipped; a supplier whose lease has
         expired when its request is due is declared dead instead (DESIGN §2 step 7).
+        `candidates`: the only pairs that can have become ready (a declaration's suppliers);
+        None looks at every waiting pair. A pair skipped or declared dead here settles its own
+        suppliers' buyer, so they are looked at next, in turn.
         """
-        changed = True
-        while changed:
-            changed = False
-            pairs = {(p.org, p.product): p for p in self.core.pairs(s, ctx.id)}
-            buyers = self._buyers(s, ctx, pairs)
-            for key, pair in sorted(pairs.items()):
-                if pair.is_root or pair.state != PairState.WAITING.value:
+        if candidates is None:
+            candidates = sorted((p.org, p.product) for p in self.core.pairs(s, ctx.id)
+                                if not p.is_root and p.state == PairState.WAITING.value)
+        while candidates:
+            settled: set[tuple[str, str]] = set()
+            for key in candidates:
+                pair = s.get(db.CalcPair, (ctx.id, *key))
+                if pair is None or pair.is_root or pair.state != PairState.WAITING.value:
                     continue
-                mine = buyers[key]
+                mine = self.buyers_of(s, ctx, key)
                 if not all(b.declaration_hash is not None or b.state in GONE for b in mine):
                     continue
-                changed = True
                 if not any(b.declaration_hash is not None for b in mine):
                     move_pair(pair, PairState.SKIPPED)
+                    settled.update(self.inputs_of(s, ctx, pair))
                 elif not lease_alive(s, key[0]):
                     assert self.leases is not None, "the service wires the leases into the routing"
                     self.leases.declare_dead(s, ctx, pair, epb.DEATH_REASON_LEASE_EXPIRED)
+                    settled.update(self.inputs_of(s, ctx, pair))
                 else:
                     self._dispatch(s, ctx, pair)
                 s.flush()
+            candidates = sorted(settled)
+
+    def _buyer_pairs(self, s, ctx: CalcContext, reqs: list[db.CalcRequest]) -> list[db.CalcPair]:
+        """Every pair of the organisations that sent `reqs`: the only ones that can declare them."""
+        return [p for buyer in sorted({r.buyer for r in reqs}) for p in self.core.pairs(s, ctx.id, org=buyer)]
 
     def requests_for(self, s, ctx: CalcContext, key: tuple[str, str]) -> list[db.CalcRequest]:
         """The requests naming `key` that count: declared, or from a buyer that may still declare.
@@ -157,7 +173,7 @@ class Routing:
         reqs = list(s.scalars(select(db.CalcRequest).where(
             db.CalcRequest.calculation_id == ctx.id, db.CalcRequest.supplier == key[0],
             db.CalcRequest.product == key[1]).order_by(db.CalcRequest.buyer, db.CalcRequest.hash)))
-        pairs = self.core.pairs(s, ctx.id)
+        pairs = self._buyer_pairs(s, ctx, reqs)
         pending = {p.org for p in pairs if p.declaration_hash is None and p.state not in GONE}
         declared = {d.request_hash for p in pairs if p.declaration_hash is not None
                     for d in reopen(s, p.declaration_hash).payload.requests}
@@ -198,7 +214,7 @@ class Routing:
     def _declarations_of(self, s, ctx: CalcContext, reqs: list[db.CalcRequest]) -> list[bytes]:
         """The buyers' signed declarations that list `reqs`, each once, in the requests' order."""
         listing = {}
-        for p in self.core.pairs(s, ctx.id):
+        for p in self._buyer_pairs(s, ctx, reqs):
             if p.declaration_hash is not None:
                 for d in reopen(s, p.declaration_hash).payload.requests:
                     listing[d.request_hash] = p.declaration_hash

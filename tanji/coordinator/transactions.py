@@ -203,8 +203,13 @@ class Core:
         return opened
 
     # ------------------------------------------------------------ reading inside a transaction
-    def pairs(self, s, cid: str) -> list[db.CalcPair]:
-        return list(s.scalars(select(db.CalcPair).where(db.CalcPair.calculation_id == cid)))
+    def pairs(self, s, cid: str, *, org: str | None = None) -> list[db.CalcPair]:
+        """The calculation's pairs (only `org`'s: its primary key's prefix, not a scan)."""
+        where = [db.CalcPair.calculation_id == cid] + ([db.CalcPair.org == org] if org is not None else [])
+        return list(s.scalars(select(db.CalcPair).where(*where)))
+
+    def root_pair(self, s, cid: str) -> db.CalcPair | None:
+        return s.scalars(select(db.CalcPair).where(db.CalcPair.calculation_id == cid, db.CalcPair.is_root)).first()
 
     @staticmethod
     def claim(s, cid: str, *where) -> db.Calculation | None:

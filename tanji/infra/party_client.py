@@ -70,6 +70,9 @@ class PartyClient:
         #: until when (this process's monotonic clock) the last lease granted holds: the health service's
         #: SERVING for a node or key holder is "registered, lease held" (tanji.infra.health)
         self.lease_until = 0.0
+        #: objects every party of a calculation pulls (its public context, the key holder's Enc(1)),
+        #: shared by the nodes one process hosts (tanji.node.hosting); None: each pull goes out
+        self.public_objects: PublicObjects | None = None
         health.ready_when(self.lease_held)
 
     # ------------------------------------------------------------------ registration and lease
@@ -232,6 +235,35 @@ class PartyClient:
     def pull_object(self, calculation_id: str, digest: bytes, max_bytes: int) -> bytes:
         """An object checked against its name; TransferError (a Refusal with its code) otherwise."""
         return pull_object(self.node_service, self.party, calculation_id, digest, max_bytes)
+
+    def pull_public(self, calculation_id: str, digest: bytes, max_bytes: int) -> bytes:
+        """An object the key announcement names for every party: from the process's shared copy
+        where there is one (each copy was checked against its name when pulled)."""
+        if self.public_objects is None:
+            return self.pull_object(calculation_id, digest, max_bytes)
+        return self.public_objects.get(digest, max_bytes,
+                                       lambda: self.pull_object(calculation_id, digest, max_bytes))
+
+
+class PublicObjects:
+    """The last few public objects pulled by any node of one process, by name (content hash)."""
+
+    def __init__(self, keep: int = 8):
+        self.keep = keep
+        self._held: dict[bytes, bytes] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes, max_bytes: int, pull: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            data = self._held.get(digest)
+        if data is not None and len(data) <= max_bytes:
+            return data
+        data = pull()
+        with self._lock:
+            self._held[digest] = data
+            while len(self._held) > self.keep:
+                self._held.pop(next(iter(self._held)))
+        return data
 
 
 #: the lifecycle event a delivered envelope is, by its message type (others: "envelope.sent")

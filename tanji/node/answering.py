@@ -135,7 +135,7 @@ def weights(site: Site, cid: str, product, parts) -> list[tuple[bytes, float]] |
         ka = announcement(require_key(site, cid)).payload
         if not ka.unit_weight_object_hash:
             return None
-        return [(site.pull(cid, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES), 1.0)]
+        return [(site.pull_public(cid, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES), 1.0)]
     out = []
     for unit, digest in parts:
         try:

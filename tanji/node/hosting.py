@@ -15,7 +15,12 @@ but what a node process holds once per node is held here once per process:
   without waiting, at once again after it delivered something, then backing off up to a cap that
   keeps the process's pulls near `PULLS_PER_SECOND` however many nodes it hosts; pulls of due
   nodes go out together, their answers are handled on a few threads;
-* one heartbeat sweep and one sweep of the files each node watches (policy.toml, the list).
+* one heartbeat sweep and one sweep of the files each node watches (policy.toml, the list);
+* one copy of each calculation's public objects (its context, the key holder's Enc(1)), pulled
+  by the first node that needs it and checked against its name, instead of one per node;
+* stores that commit without waiting for the disk (`synchronous=NORMAL`; WAL keeps them whole
+  after a crash of the process): one machine hosts every party, so a power cut ends the whole
+  simulation anyway, and a thousand fsyncs per tier were its largest system time (decision 0021).
 
 A node whose handler raises stops the whole process, as it would stop its own daemon.
 """
@@ -34,6 +39,7 @@ from pathlib import Path
 
 import grpc
 
+from tanji.infra.party_client import PublicObjects
 from tanji.infra.runtime import open_channel, private_folder
 from tanji.infra.workers import OnDemandWorkers
 from tanji.node.daemon import Node, NoPolicy
@@ -98,6 +104,7 @@ class Host:
         #: the one HE worker of this process, shared by its nodes (a thread: no process per node)
         self.he = OnDemandWorkers(lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="he"),
                                   idle_seconds=float("inf"))
+        self.public_objects = PublicObjects()
         self.hosted: list[Hosted] = []
         self._lock = threading.Lock()
         self.pulls = 0  #: pulls sent, for the run's metrics
@@ -117,6 +124,7 @@ class Host:
         key = SigningKey.load_or_create(m.state / "envelope-key.pem")
         node = Node(m.org, store, key, listed.federation, self.channel, policy, state=m.state, pool=self.he)
         node.federation_file = listed
+        node.client.public_objects = self.public_objects
         node.register(self.coordinator)
         (m.state / "ready").write_text("registered\n")
         return node
@@ -233,14 +241,15 @@ class Host:
 
 
 def small_cache(store: NodeStore) -> None:
-    """Every connection of `store` from now on keeps at most STORE_CACHE_KIB of pages cached (the
-    store's own pragmas, journal and synchronous mode, are untouched)."""
+    """Every connection of `store` from now on keeps at most STORE_CACHE_KIB of pages cached and
+    commits without an fsync (WAL, synchronous=NORMAL: whole after a process crash; see the module)."""
     from sqlalchemy import event
 
     @event.listens_for(store.engine, "connect")
     def _cache(conn, _record):  # pragma: no cover - runs on every new connection
         cur = conn.cursor()
         cur.execute(f"PRAGMA cache_size=-{STORE_CACHE_KIB}")
+        cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     store.engine.dispose()  # the connection opened to create the tables: the next one is small

@@ -22,7 +22,7 @@ def on_key(site: Site, opened: env.Opened) -> None:
         raise Refusal(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER, f"{opened.body.sender!r} is not a listed key holder")
     if opened.body.key_fingerprint != ka.key_fingerprint or opened.body.ckks_params_hash != ka.ckks_params_hash:
         raise Refusal(cpb.REFUSAL_CODE_WRONG_KEY, "key announcement header and payload disagree")
-    context = site.pull(opened.body.calculation_id, ka.context_object_hash, limits.MAX_CONTEXT_BYTES)
+    context = site.pull_public(opened.body.calculation_id, ka.context_object_hash, limits.MAX_CONTEXT_BYTES)
     try:
         # in the HE worker: a loaded context is tens of MB the serving process would otherwise keep
         site.compute(he_work.check_public_context, context, ka.key_fingerprint, ka.ckks_params_hash, ka.preset)
@@ -37,7 +37,7 @@ def on_key(site: Site, opened: env.Opened) -> None:
                       f"the key is for {ka.width} slots; this node's layout is {slots.WIDTH} slots per product, plus "
                       f"{len(site.factors.model.factors)} citation slots for {site.factors.model.id}")
     if ka.unit_weight_object_hash:  # the key holder's Enc(1): checked now, used for our own target
-        unit = site.pull(opened.body.calculation_id, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES)
+        unit = site.pull_public(opened.body.calculation_id, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES)
         try:
             site.compute(he_work.load_unit_weight, context, unit, ka.width or slots.WIDTH)
         except he_work.HEError as exc:

@@ -37,6 +37,11 @@ class Site:
         TransferError, a Refusal with its code, and are never used."""
         return self.client.pull_object(cid, digest, max_bytes)
 
+    def pull_public(self, cid: str, digest: bytes, max_bytes: int) -> bytes:
+        """As `pull`, for an object the key announcement names for every party (its context, Enc(1)):
+        nodes hosted in one process share one copy."""
+        return self.client.pull_public(cid, digest, max_bytes)
+
     def compute(self, task, *args):
         """One homomorphic step in the HE worker process."""
         return self.pool.submit(task, *args).result()
