@@ -117,11 +117,14 @@ class PublicContext(ABC):
 
     @abstractmethod
     def deserialize(self, data: bytes, *, level: int | None = None, min_level: int = 0,
-                    width: int | None = None) -> Ciphertext:
+                    width: int | None = None, canonical: bool = True) -> Ciphertext:
         """Load ct, refusing with a named HEError (never a crash): malformed or non-canonical
         bytes (MalformedCiphertext), other parameters (ParameterMismatch), a header naming
         another key (KeyMismatch), a level other than `level` or below `min_level`
-        (LevelMismatch), a width other than `width` (MalformedCiphertext)."""
+        (LevelMismatch), a width other than `width` (MalformedCiphertext).
+        `canonical=False` skips only the re-serialisation that proves the bytes canonical (half
+        the cost of a load): for a step that only sums and serialises the sum itself, whose
+        bytes do not depend on how the inputs were encoded."""
 
     def ciphertext_bytes(self, level: int, width: int = 8) -> int:
         """Serialised size of a ciphertext at `level` (measured by encrypting zeros)."""

@@ -107,9 +107,11 @@ def load_unit_weight(context: bytes, data: bytes, width: int) -> None:
 
 
 def add_all(context: bytes, items: list[bytes], width: int = WIDTH) -> bytes:
-    """Σ ciphertexts; deterministic bytes, so anyone with the inputs re-derives the same hash."""
+    """Σ ciphertexts; deterministic bytes, so anyone with the inputs re-derives the same hash
+    (the sum is serialised here: the inputs' encoding does not reach it, so their canonical form,
+    proven where each was accepted, is not proven again)."""
     ctx = _public(context)
-    return ctx.serialize(ctx.add_many([ctx.deserialize(b, width=width) for b in items]))
+    return ctx.serialize(ctx.add_many([ctx.deserialize(b, width=width, canonical=False) for b in items]))
 
 
 class Answer(NamedTuple):

@@ -285,7 +285,7 @@ class TenSEALPublicContext(PublicContext):
         return _wire.pack_ciphertext(header, seal, self._wire_size(ct.level))
 
     def deserialize(self, data: bytes, *, level: int | None = None, min_level: int = 0,
-                    width: int | None = None) -> TenSEALCiphertext:
+                    width: int | None = None, canonical: bool = True) -> TenSEALCiphertext:
         if isinstance(data, (bytes, bytearray, memoryview)) and len(data) > self._max_ct_bytes:
             raise MalformedCiphertext(f"{len(data)} bytes is larger than any ciphertext of preset "
                                       f"{self.preset.name} ({self._max_ct_bytes} bytes at most)")
@@ -338,7 +338,7 @@ class TenSEALPublicContext(PublicContext):
                                       f"level {actual}")
         if c.is_transparent():
             raise MalformedCiphertext("ciphertext is transparent (its value is not encrypted)")
-        if _wire.seal_bytes_of_ckks_vector(vec.serialize()) != seal:
+        if canonical and _wire.seal_bytes_of_ckks_vector(vec.serialize()) != seal:
             raise MalformedCiphertext("ciphertext bytes are not in canonical form (re-serialising "
                                       "them gives other bytes)")
         return self._wrap(vec, header.level, header.width)

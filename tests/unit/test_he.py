@@ -150,6 +150,27 @@ def test_add_and_add_many_match_numpy_and_do_not_depend_on_order(pub, sk):
     assert auditor.serialize(again) == pub.serialize(mixed)
 
 
+def test_a_sum_skips_only_the_canonical_proof_of_its_inputs(pub, sk, other_sk):
+    """tasks.add_all loads its inputs without re-serialising each (canonical=False): the sum's bytes
+    are the same, and every other check of a load still refuses."""
+    from tanji.he import tasks
+
+    xs = [np.full(W, 10.0 * i) for i in range(1, 4)]
+    data = [pub.serialize(pub.encrypt(x, level=1)) for x in xs]
+    summed = tasks.add_all(pub.export(), data, W)
+    assert summed == pub.serialize(pub.add_many([pub.deserialize(d) for d in data]))
+    assert rel_err(sk.decrypt(pub.deserialize(summed)), sum(xs)) < pub.preset.precision
+    foreign = other_sk.public_context().serialize(other_sk.public_context().encrypt(xs[0], level=1))
+    with pytest.raises(KeyMismatch):
+        pub.deserialize(foreign, canonical=False)
+    with pytest.raises(LevelMismatch):
+        pub.deserialize(data[0], level=0, canonical=False)
+    with pytest.raises(MalformedCiphertext):
+        pub.deserialize(data[0][:-1], canonical=False)
+    with pytest.raises(KeyMismatch):
+        tasks.add_all(pub.export(), [data[0], foreign], W)
+
+
 def test_mul_plain_scalar_and_vector(pub, sk):
     x = np.array([1.0, 2.0, 3.0, 0.5, 100.0, 1e4, 0.0, 0.0])
     m = np.array([0.01, 2.5, 1e-3, 7.0, 1.0, 3.0, 0.0, 0.0])
