@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from tanji.he import chain, default_backend, get_preset, preset_for
+from tanji.he import _wire, chain, default_backend, get_preset, preset_for
 from tanji.he.backend import PublicContext
 from tanji.he.errors import HEError, KeyMismatch, LevelMismatch, MalformedCiphertext, OutOfLevels, ParameterMismatch
 from tanji.methodology import slots
@@ -53,10 +53,24 @@ _KEEP = 4
 _LOADING = threading.Lock()  # the coordinator calls these from its server threads
 
 
+#: the last context bytes object seen and its digest: a caller that keeps its bytes (the coordinator)
+#: is not made to hash 2 MB again for every ciphertext it checks
+_LAST: list[tuple[bytes, bytes]] = []
+
+
+def _digest(context: bytes) -> bytes:
+    last = _LAST[0] if _LAST else None
+    if last is not None and last[0] is context:
+        return last[1]
+    digest = hashlib.sha256(context).digest()
+    _LAST[:] = [(context, digest)]
+    return digest
+
+
 def _public(context: bytes, fingerprint: bytes | None = None) -> PublicContext:
     """The calculation's public context, loaded once per process (the same bytes are the same context;
     evaluation never changes it)."""
-    key = (hashlib.sha256(context).digest(), fingerprint)
+    key = (_digest(context), fingerprint)
     with _LOADING:
         ctx = _LOADED.get(key)
         if ctx is None:
@@ -109,9 +123,17 @@ def load_unit_weight(context: bytes, data: bytes, width: int) -> None:
 def add_all(context: bytes, items: list[bytes], width: int = WIDTH) -> bytes:
     """Σ ciphertexts; deterministic bytes, so anyone with the inputs re-derives the same hash
     (the sum is serialised here: the inputs' encoding does not reach it, so their canonical form,
-    proven where each was accepted, is not proven again)."""
+    proven where each was accepted, is not proven again). One input is loaded at a time, brought
+    to the lowest level among them (an exact switch, so the bytes are those of `add_many`): a
+    thousand contributions need not all be loaded at once."""
     ctx = _public(context)
-    return ctx.serialize(ctx.add_many([ctx.deserialize(b, width=width, canonical=False) for b in items]))
+    if not items:
+        raise ValueError("add_all needs at least one ciphertext")
+    level = min(_wire.unpack_ciphertext(b)[0].level for b in items)
+    total = ctx.to_level(ctx.deserialize(items[0], width=width, canonical=False), level)
+    for b in items[1:]:
+        total = ctx.add(total, ctx.to_level(ctx.deserialize(b, width=width, canonical=False), level))
+    return ctx.serialize(total)
 
 
 class Answer(NamedTuple):
@@ -146,7 +168,8 @@ def answer(context: bytes, parts: list[tuple[bytes, float]] | None, own_weighted
         weights = [(start, 1.0)]
         used = [(ctx.serialize(start), 1.0)]
     else:
-        weights = [(ctx.deserialize(b, min_level=1, width=width), c) for b, c in parts]
+        # canonical=False: a weight is summed into ciphertexts serialised here (its hash was checked)
+        weights = [(ctx.deserialize(b, min_level=1, width=width, canonical=False), c) for b, c in parts]
         used = list(parts)
     own_vec = _per_block(own_weighted, blocks, "own(p)")
     counts = [float(warnings)] * blocks if isinstance(warnings, (int, float)) else [float(n) for n in warnings]

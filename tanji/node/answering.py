@@ -17,7 +17,7 @@ from tanji.methodology import profiles, slots, units
 from tanji.methodology.footprint import own
 from tanji.methodology.formats.nodedata import FederatedInput, Product
 from tanji.node import outbox
-from tanji.node.keys import announcement, batch_blocks, binding, layout, require_key
+from tanji.node.keys import announcement, batch_blocks, binding, key_announcement, layout, require_key
 from tanji.node.site import Site
 from tanji.node.store import CalcRecord, Handled
 from tanji.protocol import envelope as env
@@ -132,7 +132,7 @@ def answer_targets(site: Site, opened: env.Opened, product_ids: list[str], depth
 def weights(site: Site, cid: str, product, parts) -> list[tuple[bytes, float]] | None:
     """Enc(w) per quantity unit with the factor converting that unit to the product's own."""
     if parts is None:  # the requester's own target: w = 1, the key holder's Enc(1) where it made one
-        ka = announcement(require_key(site, cid)).payload
+        ka = key_announcement(site, cid).payload
         if not ka.unit_weight_object_hash:
             return None
         return [(site.pull_public(cid, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES), 1.0)]

@@ -41,7 +41,7 @@ import grpc
 
 from tanji.infra.party_client import PublicObjects
 from tanji.infra.runtime import open_channel, private_folder
-from tanji.infra.workers import OnDemandWorkers
+from tanji.infra.workers import OnDemandWorkers, release_freed_memory
 from tanji.node.daemon import Node, NoPolicy
 from tanji.node.importer import import_files
 from tanji.node.policy import POLICY_FILE, load_policy
@@ -144,7 +144,8 @@ class Host:
         threads = [threading.Thread(target=self._heartbeat_sweep, name="heartbeats", daemon=True),
                    threading.Thread(target=self._every, args=(TICK_SECONDS, self._ticks), name="ticks", daemon=True),
                    threading.Thread(target=self._every, args=(FLUSH_SECONDS, self._flushes), name="flushes",
-                                    daemon=True)]
+                                    daemon=True),
+                   threading.Thread(target=self._trims, name="trims", daemon=True)]
         for t in threads:
             t.start()
         handlers = ThreadPoolExecutor(max_workers=HANDLERS, thread_name_prefix="handler")
@@ -164,6 +165,12 @@ class Host:
                     sweep(h)
                 except Exception:
                     log.exception("%s: %s", h.node.org, getattr(sweep, "__name__", "sweep"))
+
+    def _trims(self) -> None:
+        """What the nodes' answers freed, handed back to the system every FLUSH_SECONDS: one HE worker
+        loads and frees thousands of ciphertexts here, and glibc would keep the peak resident."""
+        while not self.stop.wait(FLUSH_SECONDS):
+            release_freed_memory()
 
     def _heartbeat_sweep(self) -> None:
         """Every node's heartbeat, PULLS_AT_ONCE at a time: one after another, a sweep of hundreds of

@@ -3,6 +3,8 @@ its context, parameters, factor set and slot layout are the ones this node can a
 and the binding every envelope the node then sends for that calculation carries."""
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from tanji.he import tasks as he_work
 from tanji.methodology import slots
 from tanji.node.site import Site
@@ -67,15 +69,29 @@ def announcement(key: CalcKey) -> env.Opened:
     return env.reopen(epb.Envelope.FromString(key.announcement))
 
 
+def _announcement_bytes(site: Site, cid: str) -> bytes | None:
+    """The accepted KEY_ANNOUNCEMENT's bytes alone: most readers need it, not the 2 MB context."""
+    with site.store.sessions() as s:
+        return s.scalar(select(CalcKey.announcement).where(CalcKey.calculation_id == cid))
+
+
+def key_announcement(site: Site, cid: str) -> env.Opened:
+    """The accepted KEY_ANNOUNCEMENT; refused, as `require_key`, before a key is accepted."""
+    raw = _announcement_bytes(site, cid)
+    if raw is None:
+        raise Refusal(cpb.REFUSAL_CODE_WRONG_KEY, "no accepted key for this calculation")
+    return env.reopen(epb.Envelope.FromString(raw))
+
+
 def binding(site: Site, cid: str) -> Binding:
     """The calculation's key, parameters, factor set and method; empty before a key is accepted."""
-    key = accepted_key(site, cid)
-    return Binding.of(key_announcement=announcement(key)) if key is not None else Binding()
+    raw = _announcement_bytes(site, cid)
+    return Binding.of(key_announcement=env.reopen(epb.Envelope.FromString(raw))) if raw is not None else Binding()
 
 
 def layout(site: Site, cid: str) -> tuple[int, dict[str, int]]:
     """(slots per ciphertext, factor id -> citation slot) of a calculation; no citation slots: {}."""
-    width = announcement(require_key(site, cid)).payload.width or slots.WIDTH
+    width = key_announcement(site, cid).payload.width or slots.WIDTH
     if width == slots.WIDTH:
         return width, {}
     return width, slots.citation_slots(site.factors.by_id, batch_blocks(site, cid))
@@ -83,7 +99,7 @@ def layout(site: Site, cid: str) -> tuple[int, dict[str, int]]:
 
 def batch_blocks(site: Site, cid: str) -> int:
     """The product blocks of a calculation (1 unless its request is a batch, DESIGN §6)."""
-    width = announcement(require_key(site, cid)).payload.width or slots.WIDTH
+    width = key_announcement(site, cid).payload.width or slots.WIDTH
     return max(1, slots.blocks_of(width, len(site.factors.model.factors)))
 
 
@@ -91,8 +107,7 @@ def check_key_holder(site: Site, request: env.Opened) -> None:
     """The accepted key is the one the calculation's signed request asked for: announced by the key
     holder that request names, answering that very request. Any listed key holder is not enough:
     a coordinator could otherwise hand the calculation to another key holder it colludes with."""
-    key = require_key(site, request.body.calculation_id)
-    ka = announcement(key)
+    ka = key_announcement(site, request.body.calculation_id)
     if ka.body.sender != request.payload.key_holder:
         raise Refusal(cpb.REFUSAL_CODE_UNTRUSTED_KEY_HOLDER,
                       f"the key was announced by {ka.body.sender!r}; the calculation request names "

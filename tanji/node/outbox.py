@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
+
 from tanji.infra.party_client import PartyClient, Undeliverable
 from tanji.node.store import Handled, NodeStore, Outbox, OutObject
 from tanji.protocol import envelope as env
@@ -25,7 +27,7 @@ def queue(s, cid: str, answers: bytes, sealed: epb.Envelope, product: str | None
 
 
 def queue_ciphertext(s, cid: str, digest: bytes, content: bytes) -> None:
-    if s.get(OutObject, digest) is None:
+    if s.scalar(select(OutObject.hash).where(OutObject.hash == digest)) is None:  # not its bytes: a look-up
         s.add(OutObject(hash=digest, calculation_id=cid, kind=opb.OBJECT_KIND_CIPHERTEXT, content=content))
 
 

@@ -159,6 +159,9 @@ def test_a_sum_skips_only_the_canonical_proof_of_its_inputs(pub, sk, other_sk):
     data = [pub.serialize(pub.encrypt(x, level=1)) for x in xs]
     summed = tasks.add_all(pub.export(), data, W)
     assert summed == pub.serialize(pub.add_many([pub.deserialize(d) for d in data]))
+    # one input at a time, each brought to the lowest level: the bytes of add_many all the same
+    mixed = [pub.serialize(pub.encrypt(x, level=lv)) for x, lv in zip(xs, (2, 0, 1), strict=True)]
+    assert tasks.add_all(pub.export(), mixed, W) == pub.serialize(pub.add_many([pub.deserialize(d) for d in mixed]))
     assert rel_err(sk.decrypt(pub.deserialize(summed)), sum(xs)) < pub.preset.precision
     foreign = other_sk.public_context().serialize(other_sk.public_context().encrypt(xs[0], level=1))
     with pytest.raises(KeyMismatch):
