@@ -29,3 +29,20 @@ def test_a_good_context_is_loaded_once_and_a_refusal_every_time(monkeypatch):
     assert len(loads) == 3
     with pytest.raises(tasks.ParameterMismatch):
         tasks.check_public_context(keys.public_context, keys.key_fingerprint, b"\x01" * 32, keys.preset)
+
+
+def test_the_context_a_check_loaded_serves_the_next_step(monkeypatch):
+    """The requester's answer follows its check of the key at once: the checked context is not loaded again."""
+    keys = tasks.keygen(1)
+    backend = default_backend()
+    loads = []
+    real = type(backend).load_public_context
+
+    def counting(self, *args, **kwargs):
+        loads.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(backend), "load_public_context", counting)
+    tasks.check_public_context(keys.public_context, keys.key_fingerprint, keys.params_hash, keys.preset)
+    tasks.load_unit_weight(keys.public_context, keys.unit_weight, keys.width)
+    assert len(loads) == 1
