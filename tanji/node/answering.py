@@ -135,7 +135,14 @@ def weights(site: Site, cid: str, product, parts) -> list[tuple[bytes, float]] |
         ka = key_announcement(site, cid).payload
         if not ka.unit_weight_object_hash:
             return None
-        return [(site.pull_public(cid, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES), 1.0)]
+        # the key holder's Enc(1), checked by the one party that uses it (suppliers never pull it: at the
+        # key, every node at once, its 2.4 MB and its load were on the requester's critical path)
+        unit = site.pull_public(cid, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES)
+        try:
+            site.compute(he_work.load_unit_weight, require_key(site, cid).context, unit, ka.width or slots.WIDTH)
+        except he_work.HEError as exc:
+            raise Refusal(he_work.refusal_code(exc), f"the key holder's Enc(1): {exc}") from None
+        return [(unit, 1.0)]
     out = []
     for unit, digest in parts:
         try:

@@ -29,8 +29,8 @@ from tanji.node.policy import POLICY_FILE, Policy, load_policy
 from tanji.node.requests import on_calculation_request, on_merged_request
 from tanji.node.site import Site
 from tanji.node.store import Handled, NodeStore
+from tanji.protocol import commitment, messages
 from tanji.protocol import envelope as env
-from tanji.protocol import messages
 from tanji.protocol.federation import ANCHOR_FILE, Federation, FederationFile
 from tanji.protocol.identity import COORDINATOR_ID, check_calculation_id, is_calculation_id
 from tanji.protocol.refusals import Refusal
@@ -100,6 +100,9 @@ class Node:
                          state=state if state is not None else Path("."))
         self.federation_file: FederationFile | None = None  #: set by `serve`: the list, reloaded when it changes
         self.policy_file: Watched | None = Watched(state / POLICY_FILE) if state is not None else None
+        #: `tanji calc start` writes its commitment here before it sends the request: this node's own
+        #: calculation is coming, so its HE worker starts while the key holder makes the key
+        self.commitments: Watched | None = Watched(commitment.folder(state)) if state is not None else None
         self._ticking = threading.Lock()
 
     @property
@@ -169,6 +172,8 @@ class Node:
             self._tick()
 
     def _tick(self) -> None:
+        if self.commitments is not None and self.commitments.changed() and self.commitments.stamp is not None:
+            self.site.pool.warm()
         if self.federation_file is not None:
             self.site.federation = self.federation_file.current()
         if self.policy_file is not None and self.policy_file.changed():

@@ -38,12 +38,6 @@ def on_key(site: Site, opened: env.Opened) -> None:
         raise Refusal(cpb.REFUSAL_CODE_SLOT_LAYOUT_MISMATCH,
                       f"the key is for {ka.width} slots; this node's layout is {slots.WIDTH} slots per product, plus "
                       f"{len(site.factors.model.factors)} citation slots for {site.factors.model.id}")
-    if ka.unit_weight_object_hash:  # the key holder's Enc(1): checked now, used for our own target
-        unit = site.pull_public(opened.body.calculation_id, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES)
-        try:
-            site.compute(he_work.load_unit_weight, context, unit, ka.width or slots.WIDTH)
-        except he_work.HEError as exc:
-            raise Refusal(he_work.refusal_code(exc), f"the key holder's Enc(1): {exc}") from None
     with site.store.sessions.begin() as s:
         s.add(CalcKey(calculation_id=opened.body.calculation_id, announcement=opened.envelope.SerializeToString(),
                       context=context))
