@@ -8,14 +8,13 @@ the same way every other party binds its messages (tanji.protocol.messages).
 from __future__ import annotations
 
 import logging
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from tanji.coordinator import db, states
 from tanji.coordinator.states import CalcState
 from tanji.coordinator.transactions import reopen
 from tanji.he import tasks as he_sum
+from tanji.infra.objectstore import HeldObjects
 from tanji.methodology import slots
 from tanji.protocol import envelope as env
 from tanji.protocol.messages import Binding
@@ -27,23 +26,7 @@ log = logging.getLogger("tanji.coordinator")
 
 #: the public contexts of the calculations in hand, by hash: each push checks a ciphertext under its
 #: calculation's context, which would otherwise be read (2 MB) and hashed from the store every time
-_CONTEXTS: OrderedDict[bytes, bytes] = OrderedDict()
-_CONTEXTS_KEPT = 4
-_CONTEXTS_LOCK = threading.Lock()
-
-
-def _held_context(objects, digest: bytes) -> bytes:
-    with _CONTEXTS_LOCK:
-        held = _CONTEXTS.get(digest)
-        if held is not None:
-            _CONTEXTS.move_to_end(digest)
-            return held
-    data = objects.get(digest)  # checked against its name
-    with _CONTEXTS_LOCK:
-        _CONTEXTS[digest] = data
-        while len(_CONTEXTS) > _CONTEXTS_KEPT:
-            _CONTEXTS.popitem(last=False)
-    return data
+_CONTEXTS = HeldObjects(keep=4)
 
 
 @dataclass
@@ -94,7 +77,8 @@ class CalcContext:
     def public_context(self, objects) -> bytes:
         if self._public_context is None:
             assert self.calc.context_hash is not None, "a running calculation has an announced context"
-            self._public_context = _held_context(objects, self.calc.context_hash)
+            digest = self.calc.context_hash
+            self._public_context = _CONTEXTS.get(digest, lambda: objects.get(digest))  # checked against its name
         return self._public_context
 
     def ciphertext(self, objects, digest: bytes, *, transit: bool):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from tanji.errors import TanjiError
@@ -23,6 +26,29 @@ class ObjectCorrupt(TanjiError):
 
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+class HeldObjects:
+    """The last few objects a process fetched, by name (content hash): an object's bytes never change,
+    so one fetched copy (checked against its name by whoever fetched it) serves every later reader."""
+
+    def __init__(self, keep: int):
+        self.keep = keep
+        self._held: OrderedDict[bytes, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes, fetch: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            data = self._held.get(digest)
+            if data is not None:
+                self._held.move_to_end(digest)
+                return data
+        data = fetch()
+        with self._lock:
+            self._held[digest] = data
+            while len(self._held) > self.keep:
+                self._held.popitem(last=False)
+        return data
 
 
 class ObjectStore:

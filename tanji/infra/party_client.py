@@ -23,6 +23,7 @@ import grpc
 
 from tanji.errors import TanjiError
 from tanji.infra import health, telemetry
+from tanji.infra.objectstore import HeldObjects
 from tanji.infra.observability import event
 from tanji.infra.transfer import TransferError, pull_object, push_object
 from tanji.protocol import envelope as env
@@ -72,7 +73,7 @@ class PartyClient:
         self.lease_until = 0.0
         #: objects every party of a calculation pulls (its public context, the key holder's Enc(1)),
         #: shared by the nodes one process hosts (tanji.node.hosting); None: each pull goes out
-        self.public_objects: PublicObjects | None = None
+        self.public_objects: HeldObjects | None = None
         health.ready_when(self.lease_held)
 
     # ------------------------------------------------------------------ registration and lease
@@ -241,28 +242,10 @@ class PartyClient:
         where there is one (each copy was checked against its name when pulled)."""
         if self.public_objects is None:
             return self.pull_object(calculation_id, digest, max_bytes)
-        return self.public_objects.get(digest, max_bytes,
-                                       lambda: self.pull_object(calculation_id, digest, max_bytes))
-
-
-class PublicObjects:
-    """The last few public objects pulled by any node of one process, by name (content hash)."""
-
-    def __init__(self, keep: int = 8):
-        self.keep = keep
-        self._held: dict[bytes, bytes] = {}
-        self._lock = threading.Lock()
-
-    def get(self, digest: bytes, max_bytes: int, pull: Callable[[], bytes]) -> bytes:
-        with self._lock:
-            data = self._held.get(digest)
-        if data is not None and len(data) <= max_bytes:
-            return data
-        data = pull()
-        with self._lock:
-            self._held[digest] = data
-            while len(self._held) > self.keep:
-                self._held.pop(next(iter(self._held)))
+        data = self.public_objects.get(digest, lambda: self.pull_object(calculation_id, digest, max_bytes))
+        if len(data) > max_bytes:  # held for a reader that allowed more: refused here as a pull would
+            raise TransferError(cpb.REFUSAL_CODE_TOO_LARGE,
+                                f"object {digest.hex()[:12]} is {len(data)} bytes, above the limit {max_bytes}")
         return data
 
 

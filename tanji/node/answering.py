@@ -17,7 +17,7 @@ from tanji.methodology import profiles, slots, units
 from tanji.methodology.footprint import own
 from tanji.methodology.formats.nodedata import FederatedInput, Product
 from tanji.node import outbox
-from tanji.node.keys import announcement, batch_blocks, binding, key_announcement, layout, require_key
+from tanji.node.keys import announcement, batch_blocks, binding, layout, require_key
 from tanji.node.site import Site
 from tanji.node.store import CalcRecord, Handled
 from tanji.protocol import envelope as env
@@ -132,14 +132,15 @@ def answer_targets(site: Site, opened: env.Opened, product_ids: list[str], depth
 def weights(site: Site, cid: str, product, parts) -> list[tuple[bytes, float]] | None:
     """Enc(w) per quantity unit with the factor converting that unit to the product's own."""
     if parts is None:  # the requester's own target: w = 1, the key holder's Enc(1) where it made one
-        ka = key_announcement(site, cid).payload
+        ck = require_key(site, cid)
+        ka = announcement(ck).payload
         if not ka.unit_weight_object_hash:
             return None
         # the key holder's Enc(1), checked by the one party that uses it (suppliers never pull it: at the
         # key, every node at once, its 2.4 MB and its load were on the requester's critical path)
         unit = site.pull_public(cid, ka.unit_weight_object_hash, limits.MAX_CIPHERTEXT_BYTES)
         try:
-            site.compute(he_work.load_unit_weight, require_key(site, cid).context, unit, ka.width or slots.WIDTH)
+            site.compute(he_work.load_unit_weight, ck.context, unit, ka.width or slots.WIDTH)
         except he_work.HEError as exc:
             raise Refusal(he_work.refusal_code(exc), f"the key holder's Enc(1): {exc}") from None
         return [(unit, 1.0)]

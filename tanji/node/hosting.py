@@ -39,7 +39,7 @@ from pathlib import Path
 
 import grpc
 
-from tanji.infra.party_client import PublicObjects
+from tanji.infra.objectstore import HeldObjects
 from tanji.infra.runtime import open_channel, private_folder
 from tanji.infra.workers import OnDemandWorkers, release_freed_memory
 from tanji.node.daemon import Node, NoPolicy
@@ -104,7 +104,7 @@ class Host:
         #: the one HE worker of this process, shared by its nodes (a thread: no process per node)
         self.he = OnDemandWorkers(lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="he"),
                                   idle_seconds=float("inf"))
-        self.public_objects = PublicObjects()
+        self.public_objects = HeldObjects(keep=8)
         self.hosted: list[Hosted] = []
         self._lock = threading.Lock()
         self.pulls = 0  #: pulls sent, for the run's metrics
