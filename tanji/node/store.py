@@ -169,11 +169,11 @@ class NodeStore:
         self.read_only = read_only_requested() if read_only is None else read_only
         try:
             if self.read_only:
-                self.engine = durable_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+                self.engine = durable_engine(f"sqlite:///file:{path}?mode=ro&uri=true", holds_large_blobs=True)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 private_database(path)  # raw data, salts, openings: readable by the node's owner only (0600)
-                self.engine = durable_engine(f"sqlite:///{path}")
+                self.engine = durable_engine(f"sqlite:///{path}", holds_large_blobs=True)
             Base.metadata.create_all(self.engine)
             if not self.read_only:
                 _add_new_columns(self.engine)
