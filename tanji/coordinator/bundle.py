@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import select
 
@@ -18,7 +19,7 @@ from tanji.coordinator.transparency import leaf_hashes
 from tanji.errors import TanjiError
 from tanji.protocol import envelope as env
 from tanji.protocol import merkle
-from tanji.protocol.bundle import BUNDLE_SCHEMA, MANIFEST_TAG, pack
+from tanji.protocol.bundle import BUNDLE_SCHEMA, MANIFEST_TAG, pack_into
 from tanji.protocol.identity import COORDINATOR_ID, PROTOCOL_VERSION, SOFTWARE_VERSION
 
 
@@ -27,8 +28,10 @@ def _head_json(row: db.TreeHeadRow) -> dict:
             "timestamp_ms": row.timestamp_ms, "signature": row.signature.hex()}
 
 
-def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federation_sig: Path) -> bytes:
-    """The bundle of calculation `cid` as tar bytes (deterministic member order and metadata)."""
+def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federation_sig: Path, out: BinaryIO) -> None:
+    """Write the bundle of calculation `cid` to `out` as a tar (deterministic member order and metadata),
+    one ciphertext in memory at a time: the object store proves each one's SHA-256 as it reads it,
+    so the manifest names it by its digest without reading it first."""
     files: dict[str, bytes] = {}
     with coord.core.transaction() as s:
         calc = s.get(db.Calculation, cid)
@@ -61,8 +64,7 @@ def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federatio
         result = reopen(s, calc.result_hash)
         request = reopen(s, calc.request_hash)
         preset = reopen(s, calc.key_announcement_hash).payload.preset
-    for digest in sorted(objects):
-        files[f"objects/{digest.hex()}"] = coord.objects.get(digest)
+    held = {f"objects/{digest.hex()}": digest for digest in objects}
     files["aggregation.json"] = json.dumps({"order": [h.hex() for h in agg.contribution_hashes],
                                             "output": agg.output_ciphertext_hash.hex()}, indent=1).encode()
     files["log.json"] = json.dumps(log, indent=1).encode()
@@ -85,11 +87,13 @@ def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federatio
         "factor_set": {"id": req.factor_set_id, "sha256": request.body.factor_set_hash.hex()},
         "software_version": SOFTWARE_VERSION, "protocol_version": PROTOCOL_VERSION,
         "coordinator": COORDINATOR_ID,
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+        "files": dict(sorted({**{name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+                              **{name: digest.hex() for name, digest in held.items()}}.items())),
     }
     files["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode()
     files["manifest.sig"] = coord.key.sign(MANIFEST_TAG, files["manifest.json"])
-    return pack(files)
+    pack_into(out, sorted([*files, *held]),
+              lambda name: files[name] if name in files else coord.objects.get(held[name]))
 
 
 def write_bundle(state: Path, cid: str, federation_file: Path, out: Path, database: str | None = None) -> None:
@@ -104,8 +108,11 @@ def write_bundle(state: Path, cid: str, federation_file: Path, out: Path, databa
     storage = open_storage(state, database)  # PostgreSQL: the objects are in the database too
     coord = Coordinator(storage.sessions, storage.objects, SigningKey.load_or_create(state / "envelope-key.pem"),
                         Federation.load(federation_file))  # a reader: constructing it writes nothing
-    data = export_bundle(coord, cid, federation_file, sig)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    try:
+        with tmp.open("wb") as f:
+            export_bundle(coord, cid, federation_file, sig, f)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
     storage.engine.dispose()

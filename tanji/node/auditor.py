@@ -19,6 +19,9 @@ from tanji.v1 import envelope_pb2 as epb
 log = logging.getLogger("tanji.node")
 MT = epb.MessageType
 
+#: ciphertexts pulled at once ahead of the re-execution (a window of about 20 MB at the top level)
+FETCH_AHEAD = 8
+
 #: envelopes an auditor keeps though they are addressed to others: the completeness evidence
 EVIDENCE = (MT.MESSAGE_TYPE_REQUEST, MT.MESSAGE_TYPE_MERGED_REQUEST, MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS,
             MT.MESSAGE_TYPE_DEAD_SUPPLIER)
@@ -45,7 +48,8 @@ def on_aggregate(site: Site, opened: env.Opened) -> None:
     spliced = [c for c in summed if c is not None and c.body.calculation_id != cid]  # of another calculation
     failed = reexecution.first_failure(reexecution.reexecute(
         [*delivered, *spliced, announcement(ck), opened], ck.context,
-        lambda h: site.pull(cid, h, limits.MAX_CIPHERTEXT_BYTES), where="delivered to the auditor", run=site.compute))
+        lambda h: site.pull(cid, h, limits.MAX_CIPHERTEXT_BYTES), where="delivered to the auditor", run=site.compute,
+        fetch_ahead=FETCH_AHEAD))
     if failed is not None:
         raise Refusal(failed.code, failed.detail)
     attestation = epb.Attestation(output_ciphertext_hash=agg.output_ciphertext_hash,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import tarfile
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
 
 from tanji.errors import TanjiError
 
@@ -23,12 +25,20 @@ class BundleFormatError(TanjiError):
 def pack(files: dict[str, bytes]) -> bytes:
     """A tar archive of `files`, members sorted, fixed metadata: the same bundle, the same bytes."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(files):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(files[name]), 0o644, 0
-            tar.addfile(info, io.BytesIO(files[name]))
+    pack_into(buf, sorted(files), files.__getitem__)
     return buf.getvalue()
+
+
+def pack_into(out: BinaryIO, names: Iterable[str], read: Callable[[str], bytes]) -> None:
+    """`pack`, written member by member to `out` in the order of `names` (sorted by the caller), each
+    member's bytes read when it is written: a thousand organisations' bundle holds gigabytes of
+    ciphertexts, and only one of them is in memory at a time."""
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in names:
+            data = read(name)
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
 
 
 def unpack(data: bytes) -> dict[str, bytes]:

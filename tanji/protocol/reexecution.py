@@ -23,8 +23,12 @@ bytes served under another object's name are refused, never re-added.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from tanji.he import tasks
@@ -68,6 +72,29 @@ def hash_checked(fetch: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
     return checked
 
 
+def fetched_in_order(fetch: Callable[[bytes], bytes], digests: list[bytes], ahead: int) -> Generator[bytes, None, None]:
+    """`fetch(d)` for each digest, yielded in order, with up to `ahead` of them fetched at once ahead of
+    the reader (0: one after another). An auditor pulls thousands of ciphertexts from the coordinator
+    while its HE worker re-adds them; one at a time, it waited on each pull. A fetch's error is raised
+    where its bytes would have been yielded."""
+    if ahead <= 1:
+        yield from map(fetch, digests)
+        return
+    queued = iter(digests)
+    with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="fetch") as pool:
+        pending: deque[Future[bytes]] = deque(pool.submit(fetch, d) for d in islice(queued, ahead))
+        try:
+            while pending:
+                data = pending.popleft().result()
+                following = next(queued, None)
+                if following is not None:
+                    pending.append(pool.submit(fetch, following))
+                yield data
+        finally:
+            for f in pending:  # the reader stopped early: what is not running yet is not fetched
+                f.cancel()
+
+
 @dataclass(frozen=True)
 class Finding:
     check: str
@@ -88,7 +115,7 @@ def _here(fn: Callable[..., Any], *args: Any) -> Any:
 
 def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Callable[[bytes], bytes], *,
               where: str, summed_only: bool = True, run: Runner = _here,
-              merged_weights: bool = True) -> Iterator[Finding]:
+              merged_weights: bool = True, fetch_ahead: int = 0) -> Iterator[Finding]:
     """Check the calculation's one aggregate against its evidence; one `Finding` per check.
 
     `envelopes`: the verified evidence, the aggregate and the key announcement among it (and the
@@ -101,6 +128,7 @@ def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Cal
     `merged_weights`: False skips re-adding the merged requests' Enc(w) — the key holder, which
     holds the secret key, must never fetch a request's ciphertext (q · Enc(w) would give it w);
     each supplier re-adds its own merged Enc(w) before it answers.
+    `fetch_ahead`: objects fetched at once ahead of the re-addition (`fetched_in_order`).
     """
     envelopes = list(envelopes)
     fetch = hash_checked(fetch)
@@ -125,9 +153,9 @@ def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Cal
         return
     width = keys[0].payload.width or slots.WIDTH
     if merged_weights:
-        yield _merged_weights(envelopes, context, width, fetch, run, where)
+        yield _merged_weights(envelopes, context, width, fetch, run, where, fetch_ahead)
     if not wrong:
-        yield _sum(agg, [held[h] for h in listed], context, width, fetch, run, where)
+        yield _sum(agg, [held[h] for h in listed], context, width, fetch, run, where, fetch_ahead)
 
 
 def _answers(agg: env.Opened, envelopes: list[env.Opened], where: str) -> Finding:
@@ -201,21 +229,21 @@ def _completeness(envelopes: list[env.Opened], where: str, summed: list[bytes] |
 
 
 def _merged_weights(envelopes: list[env.Opened], context: bytes, width: int, fetch: Callable[[bytes], bytes],
-                    run: Runner, where: str) -> Finding:
+                    run: Runner, where: str, ahead: int) -> Finding:
     """Each merged request's Enc(w) is the sum of the buyers' requests it lists, in order."""
     wrong = []
+    parts = [(o, part, [r.weight_object_hash for r in part.requests]) for o in envelopes
+             if o.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST for part in o.payload.parts]
     try:
-        for o in envelopes:
-            if o.body.message_type != MT.MESSAGE_TYPE_MERGED_REQUEST:
-                continue
-            for part in o.payload.parts:
-                refs = [r.weight_object_hash for r in part.requests]
+        with closing(fetched_in_order(fetch, [h for _, _, refs in parts if len(refs) > 1 for h in refs],
+                                      ahead)) as readd:
+            for o, part, refs in parts:
                 if not refs:
                     ok = False
                 elif len(refs) == 1:
                     ok = part.weight_object_hash == refs[0]
                 else:
-                    total = run(tasks.add_all, context, [fetch(h) for h in refs], width)
+                    total = run(tasks.add_all, context, [next(readd) for _ in refs], width)
                     ok = hashlib.sha256(total).digest() == part.weight_object_hash
                 if not ok:
                     wrong.append(f"merged request to {o.payload.supplier}/{o.payload.product_id}: "
@@ -231,10 +259,11 @@ def _merged_weights(envelopes: list[env.Opened], context: bytes, width: int, fet
 
 
 def _sum(agg: env.Opened, summed: list[env.Opened], context: bytes, width: int, fetch: Callable[[bytes], bytes],
-         run: Runner, where: str) -> Finding:
+         run: Runner, where: str, ahead: int) -> Finding:
     """The contributions re-added in the aggregate's order hash to its output ciphertext."""
     try:
-        total = run(tasks.add_all, context, [fetch(c.payload.ciphertext_hash) for c in summed], width)
+        total = run(tasks.add_all, context, list(fetched_in_order(fetch, [c.payload.ciphertext_hash for c in summed],
+                                                                  ahead)), width)
     except KeyError as exc:
         return Finding(AGGREGATION, False, f"object missing {where}: {exc}", cpb.REFUSAL_CODE_MISSING_OBJECT)
     except MislabelledObject as exc:

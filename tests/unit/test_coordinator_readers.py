@@ -1,14 +1,18 @@
 """Readers of the coordinator's database change nothing: a status call does not sweep leases or
 deadlines (the sweeper does), and exporting an audit bundle grants no lease (only a serving
 coordinator's start-up does)."""
+import hashlib
 import json
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from tanji.coordinator import db
 from tanji.coordinator.bundle import write_bundle
 from tanji.coordinator.service import Coordinator
+from tanji.infra.objectstore import ObjectMissing
+from tanji.protocol.bundle import pack, unpack
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
 from tanji.v1 import requester_pb2 as rpb
@@ -65,3 +69,35 @@ def test_exporting_a_bundle_changes_no_lease(world, tmp_path):
     write_bundle(tmp_path, CID, fed, tmp_path / "bundle.tar")
     assert (tmp_path / "bundle.tar").stat().st_size > 0
     assert leases() == before
+
+
+def _exportable(world, tmp_path):
+    world.run_to_decryption()
+    assert world.key_holder_answer(MT.MESSAGE_TYPE_RESULT).status == cpb.PUSH_STATUS_ACCEPTED
+    fed = tmp_path / "federation.json"
+    fed.write_text(json.dumps(json.loads(world.federation.to_json())))
+    (tmp_path / "federation.sig").write_bytes(b"\0" * 64)
+    return fed
+
+
+def test_a_bundle_written_object_by_object_lists_each_object_under_its_own_hash(world, tmp_path):
+    """The export streams the ciphertexts (one in memory at a time) and names each in the manifest by
+    its digest without reading it first: every listed hash must still be the member's own."""
+    fed = _exportable(world, tmp_path)
+    write_bundle(tmp_path, CID, fed, tmp_path / "bundle.tar")
+    files = unpack((tmp_path / "bundle.tar").read_bytes())
+    listed = json.loads(files["manifest.json"])["files"]
+    assert set(listed) == set(files) - {"manifest.json", "manifest.sig"}
+    assert {n: hashlib.sha256(files[n]).hexdigest() for n in listed} == listed
+    objects = [n for n in listed if n.startswith("objects/")]
+    assert objects and all(listed[n] == n.removeprefix("objects/") for n in objects)
+    assert pack(files) == (tmp_path / "bundle.tar").read_bytes()  # the same bytes as packing in memory
+
+
+def test_an_export_that_cannot_read_an_object_leaves_no_bundle(world, tmp_path):
+    fed = _exportable(world, tmp_path)
+    some = next(p for p in (tmp_path / "objects").rglob("*") if p.is_file())
+    some.unlink()
+    with pytest.raises(ObjectMissing):
+        write_bundle(tmp_path, CID, fed, tmp_path / "bundle.tar")
+    assert not (tmp_path / "bundle.tar").exists() and not (tmp_path / "bundle.tar.tmp").exists()
