@@ -16,7 +16,7 @@ from tanji.coordinator.dbguard import DatabaseGuard
 from tanji.coordinator.doorbell import BELL
 from tanji.coordinator.service import Coordinator
 from tanji.coordinator.storage import ChunkPastEnd, FileStaging
-from tanji.infra.objectstore import ObjectMissing, sha256
+from tanji.infra.objectstore import HeldObjects, ObjectMissing, sha256
 from tanji.infra.runtime import is_loopback, plain_transport
 from tanji.infra.telemetry import ServerMetrics
 from tanji.protocol import envelope as env
@@ -124,11 +124,18 @@ def _sender(envelope) -> str:
         return ""
 
 
+#: objects kept in hand for the chunk calls that follow the first (about 40 MB of ciphertexts)
+SERVING_OBJECTS = 16
+
+
 class NodeServicer(ngrpc.NodeServiceServicer):
     def __init__(self, coord: Coordinator, staging):
         """`staging`: a folder (one coordinator process) or a tanji.coordinator.storage staging (replicas)."""
         self.c = coord
         self.staging = FileStaging(Path(staging)) if isinstance(staging, (str, Path)) else staging
+        #: objects being pulled: a 2.6 MB ciphertext goes out in three 1 MiB chunks, each a call, and
+        #: each call read and hashed the whole object again; many parties pull the same merged requests
+        self.serving = HeldObjects(keep=SERVING_OBJECTS)
 
     def _known(self, party: str, context) -> None:
         if self.c.key_of(party) is None:
@@ -222,7 +229,7 @@ class NodeServicer(ngrpc.NodeServiceServicer):
         self._known(request.party_id, context)
         _check_hash(request.object_hash, context)
         try:
-            data = self.c.objects.get(request.object_hash)
+            data = self.serving.get(request.object_hash, lambda: self.c.objects.get(request.object_hash))
         except ObjectMissing as exc:
             context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
         n = min(request.max_bytes or limits.CHUNK_BYTES, limits.CHUNK_BYTES)
