@@ -62,6 +62,17 @@ def pack_ciphertext(header: CiphertextHeader, seal_bytes: bytes, total_size: int
     return out
 
 
+def ciphertext_level(head: bytes) -> int:
+    """The level a ciphertext's header names, from its first HEADER_SIZE bytes alone (a sum picks the
+    lowest level among its inputs before it loads any); the rest is checked when it is loaded."""
+    if len(head) < HEADER_SIZE:
+        raise MalformedCiphertext(f"{len(head)} bytes is too short to be a tanji ciphertext")
+    magic, version, level, reserved, *_ = HEADER.unpack_from(head)
+    if magic != MAGIC or version != FORMAT_VERSION or reserved != 0:
+        raise MalformedCiphertext("not a tanji ciphertext header (magic bytes, version or reserved bytes)")
+    return int(level)
+
+
 def unpack_ciphertext(data: bytes) -> tuple[CiphertextHeader, bytes]:
     """Header and SEAL bytes; checks the framing (the padded length is checked by the caller,
     which knows the preset)."""

@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 from tanji.he import _wire, chain, default_backend, get_preset, preset_for
@@ -127,20 +128,34 @@ def load_unit_weight(context: bytes, data: bytes, width: int) -> None:
     ctx.deserialize(data, level=ctx.preset.top_level, width=width)
 
 
-def add_all(context: bytes, items: list[bytes], width: int = WIDTH) -> bytes:
+def add_all(context: bytes, items: Sequence[bytes | Path], width: int = WIDTH) -> bytes:
     """Σ ciphertexts; deterministic bytes, so anyone with the inputs re-derives the same hash
     (the sum is serialised here: the inputs' encoding does not reach it, so their canonical form,
     proven where each was accepted, is not proven again). One input is loaded at a time, brought
     to the lowest level among them (an exact switch, so the bytes are those of `add_many`): a
-    thousand contributions need not all be loaded at once."""
+    thousand contributions need not all be loaded at once — nor held: an item may be a file
+    holding the ciphertext (`tanji.protocol.reexecution.spooled`), read when it is added."""
     ctx = _public(context)
     if not items:
         raise ValueError("add_all needs at least one ciphertext")
-    level = min(_wire.unpack_ciphertext(b)[0].level for b in items)
-    total = ctx.to_level(ctx.deserialize(items[0], width=width, canonical=False), level)
+    level = min(_wire.ciphertext_level(_head(b)) for b in items)
+    total = ctx.to_level(ctx.deserialize(_whole(items[0]), width=width, canonical=False), level)
     for b in items[1:]:
-        total = ctx.add(total, ctx.to_level(ctx.deserialize(b, width=width, canonical=False), level))
+        total = ctx.add(total, ctx.to_level(ctx.deserialize(_whole(b), width=width, canonical=False), level))
     return ctx.serialize(total)
+
+
+def _head(item: bytes | Path) -> bytes:
+    if isinstance(item, Path):
+        with item.open("rb") as f:
+            return f.read(_wire.HEADER_SIZE)
+    if not isinstance(item, (bytes, bytearray, memoryview)):
+        raise MalformedCiphertext(f"a ciphertext must be bytes, got {type(item).__name__}")
+    return bytes(item[:_wire.HEADER_SIZE])
+
+
+def _whole(item: bytes | Path) -> bytes:
+    return item.read_bytes() if isinstance(item, Path) else item
 
 
 class Answer(NamedTuple):

@@ -83,7 +83,7 @@ def recheck(federation: Federation, request: env.Opened, announcement: env.Opene
     context = pull(announcement.payload.context_object_hash, limits.MAX_CONTEXT_BYTES)
     failed = reexecution.first_failure(reexecution.reexecute(
         [*held, request, announcement, aggregate], context, fetch, where="handed to the key holder", run=run,
-        merged_weights=False))
+        merged_weights=False, fetch_ahead=limits.FETCH_AHEAD, spool=True))
     if failed is not None:
         raise Refusal(failed.code, f"the key holder's own check ({failed.check}): {failed.detail}")
     log.info("%s: re-executed the aggregate from %d envelopes (%d contributions) in %.2f s", cid[:8], len(held),

@@ -19,9 +19,6 @@ from tanji.v1 import envelope_pb2 as epb
 log = logging.getLogger("tanji.node")
 MT = epb.MessageType
 
-#: ciphertexts pulled at once ahead of the re-execution (a window of about 20 MB at the top level)
-FETCH_AHEAD = 8
-
 #: envelopes an auditor keeps though they are addressed to others: the completeness evidence
 EVIDENCE = (MT.MESSAGE_TYPE_REQUEST, MT.MESSAGE_TYPE_MERGED_REQUEST, MT.MESSAGE_TYPE_DECLARATION_OF_REQUESTS,
             MT.MESSAGE_TYPE_DEAD_SUPPLIER)
@@ -49,7 +46,7 @@ def on_aggregate(site: Site, opened: env.Opened) -> None:
     failed = reexecution.first_failure(reexecution.reexecute(
         [*delivered, *spliced, announcement(ck), opened], ck.context,
         lambda h: site.pull(cid, h, limits.MAX_CIPHERTEXT_BYTES), where="delivered to the auditor", run=site.compute,
-        fetch_ahead=FETCH_AHEAD))
+        fetch_ahead=limits.FETCH_AHEAD, spool=True))
     if failed is not None:
         raise Refusal(failed.code, failed.detail)
     attestation = epb.Attestation(output_ciphertext_hash=agg.output_ciphertext_hash,

@@ -25,6 +25,8 @@ MAX_CHUNKS_PER_OBJECT = -(-MAX_CONTEXT_BYTES // MIN_CHUNK_BYTES)
 MAX_OBJECTS_PER_CALCULATION = 4096
 #: calculations one requester may have open (not done, failed or withheld) at once
 MAX_OPEN_CALCULATIONS_PER_PARTY = 16
+#: objects a re-execution (auditor, key holder) pulls at once ahead of its sums: about 20 MB in flight
+FETCH_AHEAD = 8
 RPC_TIMEOUT_SECONDS = 30.0            # deadline on every unary call
 HEARTBEAT_SECONDS = 2
 LEASE_SECONDS = 20

@@ -23,12 +23,14 @@ bytes served under another object's name are refused, never re-added.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from tanji.he import tasks
@@ -95,6 +97,20 @@ def fetched_in_order(fetch: Callable[[bytes], bytes], digests: list[bytes], ahea
                 f.cancel()
 
 
+@contextmanager
+def spooled(items: Iterable[bytes]) -> Iterator[list[Path]]:
+    """Each item written, in order, to a private temporary folder, and its file handed on instead of
+    its bytes (`tasks.add_all` reads one at a time): the sum of a thousand contributions is gigabytes
+    the summing party would otherwise hold at once. The folder is gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tanji-sum-") as folder:
+        paths = []
+        for n, data in enumerate(items):
+            path = Path(folder) / f"{n:06d}"
+            path.write_bytes(data)
+            paths.append(path)
+        yield paths
+
+
 @dataclass(frozen=True)
 class Finding:
     check: str
@@ -115,7 +131,7 @@ def _here(fn: Callable[..., Any], *args: Any) -> Any:
 
 def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Callable[[bytes], bytes], *,
               where: str, summed_only: bool = True, run: Runner = _here,
-              merged_weights: bool = True, fetch_ahead: int = 0) -> Iterator[Finding]:
+              merged_weights: bool = True, fetch_ahead: int = 0, spool: bool = False) -> Iterator[Finding]:
     """Check the calculation's one aggregate against its evidence; one `Finding` per check.
 
     `envelopes`: the verified evidence, the aggregate and the key announcement among it (and the
@@ -128,7 +144,8 @@ def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Cal
     `merged_weights`: False skips re-adding the merged requests' Enc(w) — the key holder, which
     holds the secret key, must never fetch a request's ciphertext (q · Enc(w) would give it w);
     each supplier re-adds its own merged Enc(w) before it answers.
-    `fetch_ahead`: objects fetched at once ahead of the re-addition (`fetched_in_order`).
+    `fetch_ahead`: objects fetched at once ahead of the re-addition (`fetched_in_order`); `spool`: the
+    contributions are summed from files (`spooled`), not held in memory together (a party that pulls them).
     """
     envelopes = list(envelopes)
     fetch = hash_checked(fetch)
@@ -155,7 +172,7 @@ def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Cal
     if merged_weights:
         yield _merged_weights(envelopes, context, width, fetch, run, where, fetch_ahead)
     if not wrong:
-        yield _sum(agg, [held[h] for h in listed], context, width, fetch, run, where, fetch_ahead)
+        yield _sum(agg, [held[h] for h in listed], context, width, fetch, run, where, fetch_ahead, spool)
 
 
 def _answers(agg: env.Opened, envelopes: list[env.Opened], where: str) -> Finding:
@@ -259,11 +276,15 @@ def _merged_weights(envelopes: list[env.Opened], context: bytes, width: int, fet
 
 
 def _sum(agg: env.Opened, summed: list[env.Opened], context: bytes, width: int, fetch: Callable[[bytes], bytes],
-         run: Runner, where: str, ahead: int) -> Finding:
+         run: Runner, where: str, ahead: int, spool: bool) -> Finding:
     """The contributions re-added in the aggregate's order hash to its output ciphertext."""
     try:
-        total = run(tasks.add_all, context, list(fetched_in_order(fetch, [c.payload.ciphertext_hash for c in summed],
-                                                                  ahead)), width)
+        fetched = fetched_in_order(fetch, [c.payload.ciphertext_hash for c in summed], ahead)
+        if spool:
+            with spooled(fetched) as paths:
+                total = run(tasks.add_all, context, paths, width)
+        else:
+            total = run(tasks.add_all, context, list(fetched), width)
     except KeyError as exc:
         return Finding(AGGREGATION, False, f"object missing {where}: {exc}", cpb.REFUSAL_CODE_MISSING_OBJECT)
     except MislabelledObject as exc:

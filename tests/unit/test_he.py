@@ -174,6 +174,24 @@ def test_a_sum_skips_only_the_canonical_proof_of_its_inputs(pub, sk, other_sk):
         tasks.add_all(pub.export(), [data[0], foreign], W)
 
 
+def test_a_sum_read_from_spooled_files_has_the_bytes_of_one_held_in_memory(pub):
+    """An auditor or key holder sums a thousand contributions from files (reexecution.spooled), one
+    read at a time; the sum must be the very bytes of summing them in memory, and a file that is no
+    ciphertext is refused by name as one in memory is."""
+    from tanji.he import tasks
+    from tanji.protocol.reexecution import spooled
+
+    mixed = [pub.serialize(pub.encrypt(np.full(W, 3.0 * i), level=lv)) for i, lv in enumerate((2, 0, 1), start=1)]
+    with spooled(iter(mixed)) as paths:
+        assert [p.read_bytes() for p in paths] == mixed
+        assert tasks.add_all(pub.export(), paths, W) == tasks.add_all(pub.export(), mixed, W)
+        folder = paths[0].parent
+        paths[1].write_bytes(b"not a ciphertext")
+        with pytest.raises(MalformedCiphertext):
+            tasks.add_all(pub.export(), paths, W)
+    assert not folder.exists()
+
+
 def test_mul_plain_scalar_and_vector(pub, sk):
     x = np.array([1.0, 2.0, 3.0, 0.5, 100.0, 1e4, 0.0, 0.0])
     m = np.array([0.01, 2.5, 1e-3, 7.0, 1.0, 3.0, 0.0, 0.0])

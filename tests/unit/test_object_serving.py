@@ -31,7 +31,12 @@ def test_a_three_chunk_object_is_read_from_the_store_once_and_arrives_whole(worl
     digest = world.objects.put(data)
     reads = []
     real_get = world.objects.get
-    monkeypatch.setattr(world.objects, "get", lambda d: reads.append(d) or real_get(d))
+
+    def counted_get(digest):
+        reads.append(digest)
+        return real_get(digest)
+
+    monkeypatch.setattr(world.objects, "get", counted_get)
     servicer = NodeServicer(world.c, tmp_path / "staging")
     party = "a"  # a registered party
     for _ in range(2):  # a second party pulling the same object
