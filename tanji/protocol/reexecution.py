@@ -24,12 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +35,7 @@ from tanji.he.errors import HEError
 from tanji.methodology import slots
 from tanji.protocol import completeness
 from tanji.protocol import envelope as env
+from tanji.protocol.ahead import in_order
 from tanji.protocol.identity import COORDINATOR_ID
 from tanji.v1 import common_pb2 as cpb
 from tanji.v1 import envelope_pb2 as epb
@@ -75,26 +73,9 @@ def hash_checked(fetch: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
 
 
 def fetched_in_order(fetch: Callable[[bytes], bytes], digests: list[bytes], ahead: int) -> Generator[bytes, None, None]:
-    """`fetch(d)` for each digest, yielded in order, with up to `ahead` of them fetched at once ahead of
-    the reader (0: one after another). An auditor pulls thousands of ciphertexts from the coordinator
-    while its HE worker re-adds them; one at a time, it waited on each pull. A fetch's error is raised
-    where its bytes would have been yielded."""
-    if ahead <= 1:
-        yield from map(fetch, digests)
-        return
-    queued = iter(digests)
-    with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="fetch") as pool:
-        pending: deque[Future[bytes]] = deque(pool.submit(fetch, d) for d in islice(queued, ahead))
-        try:
-            while pending:
-                data = pending.popleft().result()
-                following = next(queued, None)
-                if following is not None:
-                    pending.append(pool.submit(fetch, following))
-                yield data
-        finally:
-            for f in pending:  # the reader stopped early: what is not running yet is not fetched
-                f.cancel()
+    """`fetch(d)` for each digest, in order, up to `ahead` fetched at once (`tanji.protocol.ahead`): an
+    auditor pulls thousands of ciphertexts while its HE worker re-adds them."""
+    return in_order(fetch, digests, ahead)
 
 
 @contextmanager
