@@ -231,9 +231,16 @@ def test_ctrl_c_stops_every_party_process(tmp_path):
     import time
 
     out = tmp_path / "interrupted"
-    proc = subprocess.Popen([sys.executable, "-m", "tanji", "demo", str(EXAMPLES / "nmc811-pack"), "--product",
-                             "pack-assembler/PACK-NMC811-80", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a suite started in the background by a non-interactive shell inherits SIGINT ignored, and an
+    # ignored signal stays ignored across exec: the demo would never see the Ctrl-C. A handled one is
+    # reset to the default in the child, where Python turns it into KeyboardInterrupt.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "tanji", "demo", str(EXAMPLES / "nmc811-pack"), "--product",
+                                 "pack-assembler/PACK-NMC811-80", "--out", str(out)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     ready = out / "state" / "pack-assembler" / "ready"
     deadline = time.monotonic() + 300
     while not ready.exists() and time.monotonic() < deadline and proc.poll() is None:
