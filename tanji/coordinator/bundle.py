@@ -87,8 +87,8 @@ def export_bundle(coord: Coordinator, cid: str, federation_file: Path, federatio
         "factor_set": {"id": req.factor_set_id, "sha256": request.body.factor_set_hash.hex()},
         "software_version": SOFTWARE_VERSION, "protocol_version": PROTOCOL_VERSION,
         "coordinator": COORDINATOR_ID,
-        "files": dict(sorted({**{name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
-                              **{name: digest.hex() for name, digest in held.items()}}.items())),
+        "files": {**{name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+                  **{name: digest.hex() for name, digest in held.items()}},
     }
     files["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode()
     files["manifest.sig"] = coord.key.sign(MANIFEST_TAG, files["manifest.json"])

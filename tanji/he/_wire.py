@@ -62,15 +62,25 @@ def pack_ciphertext(header: CiphertextHeader, seal_bytes: bytes, total_size: int
     return out
 
 
+def _header_fields(data: bytes) -> tuple[int, int, bytes, bytes, int]:
+    """The header's fields, its magic bytes, format version and reserved bytes checked."""
+    magic, version, level, reserved, width, phash, kfp, seal_len = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise MalformedCiphertext("not a tanji ciphertext (bad magic bytes)")
+    if version != FORMAT_VERSION:
+        raise MalformedCiphertext(f"ciphertext format version {version} is not supported "
+                                  f"(this software reads version {FORMAT_VERSION})")
+    if reserved != 0:
+        raise MalformedCiphertext("reserved header bytes are not zero")
+    return level, width, phash, kfp, seal_len
+
+
 def ciphertext_level(head: bytes) -> int:
     """The level a ciphertext's header names, from its first HEADER_SIZE bytes alone (a sum picks the
     lowest level among its inputs before it loads any); the rest is checked when it is loaded."""
     if len(head) < HEADER_SIZE:
         raise MalformedCiphertext(f"{len(head)} bytes is too short to be a tanji ciphertext")
-    magic, version, level, reserved, *_ = HEADER.unpack_from(head)
-    if magic != MAGIC or version != FORMAT_VERSION or reserved != 0:
-        raise MalformedCiphertext("not a tanji ciphertext header (magic bytes, version or reserved bytes)")
-    return int(level)
+    return int(_header_fields(head)[0])
 
 
 def unpack_ciphertext(data: bytes) -> tuple[CiphertextHeader, bytes]:
@@ -81,14 +91,7 @@ def unpack_ciphertext(data: bytes) -> tuple[CiphertextHeader, bytes]:
     data = bytes(data)
     if len(data) < HEADER_SIZE + len(SEAL_MAGIC):
         raise MalformedCiphertext(f"{len(data)} bytes is too short to be a tanji ciphertext")
-    magic, version, level, reserved, width, phash, kfp, seal_len = HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise MalformedCiphertext("not a tanji ciphertext (bad magic bytes)")
-    if version != FORMAT_VERSION:
-        raise MalformedCiphertext(f"ciphertext format version {version} is not supported "
-                                  f"(this software reads version {FORMAT_VERSION})")
-    if reserved != 0:
-        raise MalformedCiphertext("reserved header bytes are not zero")
+    level, width, phash, kfp, seal_len = _header_fields(data)
     if seal_len > len(data) - HEADER_SIZE:
         raise MalformedCiphertext(f"header announces {seal_len} ciphertext bytes but only "
                                   f"{len(data) - HEADER_SIZE} follow (truncated)")

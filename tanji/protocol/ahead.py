@@ -1,6 +1,6 @@
-"""Work done ahead, results taken in order: a party that pulls or pushes many ciphertexts one after
-another waits on each transfer while its CPU idles (an auditor re-adding thousands of pulled
-ciphertexts; a node pushing a turn's requests, each upload then its envelope)."""
+"""Work done ahead, results taken in order: a party that pulls many ciphertexts one after another
+waits on each transfer while its HE worker idles (an auditor or the key holder re-adding thousands
+of pulled ciphertexts, `tanji.protocol.reexecution`)."""
 from __future__ import annotations
 
 from collections import deque

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,12 +70,6 @@ def hash_checked(fetch: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
             raise MislabelledObject(digest)
         return data
     return checked
-
-
-def fetched_in_order(fetch: Callable[[bytes], bytes], digests: list[bytes], ahead: int) -> Generator[bytes, None, None]:
-    """`fetch(d)` for each digest, in order, up to `ahead` fetched at once (`tanji.protocol.ahead`): an
-    auditor pulls thousands of ciphertexts while its HE worker re-adds them."""
-    return in_order(fetch, digests, ahead)
 
 
 @contextmanager
@@ -125,7 +119,7 @@ def reexecute(envelopes: Iterable[env.Opened], context: bytes | None, fetch: Cal
     `merged_weights`: False skips re-adding the merged requests' Enc(w) — the key holder, which
     holds the secret key, must never fetch a request's ciphertext (q · Enc(w) would give it w);
     each supplier re-adds its own merged Enc(w) before it answers.
-    `fetch_ahead`: objects fetched at once ahead of the re-addition (`fetched_in_order`); `spool`: the
+    `fetch_ahead`: objects fetched at once ahead of the re-addition (`tanji.protocol.ahead.in_order`); `spool`: the
     contributions are summed from files (`spooled`), not held in memory together (a party that pulls them).
     """
     envelopes = list(envelopes)
@@ -233,7 +227,7 @@ def _merged_weights(envelopes: list[env.Opened], context: bytes, width: int, fet
     parts = [(o, part, [r.weight_object_hash for r in part.requests]) for o in envelopes
              if o.body.message_type == MT.MESSAGE_TYPE_MERGED_REQUEST for part in o.payload.parts]
     try:
-        with closing(fetched_in_order(fetch, [h for _, _, refs in parts if len(refs) > 1 for h in refs],
+        with closing(in_order(fetch, [h for _, _, refs in parts if len(refs) > 1 for h in refs],
                                       ahead)) as readd:
             for o, part, refs in parts:
                 if not refs:
@@ -260,7 +254,7 @@ def _sum(agg: env.Opened, summed: list[env.Opened], context: bytes, width: int, 
          run: Runner, where: str, ahead: int, spool: bool) -> Finding:
     """The contributions re-added in the aggregate's order hash to its output ciphertext."""
     try:
-        fetched = fetched_in_order(fetch, [c.payload.ciphertext_hash for c in summed], ahead)
+        fetched = in_order(fetch, [c.payload.ciphertext_hash for c in summed], ahead)
         if spool:
             with spooled(fetched) as paths:
                 total = run(tasks.add_all, context, paths, width)

@@ -1,12 +1,12 @@
-"""The auditor's ordered fetching ahead (tanji.protocol.reexecution.fetched_in_order): the bytes come
-in the order asked, never more than the window is in flight, a fetch's error is raised where its
+"""The auditor's ordered fetching ahead (tanji.protocol.ahead.in_order, used by reexecution): the
+bytes come in the order asked, never more than the window is in flight, a fetch's error is raised where its
 bytes were due, and a reader that stops early leaves nothing fetching."""
 import threading
 import time
 
 import pytest
 
-from tanji.protocol.reexecution import fetched_in_order
+from tanji.protocol.ahead import in_order
 
 
 class Fetcher:
@@ -35,7 +35,7 @@ DIGESTS = [bytes([i]) for i in range(20)]
 @pytest.mark.parametrize("ahead", [0, 1, 4])
 def test_the_bytes_come_in_the_order_asked_and_the_window_is_kept(ahead):
     fetch = Fetcher()
-    assert list(fetched_in_order(fetch, DIGESTS, ahead)) == [d * 2 for d in DIGESTS]
+    assert list(in_order(fetch, DIGESTS, ahead)) == [d * 2 for d in DIGESTS]
     assert fetch.most == max(ahead, 1)
     assert sorted(fetch.fetched) == DIGESTS
 
@@ -43,14 +43,14 @@ def test_the_bytes_come_in_the_order_asked_and_the_window_is_kept(ahead):
 def test_a_failed_fetch_is_raised_where_its_bytes_were_due():
     got = []
     with pytest.raises(KeyError):
-        for data in fetched_in_order(Fetcher(fail=DIGESTS[5]), DIGESTS, 4):
+        for data in in_order(Fetcher(fail=DIGESTS[5]), DIGESTS, 4):
             got.append(data)
     assert got == [d * 2 for d in DIGESTS[:5]]
 
 
 def test_a_reader_that_stops_early_leaves_the_rest_unfetched():
     fetch = Fetcher()
-    reader = fetched_in_order(fetch, DIGESTS, 4)
+    reader = in_order(fetch, DIGESTS, 4)
     assert [next(reader) for _ in range(3)] == [d * 2 for d in DIGESTS[:3]]
     reader.close()
     assert len(fetch.fetched) <= 3 + 4 and fetch.running == 0
